@@ -1,0 +1,125 @@
+//! Retry policies as data, and the pure function that turns a policy and an attempt number
+//! into a delay.
+//!
+//! Not a scheduler: it never sleeps and never draws random numbers. Jitter comes in as an
+//! argument in `[0, 1)` so tests and the decision function stay deterministic.
+
+use serde::{Deserialize, Serialize};
+
+/// How often and how fast an activity is retried after a retryable error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first one included (`4` = one try and three retries).
+    pub max_attempts: u32,
+    /// Delay before the first retry.
+    pub initial_interval_ms: u64,
+    /// Factor applied to the delay after each retry (`2.0` = exponential doubling).
+    #[serde(default = "default_multiplier")]
+    pub multiplier: f64,
+    /// Upper bound of any one delay.
+    pub max_interval_ms: u64,
+    /// Spread: a delay `d` becomes a value in `[d * (1 - jitter), d * (1 + jitter))`, then is
+    /// capped. `0.0` = no jitter.
+    #[serde(default)]
+    pub jitter: f64,
+}
+
+fn default_multiplier() -> f64 {
+    2.0
+}
+
+impl RetryPolicy {
+    /// The original README's policy for forward steps: 3 retries after 1 s, 2 s and 4 s.
+    pub const README: RetryPolicy = RetryPolicy {
+        max_attempts: 4,
+        initial_interval_ms: 1_000,
+        multiplier: 2.0,
+        max_interval_ms: 4_000,
+        jitter: 0.0,
+    };
+
+    /// The default for activities that must eventually succeed (post-pivot steps and
+    /// compensations): many attempts with capped backoff, about half an hour in all, before
+    /// the workflow is parked as `failed`.
+    pub const PERSISTENT: RetryPolicy = RetryPolicy {
+        max_attempts: 40,
+        initial_interval_ms: 1_000,
+        multiplier: 2.0,
+        max_interval_ms: 60_000,
+        jitter: 0.0,
+    };
+
+    /// True when an activity that has made `attempts` attempts may make another one.
+    pub fn allows_another(&self, attempts: u32) -> bool {
+        attempts < self.max_attempts
+    }
+
+    /// The delay before the retry that follows attempt number `attempt` (1-based), with
+    /// `jitter_sample` in `[0, 1)` spreading it by the policy's jitter.
+    pub fn delay_ms(&self, attempt: u32, jitter_sample: f64) -> u64 {
+        let exponent = attempt.saturating_sub(1).min(64) as i32;
+        let base = self.initial_interval_ms as f64 * self.multiplier.powi(exponent);
+        let spread = 1.0 + self.jitter * (2.0 * jitter_sample.clamp(0.0, 1.0) - 1.0);
+        let delay = (base * spread).min(self.max_interval_ms as f64);
+        delay.max(0.0).round() as u64
+    }
+
+    /// Checks the policy's numbers; the message names the problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_attempts == 0 {
+            return Err("max_attempts must be at least 1".into());
+        }
+        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
+            return Err("multiplier must be a finite number >= 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err("jitter must be between 0 and 1".into());
+        }
+        if self.max_interval_ms < self.initial_interval_ms {
+            return Err("max_interval_ms must be >= initial_interval_ms".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readme_policy_waits_one_two_four_seconds() {
+        let p = RetryPolicy::README;
+        let delays: Vec<u64> = (1..=3).map(|a| p.delay_ms(a, 0.5)).collect();
+        assert_eq!(delays, [1_000, 2_000, 4_000]);
+        assert!(p.allows_another(3));
+        assert!(!p.allows_another(4), "three retries, then no more");
+    }
+
+    #[test]
+    fn delays_are_capped() {
+        let p = RetryPolicy::PERSISTENT;
+        assert_eq!(p.delay_ms(7, 0.0), 60_000);
+        assert_eq!(p.delay_ms(1_000, 0.0), 60_000, "large attempt numbers must not overflow");
+    }
+
+    #[test]
+    fn jitter_spreads_within_bounds() {
+        let p = RetryPolicy { jitter: 0.5, ..RetryPolicy::README };
+        assert_eq!(p.delay_ms(1, 0.0), 500);
+        assert_eq!(p.delay_ms(1, 0.5), 1_000);
+        assert_eq!(p.delay_ms(1, 0.999_999), 1_500);
+        assert_eq!(p.delay_ms(3, 0.999_999), 4_000, "the cap applies after jitter");
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let bad = RetryPolicy { max_attempts: 0, ..RetryPolicy::README };
+        assert!(bad.validate().unwrap_err().contains("max_attempts"));
+        let bad = RetryPolicy { multiplier: 0.5, ..RetryPolicy::README };
+        assert!(bad.validate().unwrap_err().contains("multiplier"));
+        let bad = RetryPolicy { max_interval_ms: 10, ..RetryPolicy::README };
+        assert!(bad.validate().unwrap_err().contains("max_interval_ms"));
+        assert!(RetryPolicy::PERSISTENT.validate().is_ok());
+    }
+}

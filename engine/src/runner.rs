@@ -1,0 +1,144 @@
+//! Running claimed activities in process: the [`Executor`] trait (the worker implements it
+//! over HTTP; tests and benchmarks implement it in memory) and [`Runner`], the deterministic
+//! step function "claim a batch, execute it, complete it, follow the continuations".
+//!
+//! Not a process and not a loop with timers: polling, wake-ups, heartbeats and draining
+//! belong to the worker crate, which calls [`Runner::run_once`].
+
+use crate::definition::{Registry, Request};
+use crate::model::{ActivityError, Outcome};
+use crate::outcome::{classify_transport, Transport};
+use crate::store::{self, Claimed, Completion, Store};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Executes one activity's request and classifies the answer (see `outcome`).
+pub trait Executor: Send + Sync + 'static {
+    fn execute(&self, request: &Request) -> impl Future<Output = Outcome> + Send;
+}
+
+/// An executor that answers every request with the same JSON: the "no-op" participant of
+/// engine tests and benchmarks.
+#[derive(Debug, Clone)]
+pub struct Fixed(pub serde_json::Value);
+
+impl Executor for Fixed {
+    async fn execute(&self, _request: &Request) -> Outcome {
+        Outcome::Success(self.0.clone())
+    }
+}
+
+/// How a runner claims and leases.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Lease owner name; unique per worker process.
+    pub worker_id: String,
+    /// Most activities claimed at once.
+    pub claim_batch_max: u32,
+    /// How long a lease lasts before another worker may reclaim the activity.
+    pub lease_ttl_ms: u64,
+    /// Lease each next activity to this runner at completion and run it without a poll.
+    pub continue_inline: bool,
+}
+
+impl RunnerConfig {
+    pub fn new(worker_id: impl Into<String>) -> RunnerConfig {
+        RunnerConfig { worker_id: worker_id.into(), claim_batch_max: 32, lease_ttl_ms: 30_000, continue_inline: true }
+    }
+}
+
+/// What one call of [`Runner::run_once`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Activities taken by the claim (continuations not included).
+    pub claimed: usize,
+    /// Attempts executed (continuations included).
+    pub executed: usize,
+    /// Completions dropped because the lease was lost.
+    pub fenced: usize,
+    /// Workflows that reached a terminal status.
+    pub finished: usize,
+}
+
+/// Claims, executes and completes activities for one worker.
+pub struct Runner<E> {
+    store: Store,
+    registry: Arc<Registry>,
+    executor: Arc<E>,
+    config: RunnerConfig,
+}
+
+impl<E> Clone for Runner<E> {
+    fn clone(&self) -> Self {
+        Runner {
+            store: self.store.clone(),
+            registry: self.registry.clone(),
+            executor: self.executor.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<E: Executor> Runner<E> {
+    pub fn new(store: Store, registry: Arc<Registry>, executor: Arc<E>, config: RunnerConfig) -> Runner<E> {
+        Runner { store, registry, executor, config }
+    }
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.config
+    }
+
+    /// Claims one batch and runs it, then the activities that follow (leased inline), until
+    /// none is left. A database error stops it; the leases then expire and are reclaimed.
+    pub async fn run_once(&self) -> store::Result<Report> {
+        let c = &self.config;
+        let mut batch = self.store.claim(&c.worker_id, c.claim_batch_max, c.lease_ttl_ms).await?;
+        let mut report = Report { claimed: batch.len(), ..Report::default() };
+        while !batch.is_empty() {
+            batch = self.run_batch(batch, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// Executes a batch of claimed activities concurrently and completes them in one
+    /// transaction; returns the next activities leased to this runner.
+    pub async fn run_batch(&self, batch: Vec<Claimed>, report: &mut Report) -> store::Result<Vec<Claimed>> {
+        let completions = futures::future::join_all(batch.into_iter().map(|c| self.execute(c))).await;
+        report.executed += completions.iter().filter(|c| c.executed).count();
+        let lease_next = self.config.continue_inline.then_some(self.config.lease_ttl_ms);
+        let done = self.store.complete(&self.registry, &self.config.worker_id, lease_next, &completions).await?;
+        report.fenced += done.fenced.len();
+        report.finished += done.finished.len();
+        Ok(done.next)
+    }
+
+    /// Runs one attempt: renders the request, calls the executor within the step's timeout.
+    pub async fn execute(&self, claimed: Claimed) -> Completion {
+        let jitter = rand::random::<f64>();
+        if claimed.exhausted {
+            let error = ActivityError::new("LEASE_EXPIRED", "the lease of the last attempt expired");
+            return Completion { claimed, outcome: Outcome::Retryable(error), request: None, executed: false, jitter };
+        }
+        let request = self
+            .registry
+            .get(&claimed.workflow_type, claimed.version)
+            .ok_or_else(|| format!("workflow type `{}` v{} is not loaded", claimed.workflow_type, claimed.version))
+            .and_then(|def| {
+                def.render(claimed.key.workflow_id, claimed.key.step, claimed.key.kind, &claimed.input, &claimed.outputs)
+            });
+        let request = match request {
+            Ok(request) => request,
+            Err(message) => {
+                let outcome = Outcome::BusinessError(ActivityError::new("INVALID_REQUEST", message));
+                return Completion { claimed, outcome, request: None, executed: true, jitter };
+            }
+        };
+        let timeout = Duration::from_millis(request.timeout_ms);
+        let outcome = match tokio::time::timeout(timeout, self.executor.execute(&request)).await {
+            Ok(outcome) => outcome,
+            Err(_) => classify_transport(Transport::Timeout, &format!("no answer within {} ms", request.timeout_ms)),
+        };
+        Completion { claimed, outcome, request: Some(request), executed: true, jitter }
+    }
+}

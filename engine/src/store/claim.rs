@@ -1,0 +1,245 @@
+//! Claims (batch leasing of due activities), lease renewal and release.
+//!
+//! A claim is one short transaction: select due rows (`FOR UPDATE SKIP LOCKED` on MySQL;
+//! SQLite holds the database write lock), bump their epoch, lease them, and record any lease
+//! that expired as a lost attempt. Not the execution of what was claimed (that is `runner`).
+
+use super::db::{args, placeholders, tuples, Arg, Row, Tx};
+use super::{parse_id, parse_json, parse_name, retry_transient, Result, Store};
+use crate::model::{ActivityKey, ActivityKind, AttemptOutcome, Micros};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Largest claim batch: bounds statement sizes (bound parameters) and the work one worker
+/// holds at once.
+pub const CLAIM_BATCH_MAX: u32 = 256;
+
+/// A leased activity, with what its execution needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub key: ActivityKey,
+    /// The step's name.
+    pub name: String,
+    pub workflow_type: String,
+    pub version: u32,
+    /// This attempt's number (1-based; an expired lease counted as one).
+    pub attempt: u32,
+    /// The lease's epoch: every later write of this activity is fenced on it.
+    pub epoch: i64,
+    /// Database time at which this lease was taken.
+    pub claimed_at: Micros,
+    /// Database time at which this lease expires unless renewed.
+    pub lease_expires_at: Micros,
+    /// The lease of the last attempt expired and no attempt is left: complete this activity
+    /// as failed without running it.
+    pub exhausted: bool,
+    pub input: Arc<Value>,
+    /// Outputs of the steps completed so far, by step name.
+    pub outputs: Arc<BTreeMap<String, Value>>,
+}
+
+/// A due row as the claim's `SELECT` saw it.
+struct Due {
+    key: ActivityKey,
+    name: String,
+    workflow_type: String,
+    was_leased: bool,
+    attempt: u32,
+    max_attempts: u32,
+    epoch: i64,
+    lease_owner: Option<String>,
+    claimed_at: Option<Micros>,
+    now: Micros,
+}
+
+impl Store {
+    /// Leases up to `batch_max` due activities to `worker` for `lease_ttl_ms`: ready ones
+    /// whose `run_at` has come, and leased ones whose lease expired (reclaimed; the lost
+    /// attempt is recorded and counts).
+    pub async fn claim(&self, worker: &str, batch_max: u32, lease_ttl_ms: u64) -> Result<Vec<Claimed>> {
+        let batch_max = batch_max.clamp(1, CLAIM_BATCH_MAX);
+        retry_transient!(self.claim_once(worker, batch_max, lease_ttl_ms))
+    }
+
+    async fn claim_once(&self, worker: &str, batch_max: u32, lease_ttl_ms: u64) -> Result<Vec<Claimed>> {
+        let d = self.dialect();
+        let mut tx = self.begin().await?;
+        let rows = tx
+            .fetch_all(
+                &format!(
+                    "SELECT workflow_id, step, kind, workflow_type, name, status, attempt, max_attempts, epoch, \
+                     lease_owner, claimed_at, {} AS now FROM activities WHERE run_at <= {} ORDER BY run_at LIMIT ?{}",
+                    d.now(),
+                    d.now(),
+                    d.for_update_skip_locked()
+                ),
+                args![i64::from(batch_max)],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let due: Vec<Due> = rows.iter().map(Due::from_row).collect::<Result<_>>()?;
+        let now = due[0].now;
+        let expires = now + lease_ttl_ms as i64;
+        let ids: Vec<String> = due.iter().map(|d| d.key.workflow_id.to_string()).collect();
+        // Each workflow has at most one unfinished activity (run_at set): the one selected.
+        let mut update = args![worker, now, expires, now];
+        update.extend(ids.iter().cloned().map(Arg::Text));
+        tx.execute(
+            &format!(
+                "UPDATE activities SET status = 'leased', epoch = epoch + 1, \
+                 attempt = CASE WHEN attempt < max_attempts THEN attempt + 1 ELSE attempt END, \
+                 lease_owner = ?, claimed_at = ?, run_at = ?, updated_at = ? \
+                 WHERE run_at IS NOT NULL AND workflow_id IN ({})",
+                placeholders(ids.len())
+            ),
+            update,
+        )
+        .await?;
+        record_expired(&mut tx, &due, now).await?;
+        let workflows = read_workflow_state(&mut tx, &ids).await?;
+        tx.commit().await?;
+        due.into_iter().map(|d| d.into_claimed(expires, &workflows)).collect()
+    }
+
+    /// Extends leases still held: `true` per lease renewed, `false` where it was lost.
+    pub async fn renew(&self, leases: &[(ActivityKey, i64)], lease_ttl_ms: u64) -> Result<Vec<bool>> {
+        retry_transient!(self.renew_once(leases, lease_ttl_ms))
+    }
+
+    async fn renew_once(&self, leases: &[(ActivityKey, i64)], lease_ttl_ms: u64) -> Result<Vec<bool>> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "UPDATE activities SET run_at = {} + ? WHERE workflow_id = ? AND step = ? AND kind = ? \
+             AND epoch = ? AND status = 'leased'",
+            self.dialect().now()
+        );
+        let mut held = Vec::with_capacity(leases.len());
+        for (key, epoch) in leases {
+            let mut a = args![lease_ttl_ms as i64];
+            a.extend(key_args(key));
+            a.push(Arg::Int(*epoch));
+            held.push(tx.execute(&sql, a).await? == 1);
+        }
+        tx.commit().await?;
+        Ok(held)
+    }
+
+    /// Gives back leases whose activities were not started (a draining worker): they are due
+    /// again at once, and the attempt they were claimed for is not counted.
+    pub async fn release(&self, leases: &[(ActivityKey, i64)]) -> Result<usize> {
+        retry_transient!(self.release_once(leases))
+    }
+
+    async fn release_once(&self, leases: &[(ActivityKey, i64)]) -> Result<usize> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "UPDATE activities SET status = 'ready', run_at = {}, lease_owner = NULL, attempt = attempt - 1 \
+             WHERE workflow_id = ? AND step = ? AND kind = ? AND epoch = ? AND status = 'leased' AND attempt > 0",
+            self.dialect().now()
+        );
+        let mut released = 0;
+        for (key, epoch) in leases {
+            let mut a = key_args(key);
+            a.push(Arg::Int(*epoch));
+            released += tx.execute(&sql, a).await? as usize;
+        }
+        tx.commit().await?;
+        Ok(released)
+    }
+}
+
+/// The bound values of a journal key, in `workflow_id, step, kind` order.
+pub(super) fn key_args(key: &ActivityKey) -> Vec<Arg> {
+    args![key.workflow_id.to_string(), i64::from(key.step), key.kind.as_str()]
+}
+
+/// Records the attempts whose lease expired (their worker vanished) in the history.
+async fn record_expired(tx: &mut Tx<'_>, due: &[Due], now: Micros) -> Result<()> {
+    let expired: Vec<&Due> = due.iter().filter(|d| d.was_leased).collect();
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let mut a = Vec::with_capacity(expired.len() * 8);
+    for d in &expired {
+        a.extend(key_args(&d.key));
+        a.extend(args![i64::from(d.attempt), d.lease_owner.clone(), d.claimed_at.unwrap_or(now), now]);
+        a.push(Arg::Text(AttemptOutcome::LeaseExpired.as_str().into()));
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO attempts (workflow_id, step, kind, attempt, worker, started_at, finished_at, outcome) VALUES {}",
+            tuples(expired.len(), 8)
+        ),
+        a,
+    )
+    .await?;
+    Ok(())
+}
+
+type WorkflowState = (u32, Arc<Value>, Arc<BTreeMap<String, Value>>);
+
+/// Version, input and outputs of each workflow, by id.
+async fn read_workflow_state(tx: &mut Tx<'_>, ids: &[String]) -> Result<HashMap<String, WorkflowState>> {
+    let rows = tx
+        .fetch_all(
+            &format!("SELECT id, version, input, outputs FROM workflows WHERE id IN ({})", placeholders(ids.len())),
+            ids.iter().cloned().map(Arg::Text).collect(),
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let state = (
+                r.int("version")? as u32,
+                Arc::new(parse_json(&r.text("input")?, "workflow input")?),
+                Arc::new(parse_json(&r.text("outputs")?, "workflow outputs")?),
+            );
+            Ok((r.text("id")?, state))
+        })
+        .collect()
+}
+
+impl Due {
+    fn from_row(row: &Row) -> Result<Due> {
+        Ok(Due {
+            key: ActivityKey {
+                workflow_id: parse_id(&row.text("workflow_id")?)?,
+                step: row.int("step")? as u32,
+                kind: parse_name(&row.text("kind")?, ActivityKind::parse, "activity kind")?,
+            },
+            name: row.text("name")?,
+            workflow_type: row.text("workflow_type")?,
+            was_leased: row.text("status")? == "leased",
+            attempt: row.int("attempt")? as u32,
+            max_attempts: row.int("max_attempts")? as u32,
+            epoch: row.int("epoch")?,
+            lease_owner: row.opt_text("lease_owner")?,
+            claimed_at: row.opt_int("claimed_at")?,
+            now: row.int("now")?,
+        })
+    }
+
+    fn into_claimed(self, expires: Micros, workflows: &HashMap<String, WorkflowState>) -> Result<Claimed> {
+        let id = self.key.workflow_id.to_string();
+        let (version, input, outputs) = workflows
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| super::Error::Corrupt(format!("activity {} has no workflow", self.key)))?;
+        let exhausted = self.attempt >= self.max_attempts;
+        Ok(Claimed {
+            key: self.key,
+            name: self.name,
+            workflow_type: self.workflow_type,
+            version,
+            attempt: if exhausted { self.attempt } else { self.attempt + 1 },
+            epoch: self.epoch + 1,
+            claimed_at: self.now,
+            lease_expires_at: expires,
+            exhausted,
+            input,
+            outputs,
+        })
+    }
+}

@@ -1,0 +1,296 @@
+//! The thin layer that lets the store's SQL be written once for MariaDB/MySQL and SQLite:
+//! one pool, transaction and row type over both drivers, plain `?` placeholders, and the
+//! few dialect differences ([`Dialect`]).
+//!
+//! Not an ORM and not a query builder: statements are plain SQL strings. Counts the
+//! statements and commits it runs, so benchmarks can report them.
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Executor, Row as _};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Which SQL dialect a pool speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    /// The database clock as microseconds since the Unix epoch.
+    pub fn now(self) -> &'static str {
+        match self {
+            Dialect::MySql => "CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
+            Dialect::Sqlite => "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
+        }
+    }
+
+    /// Suffix of a `SELECT` that locks the rows it reads (SQLite locks the whole database
+    /// for a write transaction instead).
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::MySql => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+
+    /// Suffix of a claiming `SELECT`: lock what it reads, skip what others hold.
+    pub fn for_update_skip_locked(self) -> &'static str {
+        match self {
+            Dialect::MySql => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
+/// A connection pool on either backend.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    MySql(MySqlPool),
+    Sqlite(SqlitePool),
+}
+
+/// Statements and commits run through a pool, for benchmarks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub statements: AtomicU64,
+    pub commits: AtomicU64,
+}
+
+impl Pool {
+    /// Connects by URL scheme: `mysql://` (also MariaDB) or `sqlite://`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Pool, sqlx::Error> {
+        if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            let options = MySqlConnectOptions::from_str(&url.replacen("mariadb:", "mysql:", 1))?;
+            let pool = MySqlPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // Record locks only (no gap locks) for claims, and no stale snapshots.
+                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options)
+                .await?;
+            Ok(Pool::MySql(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            Ok(Pool::Sqlite(pool))
+        } else {
+            Err(sqlx::Error::Configuration(
+                format!("unsupported database URL `{url}`: use mysql://… or sqlite://…").into(),
+            ))
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Pool::MySql(_) => Dialect::MySql,
+            Pool::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so two writers never deadlock upgrading a read lock.
+    pub async fn begin(&self) -> Result<Tx<'_>, sqlx::Error> {
+        let inner = match self {
+            Pool::MySql(pool) => TxInner::MySql(pool.begin().await?),
+            Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        };
+        Ok(Tx { inner, counters: None })
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Pool::MySql(pool) => pool.close().await,
+            Pool::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A bound value.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::Int(v)
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Arg {
+        Arg::OptInt(v)
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Arg {
+        Arg::Text(v)
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Arg {
+        Arg::Text(v.to_owned())
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Arg {
+        Arg::OptText(v)
+    }
+}
+
+/// `args![a, b, c]`: a `Vec<Arg>` from values of mixed types.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => { vec![$($crate::store::db::Arg::from($value)),*] };
+}
+pub(crate) use args;
+
+/// Binds `args` to `sqlx::query(sql)` for one backend.
+macro_rules! bind_all {
+    ($sql:expr, $args:expr) => {{
+        let mut query = sqlx::query($sql);
+        for arg in $args {
+            query = match arg {
+                Arg::Int(v) => query.bind(v),
+                Arg::OptInt(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+                Arg::OptText(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+
+enum TxInner<'p> {
+    MySql(sqlx::Transaction<'p, sqlx::MySql>),
+    Sqlite(sqlx::Transaction<'p, sqlx::Sqlite>),
+}
+
+/// An open transaction on either backend. Dropped without [`Tx::commit`], it rolls back.
+pub struct Tx<'p> {
+    inner: TxInner<'p>,
+    counters: Option<&'p Counters>,
+}
+
+impl<'p> Tx<'p> {
+    /// Counts this transaction's statements and its commit into `counters`.
+    pub fn counted(mut self, counters: &'p Counters) -> Tx<'p> {
+        counters.statements.fetch_add(1, Ordering::Relaxed); // the BEGIN
+        self.counters = Some(counters);
+        self
+    }
+
+    fn count(&self) {
+        if let Some(c) = self.counters {
+            c.statements.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs a statement; returns the number of rows it changed.
+    pub async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
+        self.count();
+        Ok(match &mut self.inner {
+            TxInner::MySql(tx) => bind_all!(sql, args).execute(&mut **tx).await?.rows_affected(),
+            TxInner::Sqlite(tx) => bind_all!(sql, args).execute(&mut **tx).await?.rows_affected(),
+        })
+    }
+
+    /// Runs a query and returns every row.
+    pub async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, sqlx::Error> {
+        self.count();
+        Ok(match &mut self.inner {
+            TxInner::MySql(tx) => bind_all!(sql, args).fetch_all(&mut **tx).await?.into_iter().map(Row::MySql).collect(),
+            TxInner::Sqlite(tx) => {
+                bind_all!(sql, args).fetch_all(&mut **tx).await?.into_iter().map(Row::Sqlite).collect()
+            }
+        })
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        if let Some(c) = self.counters {
+            c.statements.fetch_add(1, Ordering::Relaxed);
+            c.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        match self.inner {
+            TxInner::MySql(tx) => tx.commit().await,
+            TxInner::Sqlite(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// A result row of either backend, read by column name.
+pub enum Row {
+    MySql(MySqlRow),
+    Sqlite(SqliteRow),
+}
+
+impl Row {
+    pub fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        match self {
+            Row::MySql(r) => r.try_get(column),
+            Row::Sqlite(r) => r.try_get(column),
+        }
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        match self {
+            Row::MySql(r) => r.try_get(column),
+            Row::Sqlite(r) => r.try_get(column),
+        }
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        match self {
+            Row::MySql(r) => r.try_get(column),
+            Row::Sqlite(r) => r.try_get(column),
+        }
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        match self {
+            Row::MySql(r) => r.try_get(column),
+            Row::Sqlite(r) => r.try_get(column),
+        }
+    }
+}
+
+/// `?, ?, ?` with `n` placeholders.
+pub fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// `(?, ?), (?, ?)`: `rows` groups of `width` placeholders, for multi-row statements.
+pub fn tuples(rows: usize, width: usize) -> String {
+    let one = format!("({})", placeholders(width));
+    vec![one; rows].join(", ")
+}
+
+/// True for errors that a retry of the whole transaction can cure: MySQL deadlock (1213),
+/// lock wait timeout (1205), record changed (1020); SQLite busy/locked.
+pub fn is_transient(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else { return false };
+    match db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        Some(mysql) => matches!(mysql.number(), 1213 | 1205 | 1020),
+        // SQLite extended result codes: BUSY, LOCKED, BUSY_RECOVERY, BUSY_SNAPSHOT.
+        None => matches!(db.code().as_deref(), Some("5" | "6" | "261" | "517")),
+    }
+}
+
+/// True for a unique-key violation (a concurrent insert of the same key won).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

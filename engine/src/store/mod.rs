@@ -1,0 +1,174 @@
+//! The saga database: workflows, the step journal with leases, and attempt history, on
+//! MariaDB/MySQL or SQLite with the same behaviour.
+//!
+//! The only module that speaks SQL. It runs the scheduler's decisions (it never makes them)
+//! and fences every write of a leased activity on its epoch, checking row counts. Every
+//! operation is one short transaction; none stays open across a network call.
+
+mod claim;
+mod complete;
+mod control;
+pub(crate) mod db;
+mod read;
+mod submit;
+
+pub use claim::Claimed;
+pub use complete::{Completed, Completion};
+pub use db::Dialect;
+pub use read::{ActivityRecord, AttemptRecord, WorkflowRecord, WorkflowSummary};
+pub use submit::{NewWorkflow, Submitted};
+
+use crate::definition::InputError;
+use crate::model::WorkflowId;
+use db::{Counters, Pool, Tx};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Limits on what a submit may carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest workflow input, as compact JSON.
+    pub input_bytes_max: usize,
+    /// Longest idempotency key.
+    pub idempotency_key_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { input_bytes_max: 16 * 1024, idempotency_key_bytes_max: 255 }
+    }
+}
+
+/// Why a store operation failed. Database details stay inside [`Error::Database`]; callers
+/// that face users must not show them.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unknown workflow type `{0}`")]
+    UnknownType(String),
+    #[error("workflow {id} runs `{workflow_type}` version {version}, which is not loaded")]
+    MissingDefinition { id: WorkflowId, workflow_type: String, version: u32 },
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("input is {bytes} bytes; the limit is {max}")]
+    InputTooLarge { bytes: usize, max: usize },
+    #[error("idempotency key is {bytes} bytes; the limit is {max}")]
+    KeyTooLong { bytes: usize, max: usize },
+    #[error("idempotency key was already used for workflow {id} with a different request")]
+    IdempotencyConflict { id: WorkflowId },
+    #[error("workflow {0} not found")]
+    NotFound(WorkflowId),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("corrupt journal row: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// True when retrying the whole transaction may succeed (deadlock, lock wait, busy).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Database(e) if db::is_transient(e))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs a store operation again while it fails with a transient database error.
+macro_rules! retry_transient {
+    ($op:expr) => {{
+        let mut tries = 0u32;
+        loop {
+            match $op.await {
+                Err(err) if err.is_transient() && tries < 8 => {
+                    tries += 1;
+                    tracing::debug!(error = %err, tries, "transient database error, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(tries) * 5)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use retry_transient;
+
+/// Statements and commits the store has run, for benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub statements: u64,
+    pub commits: u64,
+}
+
+/// The saga database. Cheap to clone; clones share one pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+    counters: Arc<Counters>,
+    limits: Limits,
+}
+
+impl Store {
+    /// Connects by URL: `mysql://…` (MariaDB or MySQL) or `sqlite://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let pool = Pool::connect(url, max_connections).await?;
+        Ok(Store { pool, counters: Arc::default(), limits: Limits::default() })
+    }
+
+    /// The same store with other submit limits.
+    pub fn with_limits(mut self, limits: Limits) -> Store {
+        self.limits = limits;
+        self
+    }
+
+    /// Applies the saga database migrations of this backend's dialect.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pool {
+            Pool::MySql(pool) => sqlx::migrate!("../migrations/saga/mysql").run(pool).await?,
+            Pool::Sqlite(pool) => sqlx::migrate!("../migrations/saga/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.pool.dialect()
+    }
+
+    /// Statements and commits run so far through this store and its clones.
+    pub fn usage(&self) -> Usage {
+        Usage {
+            statements: self.counters.statements.load(Ordering::Relaxed),
+            commits: self.counters.commits.load(Ordering::Relaxed),
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Tx<'_>> {
+        Ok(self.pool.begin().await?.counted(&self.counters))
+    }
+
+    /// The database clock, in microseconds since the Unix epoch.
+    pub async fn now(&self) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let rows = tx.fetch_all(&format!("SELECT {} AS now", self.dialect().now()), vec![]).await?;
+        tx.commit().await?;
+        Ok(rows[0].int("now")?)
+    }
+}
+
+/// Reads a text column holding a known name, or reports the row as corrupt.
+fn parse_name<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T> {
+    parse(text).ok_or_else(|| Error::Corrupt(format!("unknown {what} `{text}`")))
+}
+
+fn parse_id(text: &str) -> Result<WorkflowId> {
+    text.parse().map_err(|_| Error::Corrupt(format!("bad workflow id `{text}`")))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
+}

@@ -1,0 +1,212 @@
+//! Reading workflows back: one workflow with its journal and attempt history, lists with
+//! filters and a cursor, and counts by status. Read-only; never locks.
+
+use super::db::{args, Arg, Row};
+use super::{parse_id, parse_json, parse_name, Result, Store};
+use crate::model::{ActivityError, ActivityKey, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId, WorkflowStatus};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One workflow as stored, with its journal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkflowRecord {
+    pub id: WorkflowId,
+    pub workflow_type: String,
+    pub version: u32,
+    pub status: WorkflowStatus,
+    pub current_step: u32,
+    pub current_kind: ActivityKind,
+    pub input: Value,
+    pub outputs: BTreeMap<String, Value>,
+    /// The first forward failure: why the workflow was compensated.
+    pub error: Option<ActivityError>,
+    pub failed_step: Option<u32>,
+    /// Why the workflow is parked as `failed`.
+    pub parked_reason: Option<String>,
+    pub abort_requested: bool,
+    pub idempotency_key: Option<String>,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub finished_at: Option<Micros>,
+    /// The journal, in the order the activities were created.
+    pub activities: Vec<ActivityRecord>,
+}
+
+/// One journal row with its attempts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActivityRecord {
+    pub step: u32,
+    pub kind: ActivityKind,
+    pub name: String,
+    pub status: ActivityStatus,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// Next due time while ready; lease expiry while leased.
+    pub run_at: Option<Micros>,
+    pub lease_owner: Option<String>,
+    pub epoch: i64,
+    pub request: Option<Value>,
+    pub response: Option<Value>,
+    pub error: Option<ActivityError>,
+    pub created_at: Micros,
+    pub finished_at: Option<Micros>,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// One attempt of an activity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub worker: Option<String>,
+    pub started_at: Micros,
+    pub finished_at: Micros,
+    pub outcome: AttemptOutcome,
+    pub error: Option<ActivityError>,
+}
+
+/// A workflow in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkflowSummary {
+    pub id: WorkflowId,
+    pub workflow_type: String,
+    pub status: WorkflowStatus,
+    pub created_at: Micros,
+    pub finished_at: Option<Micros>,
+}
+
+fn error_of(row: &Row) -> Result<Option<ActivityError>> {
+    Ok(match (row.opt_text("error_code")?, row.opt_text("error_message")?) {
+        (Some(code), message) => Some(ActivityError { code, message: message.unwrap_or_default() }),
+        (None, _) => None,
+    })
+}
+
+fn opt_json(text: Option<String>, what: &str) -> Result<Option<Value>> {
+    text.map(|t| parse_json(&t, what)).transpose()
+}
+
+impl Store {
+    /// One workflow with every activity and attempt, or `None`.
+    pub async fn get(&self, id: WorkflowId) -> Result<Option<WorkflowRecord>> {
+        let mut tx = self.begin().await?;
+        let Some(w) = tx.fetch_all("SELECT * FROM workflows WHERE id = ?", args![id.to_string()]).await?.pop() else {
+            return Ok(None);
+        };
+        let acts = tx
+            .fetch_all("SELECT * FROM activities WHERE workflow_id = ? ORDER BY created_at, kind, step DESC", args![id.to_string()])
+            .await?;
+        let tries = tx
+            .fetch_all("SELECT * FROM attempts WHERE workflow_id = ? ORDER BY started_at, attempt", args![id.to_string()])
+            .await?;
+        tx.commit().await?;
+        let mut by_key: BTreeMap<(u32, ActivityKind), Vec<AttemptRecord>> = BTreeMap::new();
+        for t in &tries {
+            let key = (t.int("step")? as u32, parse_name(&t.text("kind")?, ActivityKind::parse, "activity kind")?);
+            by_key.entry(key).or_default().push(AttemptRecord {
+                attempt: t.int("attempt")? as u32,
+                worker: t.opt_text("worker")?,
+                started_at: t.int("started_at")?,
+                finished_at: t.int("finished_at")?,
+                outcome: parse_name(&t.text("outcome")?, AttemptOutcome::parse, "attempt outcome")?,
+                error: error_of(t)?,
+            });
+        }
+        let activities = acts.iter().map(|a| activity_record(a, &mut by_key)).collect::<Result<_>>()?;
+        Ok(Some(WorkflowRecord {
+            id,
+            workflow_type: w.text("workflow_type")?,
+            version: w.int("version")? as u32,
+            status: parse_name(&w.text("status")?, WorkflowStatus::parse, "workflow status")?,
+            current_step: w.int("current_step")? as u32,
+            current_kind: parse_name(&w.text("current_kind")?, ActivityKind::parse, "activity kind")?,
+            input: parse_json(&w.text("input")?, "workflow input")?,
+            outputs: parse_json(&w.text("outputs")?, "workflow outputs")?,
+            error: error_of(&w)?,
+            failed_step: w.opt_int("failed_step")?.map(|s| s as u32),
+            parked_reason: w.opt_text("parked_reason")?,
+            abort_requested: w.int("abort_requested")? != 0,
+            idempotency_key: w.opt_text("idempotency_key")?,
+            created_at: w.int("created_at")?,
+            updated_at: w.int("updated_at")?,
+            finished_at: w.opt_int("finished_at")?,
+            activities,
+        }))
+    }
+
+    /// Workflows newest first, optionally filtered, at most `limit`; `before` is the cursor
+    /// (the last id of the previous page).
+    pub async fn list(
+        &self,
+        status: Option<WorkflowStatus>,
+        workflow_type: Option<&str>,
+        before: Option<WorkflowId>,
+        limit: u32,
+    ) -> Result<Vec<WorkflowSummary>> {
+        let mut sql = String::from("SELECT id, workflow_type, status, created_at, finished_at FROM workflows WHERE 1 = 1");
+        let mut a: Vec<Arg> = Vec::new();
+        if let Some(s) = status {
+            sql.push_str(" AND status = ?");
+            a.push(s.as_str().into());
+        }
+        if let Some(t) = workflow_type {
+            sql.push_str(" AND workflow_type = ?");
+            a.push(t.into());
+        }
+        if let Some(b) = before {
+            sql.push_str(" AND id < ?");
+            a.push(b.to_string().into());
+        }
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
+        a.push(i64::from(limit).into());
+        let mut tx = self.begin().await?;
+        let rows = tx.fetch_all(&sql, a).await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WorkflowSummary {
+                    id: parse_id(&r.text("id")?)?,
+                    workflow_type: r.text("workflow_type")?,
+                    status: parse_name(&r.text("status")?, WorkflowStatus::parse, "workflow status")?,
+                    created_at: r.int("created_at")?,
+                    finished_at: r.opt_int("finished_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many workflows are in each status.
+    pub async fn count_by_status(&self) -> Result<BTreeMap<WorkflowStatus, u64>> {
+        let mut tx = self.begin().await?;
+        let rows = tx.fetch_all("SELECT status, COUNT(*) AS n FROM workflows GROUP BY status", vec![]).await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| Ok((parse_name(&r.text("status")?, WorkflowStatus::parse, "workflow status")?, r.int("n")? as u64)))
+            .collect()
+    }
+}
+
+fn activity_record(a: &Row, attempts: &mut BTreeMap<(u32, ActivityKind), Vec<AttemptRecord>>) -> Result<ActivityRecord> {
+    let key = ActivityKey {
+        workflow_id: parse_id(&a.text("workflow_id")?)?,
+        step: a.int("step")? as u32,
+        kind: parse_name(&a.text("kind")?, ActivityKind::parse, "activity kind")?,
+    };
+    Ok(ActivityRecord {
+        step: key.step,
+        kind: key.kind,
+        name: a.text("name")?,
+        status: parse_name(&a.text("status")?, ActivityStatus::parse, "activity status")?,
+        attempt: a.int("attempt")? as u32,
+        max_attempts: a.int("max_attempts")? as u32,
+        run_at: a.opt_int("run_at")?,
+        lease_owner: a.opt_text("lease_owner")?,
+        epoch: a.int("epoch")?,
+        request: opt_json(a.opt_text("request")?, "activity request")?,
+        response: opt_json(a.opt_text("response")?, "activity response")?,
+        error: error_of(a)?,
+        created_at: a.int("created_at")?,
+        finished_at: a.opt_int("finished_at")?,
+        attempts: attempts.remove(&(key.step, key.kind)).unwrap_or_default(),
+    })
+}

@@ -1,0 +1,105 @@
+//! Test support: one fresh database per test, on MariaDB or on SQLite.
+//!
+//! This is not a fixture library: it only creates and drops databases. What goes into them is
+//! each suite's business (migrations, seed data).
+
+use sqlx::{Connection, MySqlConnection};
+
+/// Where the MariaDB server for tests lives (without a database name).
+pub fn mysql_server_url() -> String {
+    std::env::var("SAGAFLOW_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// A database that exists for one test and is dropped when the value is dropped.
+pub struct TestDb {
+    /// Connection URL of the fresh database.
+    pub url: String,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A fresh, empty MariaDB database, or `None` when no server is reachable and `CI` is not
+    /// `true` (with `CI=true` an unreachable server fails the test: CI must never skip).
+    pub async fn mysql(prefix: &str) -> Option<TestDb> {
+        let server = mysql_server_url();
+        let mut conn = match MySqlConnection::connect(&server).await {
+            Ok(conn) => conn,
+            Err(err) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("skipping MariaDB test: {server} unreachable: {err}");
+                return None;
+            }
+            Err(err) => panic!("CI=true and MariaDB at {server} is unreachable: {err}"),
+        };
+        let prefix: String = prefix.chars().take(24).collect();
+        let name = format!("t_{prefix}_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE `{name}`"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = format!("{}/{name}", server.trim_end_matches('/'));
+        Some(TestDb { url, name, _dir: None })
+    }
+
+    /// A fresh SQLite database file in its own temporary directory.
+    pub fn sqlite(prefix: &str) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(format!("{prefix}.db"));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        TestDb { url, name: String::new(), _dir: Some(dir) }
+    }
+
+    /// True for a MariaDB database.
+    pub fn is_mysql(&self) -> bool {
+        self.url.starts_with("mysql:")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if !self.is_mysql() {
+            return;
+        }
+        let (server, name) = (mysql_server_url(), self.name.clone());
+        // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let mut conn = MySqlConnection::connect(&server).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`")).execute(&mut conn).await?;
+                conn.close().await
+            })
+            .map_err(std::io::Error::other)
+        })
+        .join();
+        if let Ok(Err(err)) = dropped {
+            eprintln!("could not drop test database {}: {err}", self.name);
+        }
+    }
+}
+
+/// Turns scenario functions `async fn name(db: TestDb)` into one `#[tokio::test]` per backend:
+/// `sqlite::name` always, `mysql::name` on MariaDB (skipped when unreachable, unless `CI=true`).
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::TestDb::sqlite(stringify!($name))).await
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::TestDb::mysql(stringify!($name)).await {
+                        super::$name(db).await
+                    }
+                }
+            )*
+        }
+    };
+}
