@@ -3,7 +3,7 @@
 //! This is not a fixture library: it only creates and drops databases. What goes into them is
 //! each suite's business (migrations, seed data).
 
-use sqlx::{Connection, MySqlConnection};
+use sqlx::{Connection, MySqlConnection, SqliteConnection};
 
 /// Where the MariaDB server for tests lives (without a database name).
 pub fn mysql_server_url() -> String {
@@ -47,6 +47,29 @@ impl TestDb {
         let path = dir.path().join(format!("{prefix}.db"));
         let url = format!("sqlite://{}?mode=rwc", path.display());
         TestDb { url, name: String::new(), _dir: Some(dir) }
+    }
+
+    /// Runs one SQL statement on a connection of its own; returns the rows it changed. For
+    /// tests that arrange a state the API cannot reach quickly (a backdated lease).
+    pub async fn execute(&self, sql: &str) -> u64 {
+        if self.is_mysql() {
+            let mut conn = MySqlConnection::connect(&self.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect(sql).rows_affected()
+        } else {
+            let mut conn = SqliteConnection::connect(&self.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect(sql).rows_affected()
+        }
+    }
+
+    /// Runs a query returning one integer (a count, a sum).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        if self.is_mysql() {
+            let mut conn = MySqlConnection::connect(&self.url).await.expect("connect");
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await.expect(sql)
+        } else {
+            let mut conn = SqliteConnection::connect(&self.url).await.expect("connect");
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await.expect(sql)
+        }
     }
 
     /// True for a MariaDB database.

@@ -82,7 +82,7 @@ impl Store {
         }
         let due: Vec<Due> = rows.iter().map(Due::from_row).collect::<Result<_>>()?;
         let now = due[0].now;
-        let expires = now + lease_ttl_ms as i64;
+        let expires = now + lease_ttl_ms as i64 * 1_000;
         let ids: Vec<String> = due.iter().map(|d| d.key.workflow_id.to_string()).collect();
         // Each workflow has at most one unfinished activity (run_at set): the one selected.
         let mut update = args![worker, now, expires, now];
@@ -118,7 +118,7 @@ impl Store {
         );
         let mut held = Vec::with_capacity(leases.len());
         for (key, epoch) in leases {
-            let mut a = args![lease_ttl_ms as i64];
+            let mut a = args![lease_ttl_ms as i64 * 1_000];
             a.extend(key_args(key));
             a.push(Arg::Int(*epoch));
             held.push(tx.execute(&sql, a).await? == 1);

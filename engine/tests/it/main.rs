@@ -1,0 +1,12 @@
+//! The store test suite: every scenario runs on SQLite and on MariaDB (a fresh database per
+//! test; MariaDB is required when `CI=true`).
+
+mod support;
+
+mod bad_input;
+mod claims;
+mod compensation;
+mod leases;
+mod parking;
+mod retries;
+mod submit;
