@@ -91,7 +91,10 @@ text_enum! {
 impl WorkflowStatus {
     /// True when the engine will do nothing more on its own.
     pub fn is_terminal(self) -> bool {
-        matches!(self, WorkflowStatus::Completed | WorkflowStatus::Compensated | WorkflowStatus::Failed)
+        matches!(
+            self,
+            WorkflowStatus::Completed | WorkflowStatus::Compensated | WorkflowStatus::Failed
+        )
     }
 }
 
@@ -160,7 +163,10 @@ pub struct ActivityError {
 
 impl ActivityError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> ActivityError {
-        ActivityError { code: code.into(), message: message.into() }
+        ActivityError {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -210,8 +216,14 @@ mod tests {
         ] {
             assert_eq!(WorkflowStatus::parse(status.as_str()), Some(status));
         }
-        assert_eq!(ActivityKind::parse("compensation"), Some(ActivityKind::Compensation));
-        assert_eq!(ActivityStatus::parse("leased"), Some(ActivityStatus::Leased));
+        assert_eq!(
+            ActivityKind::parse("compensation"),
+            Some(ActivityKind::Compensation)
+        );
+        assert_eq!(
+            ActivityStatus::parse("leased"),
+            Some(ActivityStatus::Leased)
+        );
         assert_eq!(ActivityStatus::parse("LEASED"), None);
     }
 

@@ -64,18 +64,29 @@ mod tests {
 
     #[test]
     fn every_class_of_answer() {
-        let business = br#"{"error":{"code":"INSUFFICIENT_BALANCE","message":"balance 500 < 1000"}}"#;
+        let business =
+            br#"{"error":{"code":"INSUFFICIENT_BALANCE","message":"balance 500 < 1000"}}"#;
         let cases: Vec<(u16, &[u8], &str, &str)> = vec![
             (200, br#"{"amount":100}"#, "success", ""),
             (204, b"", "success", ""),
             (409, business, "business", "INSUFFICIENT_BALANCE"),
-            (422, br#"{"error":{"code":"OUT_OF_STOCK","message":"x"}}"#, "business", "OUT_OF_STOCK"),
+            (
+                422,
+                br#"{"error":{"code":"OUT_OF_STOCK","message":"x"}}"#,
+                "business",
+                "OUT_OF_STOCK",
+            ),
             (404, b"not found", "business", "HTTP_404"),
             (400, b"{}", "business", "HTTP_400"),
             (408, b"", "retryable", "HTTP_408"),
             (429, b"slow down", "retryable", "HTTP_429"),
             (500, b"boom", "retryable", "HTTP_500"),
-            (503, br#"{"error":{"code":"INJECTED_FAULT","message":"x"}}"#, "retryable", "INJECTED_FAULT"),
+            (
+                503,
+                br#"{"error":{"code":"INJECTED_FAULT","message":"x"}}"#,
+                "retryable",
+                "INJECTED_FAULT",
+            ),
             (302, b"", "retryable", "HTTP_302"),
         ];
         for (status, body, class, code) in cases {
@@ -87,15 +98,34 @@ mod tests {
             };
             assert_eq!(got, (class, code.to_owned()), "status {status}");
         }
-        assert_eq!(classify_http(200, br#"{"amount":100}"#), Outcome::Success(json!({"amount": 100})));
-        assert_eq!(classify_http(409, business).error().unwrap().message, "balance 500 < 1000");
+        assert_eq!(
+            classify_http(200, br#"{"amount":100}"#),
+            Outcome::Success(json!({"amount": 100}))
+        );
+        assert_eq!(
+            classify_http(409, business).error().unwrap().message,
+            "balance 500 < 1000"
+        );
     }
 
     #[test]
     fn transport_failures_are_retryable() {
-        for kind in [Transport::Timeout, Transport::Connect, Transport::Interrupted] {
-            assert!(matches!(classify_transport(kind, "x"), Outcome::Retryable(_)));
+        for kind in [
+            Transport::Timeout,
+            Transport::Connect,
+            Transport::Interrupted,
+        ] {
+            assert!(matches!(
+                classify_transport(kind, "x"),
+                Outcome::Retryable(_)
+            ));
         }
-        assert_eq!(classify_transport(Transport::Timeout, "5 s").error().unwrap().code, "TIMEOUT");
+        assert_eq!(
+            classify_transport(Transport::Timeout, "5 s")
+                .error()
+                .unwrap()
+                .code,
+            "TIMEOUT"
+        );
     }
 }

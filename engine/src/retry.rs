@@ -100,25 +100,45 @@ mod tests {
     fn delays_are_capped() {
         let p = RetryPolicy::PERSISTENT;
         assert_eq!(p.delay_ms(7, 0.0), 60_000);
-        assert_eq!(p.delay_ms(1_000, 0.0), 60_000, "large attempt numbers must not overflow");
+        assert_eq!(
+            p.delay_ms(1_000, 0.0),
+            60_000,
+            "large attempt numbers must not overflow"
+        );
     }
 
     #[test]
     fn jitter_spreads_within_bounds() {
-        let p = RetryPolicy { jitter: 0.5, ..RetryPolicy::README };
+        let p = RetryPolicy {
+            jitter: 0.5,
+            ..RetryPolicy::README
+        };
         assert_eq!(p.delay_ms(1, 0.0), 500);
         assert_eq!(p.delay_ms(1, 0.5), 1_000);
         assert_eq!(p.delay_ms(1, 0.999_999), 1_500);
-        assert_eq!(p.delay_ms(3, 0.999_999), 4_000, "the cap applies after jitter");
+        assert_eq!(
+            p.delay_ms(3, 0.999_999),
+            4_000,
+            "the cap applies after jitter"
+        );
     }
 
     #[test]
     fn validation_names_the_problem() {
-        let bad = RetryPolicy { max_attempts: 0, ..RetryPolicy::README };
+        let bad = RetryPolicy {
+            max_attempts: 0,
+            ..RetryPolicy::README
+        };
         assert!(bad.validate().unwrap_err().contains("max_attempts"));
-        let bad = RetryPolicy { multiplier: 0.5, ..RetryPolicy::README };
+        let bad = RetryPolicy {
+            multiplier: 0.5,
+            ..RetryPolicy::README
+        };
         assert!(bad.validate().unwrap_err().contains("multiplier"));
-        let bad = RetryPolicy { max_interval_ms: 10, ..RetryPolicy::README };
+        let bad = RetryPolicy {
+            max_interval_ms: 10,
+            ..RetryPolicy::README
+        };
         assert!(bad.validate().unwrap_err().contains("max_interval_ms"));
         assert!(RetryPolicy::PERSISTENT.validate().is_ok());
     }

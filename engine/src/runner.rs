@@ -44,7 +44,12 @@ pub struct RunnerConfig {
 
 impl RunnerConfig {
     pub fn new(worker_id: impl Into<String>) -> RunnerConfig {
-        RunnerConfig { worker_id: worker_id.into(), claim_batch_max: 32, lease_ttl_ms: 30_000, continue_inline: true }
+        RunnerConfig {
+            worker_id: worker_id.into(),
+            claim_batch_max: 32,
+            lease_ttl_ms: 30_000,
+            continue_inline: true,
+        }
     }
 }
 
@@ -81,8 +86,18 @@ impl<E> Clone for Runner<E> {
 }
 
 impl<E: Executor> Runner<E> {
-    pub fn new(store: Store, registry: Arc<Registry>, executor: Arc<E>, config: RunnerConfig) -> Runner<E> {
-        Runner { store, registry, executor, config }
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        executor: Arc<E>,
+        config: RunnerConfig,
+    ) -> Runner<E> {
+        Runner {
+            store,
+            registry,
+            executor,
+            config,
+        }
     }
 
     pub fn config(&self) -> &RunnerConfig {
@@ -93,8 +108,14 @@ impl<E: Executor> Runner<E> {
     /// none is left. A database error stops it; the leases then expire and are reclaimed.
     pub async fn run_once(&self) -> store::Result<Report> {
         let c = &self.config;
-        let mut batch = self.store.claim(&c.worker_id, c.claim_batch_max, c.lease_ttl_ms).await?;
-        let mut report = Report { claimed: batch.len(), ..Report::default() };
+        let mut batch = self
+            .store
+            .claim(&c.worker_id, c.claim_batch_max, c.lease_ttl_ms)
+            .await?;
+        let mut report = Report {
+            claimed: batch.len(),
+            ..Report::default()
+        };
         while !batch.is_empty() {
             batch = self.run_batch(batch, &mut report).await?;
         }
@@ -103,11 +124,27 @@ impl<E: Executor> Runner<E> {
 
     /// Executes a batch of claimed activities concurrently and completes them in one
     /// transaction; returns the next activities leased to this runner.
-    pub async fn run_batch(&self, batch: Vec<Claimed>, report: &mut Report) -> store::Result<Vec<Claimed>> {
-        let completions = futures::future::join_all(batch.into_iter().map(|c| self.execute(c))).await;
+    pub async fn run_batch(
+        &self,
+        batch: Vec<Claimed>,
+        report: &mut Report,
+    ) -> store::Result<Vec<Claimed>> {
+        let completions =
+            futures::future::join_all(batch.into_iter().map(|c| self.execute(c))).await;
         report.executed += completions.iter().filter(|c| c.executed).count();
-        let lease_next = self.config.continue_inline.then_some(self.config.lease_ttl_ms);
-        let done = self.store.complete(&self.registry, &self.config.worker_id, lease_next, &completions).await?;
+        let lease_next = self
+            .config
+            .continue_inline
+            .then_some(self.config.lease_ttl_ms);
+        let done = self
+            .store
+            .complete(
+                &self.registry,
+                &self.config.worker_id,
+                lease_next,
+                &completions,
+            )
+            .await?;
         report.fenced += done.fenced.len();
         report.finished += done.finished.len();
         Ok(done.next)
@@ -117,28 +154,62 @@ impl<E: Executor> Runner<E> {
     pub async fn execute(&self, claimed: Claimed) -> Completion {
         let jitter = rand::random::<f64>();
         if claimed.exhausted {
-            let error = ActivityError::new("LEASE_EXPIRED", "the lease of the last attempt expired");
-            return Completion { claimed, outcome: Outcome::Retryable(error), request: None, executed: false, jitter };
+            let error =
+                ActivityError::new("LEASE_EXPIRED", "the lease of the last attempt expired");
+            return Completion {
+                claimed,
+                outcome: Outcome::Retryable(error),
+                request: None,
+                executed: false,
+                jitter,
+            };
         }
         let request = self
             .registry
             .get(&claimed.workflow_type, claimed.version)
-            .ok_or_else(|| format!("workflow type `{}` v{} is not loaded", claimed.workflow_type, claimed.version))
+            .ok_or_else(|| {
+                format!(
+                    "workflow type `{}` v{} is not loaded",
+                    claimed.workflow_type, claimed.version
+                )
+            })
             .and_then(|def| {
-                def.render(claimed.key.workflow_id, claimed.key.step, claimed.key.kind, &claimed.input, &claimed.outputs)
+                def.render(
+                    claimed.key.workflow_id,
+                    claimed.key.step,
+                    claimed.key.kind,
+                    &claimed.input,
+                    &claimed.outputs,
+                )
             });
         let request = match request {
             Ok(request) => request,
             Err(message) => {
-                let outcome = Outcome::BusinessError(ActivityError::new("INVALID_REQUEST", message));
-                return Completion { claimed, outcome, request: None, executed: true, jitter };
+                let outcome =
+                    Outcome::BusinessError(ActivityError::new("INVALID_REQUEST", message));
+                return Completion {
+                    claimed,
+                    outcome,
+                    request: None,
+                    executed: true,
+                    jitter,
+                };
             }
         };
         let timeout = Duration::from_millis(request.timeout_ms);
         let outcome = match tokio::time::timeout(timeout, self.executor.execute(&request)).await {
             Ok(outcome) => outcome,
-            Err(_) => classify_transport(Transport::Timeout, &format!("no answer within {} ms", request.timeout_ms)),
+            Err(_) => classify_transport(
+                Transport::Timeout,
+                &format!("no answer within {} ms", request.timeout_ms),
+            ),
         };
-        Completion { claimed, outcome, request: Some(request), executed: true, jitter }
+        Completion {
+            claimed,
+            outcome,
+            request: Some(request),
+            executed: true,
+            jitter,
+        }
     }
 }

@@ -72,19 +72,34 @@ impl Decision {
 ///
 /// `abort_requested`: a user asked to stop the workflow; honoured while the workflow is still
 /// before its pivot. `jitter` in `[0, 1)` spreads retry delays per the step's policy.
-pub fn decide(def: &Definition, abort_requested: bool, activity: Activity, event: &Event, jitter: f64) -> Decision {
+pub fn decide(
+    def: &Definition,
+    abort_requested: bool,
+    activity: Activity,
+    event: &Event,
+    jitter: f64,
+) -> Decision {
     match activity.kind {
         ActivityKind::Action => decide_action(def, abort_requested, activity, event, jitter),
         ActivityKind::Compensation => decide_compensation(def, activity, event, jitter),
     }
 }
 
-fn decide_action(def: &Definition, abort_requested: bool, act: Activity, event: &Event, jitter: f64) -> Decision {
+fn decide_action(
+    def: &Definition,
+    abort_requested: bool,
+    act: Activity,
+    event: &Event,
+    jitter: f64,
+) -> Decision {
     let step = def.step(act.step);
     let abort = abort_requested && !step.after_pivot;
     let outcome = match event {
         Event::Aborted => {
-            assert!(!step.after_pivot, "an abort is never applied after the pivot");
+            assert!(
+                !step.after_pivot,
+                "an abort is never applied after the pivot"
+            );
             // An earlier attempt may have taken effect: compensate this step too.
             return compensate_below(def, act.step + u32::from(act.attempt > 0));
         }
@@ -97,13 +112,16 @@ fn decide_action(def: &Definition, abort_requested: bool, act: Activity, event: 
         // The participant refused: nothing of this step to undo.
         Outcome::BusinessError(_) if !step.after_pivot => compensate_below(def, act.step),
         Outcome::BusinessError(err) => Decision::Park {
-            reason: format!("step `{}` was refused after the pivot: {}: {}", step.name, err.code, err.message),
+            reason: format!(
+                "step `{}` was refused after the pivot: {}: {}",
+                step.name, err.code, err.message
+            ),
         },
         // The outcome is unknown: this step's own effect may stand, so undo it too.
         Outcome::Retryable(_) if abort => compensate_below(def, act.step + 1),
-        Outcome::Retryable(_) if step.action_retry.allows_another(act.attempt) => {
-            Decision::Retry { delay_ms: step.action_retry.delay_ms(act.attempt, jitter) }
-        }
+        Outcome::Retryable(_) if step.action_retry.allows_another(act.attempt) => Decision::Retry {
+            delay_ms: step.action_retry.delay_ms(act.attempt, jitter),
+        },
         Outcome::Retryable(_) if !step.after_pivot => compensate_below(def, act.step + 1),
         Outcome::Retryable(err) => Decision::Park {
             reason: format!(
@@ -122,10 +140,15 @@ fn decide_compensation(def: &Definition, act: Activity, event: &Event, jitter: f
     match outcome {
         Outcome::Success(_) => compensate_below(def, act.step),
         Outcome::BusinessError(err) => Decision::Park {
-            reason: format!("compensation of `{}` was refused: {}: {}", step.name, err.code, err.message),
+            reason: format!(
+                "compensation of `{}` was refused: {}: {}",
+                step.name, err.code, err.message
+            ),
         },
         Outcome::Retryable(_) if step.compensation_retry.allows_another(act.attempt) => {
-            Decision::Retry { delay_ms: step.compensation_retry.delay_ms(act.attempt, jitter) }
+            Decision::Retry {
+                delay_ms: step.compensation_retry.delay_ms(act.attempt, jitter),
+            }
         }
         Outcome::Retryable(err) => Decision::Park {
             reason: format!(

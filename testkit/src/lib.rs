@@ -7,7 +7,8 @@ use sqlx::{Connection, MySqlConnection, SqliteConnection};
 
 /// Where the MariaDB server for tests lives (without a database name).
 pub fn mysql_server_url() -> String {
-    std::env::var("SAGAFLOW_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+    std::env::var("SAGAFLOW_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
 /// A database that exists for one test and is dropped when the value is dropped.
@@ -38,7 +39,11 @@ impl TestDb {
             .await
             .expect("create test database");
         let url = format!("{}/{name}", server.trim_end_matches('/'));
-        Some(TestDb { url, name, _dir: None })
+        Some(TestDb {
+            url,
+            name,
+            _dir: None,
+        })
     }
 
     /// A fresh SQLite database file in its own temporary directory.
@@ -46,7 +51,11 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(format!("{prefix}.db"));
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        TestDb { url, name: String::new(), _dir: Some(dir) }
+        TestDb {
+            url,
+            name: String::new(),
+            _dir: Some(dir),
+        }
     }
 
     /// Runs one SQL statement on a connection of its own; returns the rows it changed. For
@@ -54,10 +63,18 @@ impl TestDb {
     pub async fn execute(&self, sql: &str) -> u64 {
         if self.is_mysql() {
             let mut conn = MySqlConnection::connect(&self.url).await.expect("connect");
-            sqlx::query(sql).execute(&mut conn).await.expect(sql).rows_affected()
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .expect(sql)
+                .rows_affected()
         } else {
             let mut conn = SqliteConnection::connect(&self.url).await.expect("connect");
-            sqlx::query(sql).execute(&mut conn).await.expect(sql).rows_affected()
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .expect(sql)
+                .rows_affected()
         }
     }
 
@@ -65,10 +82,16 @@ impl TestDb {
     pub async fn scalar(&self, sql: &str) -> i64 {
         if self.is_mysql() {
             let mut conn = MySqlConnection::connect(&self.url).await.expect("connect");
-            sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await.expect(sql)
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect(sql)
         } else {
             let mut conn = SqliteConnection::connect(&self.url).await.expect("connect");
-            sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut conn).await.expect(sql)
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&mut conn)
+                .await
+                .expect(sql)
         }
     }
 
@@ -86,10 +109,14 @@ impl Drop for TestDb {
         let (server, name) = (mysql_server_url(), self.name.clone());
         // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
         let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async {
                 let mut conn = MySqlConnection::connect(&server).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`")).execute(&mut conn).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .execute(&mut conn)
+                    .await?;
                 conn.close().await
             })
             .map_err(std::io::Error::other)

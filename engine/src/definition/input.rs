@@ -51,9 +51,14 @@ pub enum InputError {
 pub fn check(fields: &BTreeMap<String, FieldType>, input: &Value) -> Result<(), InputError> {
     let object = input.as_object().ok_or(InputError::NotAnObject)?;
     for (name, expected) in fields {
-        let value = object.get(name).ok_or_else(|| InputError::Missing(name.clone()))?;
+        let value = object
+            .get(name)
+            .ok_or_else(|| InputError::Missing(name.clone()))?;
         if !expected.accepts(value) {
-            return Err(InputError::WrongType { field: name.clone(), expected: *expected });
+            return Err(InputError::WrongType {
+                field: name.clone(),
+                expected: *expected,
+            });
         }
     }
     match object.keys().find(|k| !fields.contains_key(*k)) {

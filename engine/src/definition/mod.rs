@@ -29,15 +29,27 @@ const TIMEOUT_MS_DEFAULT: u64 = 5_000;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{file}: cannot read: {source}")]
-    Read { file: PathBuf, source: std::io::Error },
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}: not a valid workflow definition: {message}")]
     Parse { file: PathBuf, message: String },
     #[error("{file}: {problem}")]
     Definition { file: PathBuf, problem: String },
     #[error("{file}: step `{step}`: {problem}")]
-    Step { file: PathBuf, step: String, problem: String },
+    Step {
+        file: PathBuf,
+        step: String,
+        problem: String,
+    },
     #[error("{file}: workflow type `{name}` version {version} is already defined in {other}")]
-    Duplicate { file: PathBuf, name: String, version: u32, other: PathBuf },
+    Duplicate {
+        file: PathBuf,
+        name: String,
+        version: u32,
+        other: PathBuf,
+    },
 }
 
 /// A checked workflow type.
@@ -95,8 +107,10 @@ pub struct Request {
 impl Definition {
     /// Parses and checks one definition file's text.
     pub fn parse(file: &Path, text: &str) -> Result<Definition, Error> {
-        let raw: raw::Definition = toml::from_str(text)
-            .map_err(|e| Error::Parse { file: file.to_owned(), message: e.to_string() })?;
+        let raw: raw::Definition = toml::from_str(text).map_err(|e| Error::Parse {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
         raw.check(file)
     }
 
@@ -137,12 +151,18 @@ impl Definition {
         let s = self.step(step);
         let call = match kind {
             ActivityKind::Action => &s.action,
-            ActivityKind::Compensation => {
-                s.compensation.as_ref().expect("a compensation activity exists only for steps that have one")
-            }
+            ActivityKind::Compensation => s
+                .compensation
+                .as_ref()
+                .expect("a compensation activity exists only for steps that have one"),
         };
         let id = workflow_id.to_string();
-        let ctx = Context { workflow_id: &id, workflow_type: &self.name, input, outputs };
+        let ctx = Context {
+            workflow_id: &id,
+            workflow_type: &self.name,
+            input,
+            outputs,
+        };
         Ok(Request {
             service: s.service.clone(),
             method: call.method.clone(),
@@ -211,9 +231,15 @@ mod raw {
 
 impl raw::Definition {
     fn check(self, file: &Path) -> Result<Definition, Error> {
-        let def_err = |problem: String| Error::Definition { file: file.to_owned(), problem };
+        let def_err = |problem: String| Error::Definition {
+            file: file.to_owned(),
+            problem,
+        };
         if !is_identifier(&self.name) {
-            return Err(def_err(format!("name `{}` must be letters, digits, `_` or `-`", self.name)));
+            return Err(def_err(format!(
+                "name `{}` must be letters, digits, `_` or `-`",
+                self.name
+            )));
         }
         if self.version == 0 {
             return Err(def_err("version must be at least 1".into()));
@@ -222,7 +248,9 @@ impl raw::Definition {
             return Err(def_err("a workflow type needs at least one step".into()));
         }
         for policy in [&self.retry, &self.persistent_retry].into_iter().flatten() {
-            policy.validate().map_err(|p| def_err(format!("retry policy: {p}")))?;
+            policy
+                .validate()
+                .map_err(|p| def_err(format!("retry policy: {p}")))?;
         }
         let pivot = match &self.pivot_after {
             None => None,
@@ -237,9 +265,15 @@ impl raw::Definition {
         let mut steps = Vec::with_capacity(self.steps.len());
         for (index, raw) in self.steps.into_iter().enumerate() {
             let name = raw.name.clone();
-            let step_err = |problem: String| Error::Step { file: file.to_owned(), step: name.clone(), problem };
+            let step_err = |problem: String| Error::Step {
+                file: file.to_owned(),
+                step: name.clone(),
+                problem,
+            };
             if !is_identifier(&raw.name) {
-                return Err(step_err("step names must be letters, digits, `_` or `-`".into()));
+                return Err(step_err(
+                    "step names must be letters, digits, `_` or `-`".into(),
+                ));
             }
             if !seen.insert(raw.name.clone()) {
                 return Err(step_err("two steps have this name".into()));
@@ -283,18 +317,28 @@ impl raw::Step {
             return Err("service must not be empty".into());
         }
         if ctx.after_pivot && self.compensation.is_some() {
-            return Err("a step after the pivot is never compensated; remove its compensation".into());
+            return Err(
+                "a step after the pivot is never compensated; remove its compensation".into(),
+            );
         }
-        let persistent = self.compensation_retry.or(ctx.persistent_retry).unwrap_or(RetryPolicy::PERSISTENT);
+        let persistent = self
+            .compensation_retry
+            .or(ctx.persistent_retry)
+            .unwrap_or(RetryPolicy::PERSISTENT);
         let action_retry = match (self.retry, ctx.after_pivot) {
             (Some(p), _) => p,
             (None, false) => ctx.retry.unwrap_or(RetryPolicy::README),
             (None, true) => ctx.persistent_retry.unwrap_or(RetryPolicy::PERSISTENT),
         };
         for policy in [&action_retry, &persistent] {
-            policy.validate().map_err(|p| format!("retry policy: {p}"))?;
+            policy
+                .validate()
+                .map_err(|p| format!("retry policy: {p}"))?;
         }
-        let timeout_ms = self.timeout_ms.or(ctx.timeout_ms).unwrap_or(TIMEOUT_MS_DEFAULT);
+        let timeout_ms = self
+            .timeout_ms
+            .or(ctx.timeout_ms)
+            .unwrap_or(TIMEOUT_MS_DEFAULT);
         if timeout_ms == 0 || timeout_ms > TIMEOUT_MS_MAX {
             return Err(format!("timeout_ms must be between 1 and {TIMEOUT_MS_MAX}"));
         }
@@ -328,11 +372,16 @@ impl raw::Call {
         if !self.path.starts_with('/') {
             return Err(format!("{what}: path `{}` must start with `/`", self.path));
         }
-        let body = Template::new(self.body.unwrap_or_else(|| Value::Object(Default::default())));
+        let body = Template::new(
+            self.body
+                .unwrap_or_else(|| Value::Object(Default::default())),
+        );
         for reference in body.references().map_err(|e| format!("{what}: {e}"))? {
             match reference {
                 Reference::Input { field, .. } if !ctx.input.contains_key(&field) => {
-                    return Err(format!("{what}: `$input.{field}` is not declared in [input]"));
+                    return Err(format!(
+                        "{what}: `$input.{field}` is not declared in [input]"
+                    ));
                 }
                 Reference::Step { step, .. } if !ctx.earlier.contains(&step) || step == own => {
                     return Err(format!("{what}: `$steps.{step}` is not an earlier step"));
@@ -340,12 +389,18 @@ impl raw::Call {
                 _ => {}
             }
         }
-        Ok(Call { method, path: self.path, body })
+        Ok(Call {
+            method,
+            path: self.path,
+            body,
+        })
     }
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 #[cfg(test)]

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 /// The definitions shipped in the repository's `workflows/`, built into the binary so the
 /// engine runs from any directory.
-const SHIPPED: &[(&str, &str)] = &[("workflows/purchase.toml", include_str!("../../../workflows/purchase.toml"))];
+const SHIPPED: &[(&str, &str)] = &[(
+    "workflows/purchase.toml",
+    include_str!("../../../workflows/purchase.toml"),
+)];
 
 /// Loaded workflow types; every version stays loaded so running workflows keep theirs.
 #[derive(Debug, Default, Clone)]
@@ -24,15 +27,21 @@ impl Registry {
     pub fn shipped() -> Registry {
         let mut registry = Registry::default();
         for (file, text) in SHIPPED {
-            let def = Definition::parse(Path::new(file), text).expect("shipped definitions are valid");
-            registry.insert(def).expect("shipped definitions are distinct");
+            let def =
+                Definition::parse(Path::new(file), text).expect("shipped definitions are valid");
+            registry
+                .insert(def)
+                .expect("shipped definitions are distinct");
         }
         registry
     }
 
     /// Every `*.toml` file of `dir`, in name order. One bad file fails the whole load.
     pub fn load_dir(dir: &Path) -> Result<Registry, Error> {
-        let read_err = |source| Error::Read { file: dir.to_owned(), source };
+        let read_err = |source| Error::Read {
+            file: dir.to_owned(),
+            source,
+        };
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(read_err)?
             .map(|entry| entry.map(|e| e.path()))
@@ -42,7 +51,10 @@ impl Registry {
         files.sort();
         let mut registry = Registry::default();
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| Error::Read { file: file.clone(), source })?;
+            let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
+                file: file.clone(),
+                source,
+            })?;
             registry.insert(Definition::parse(&file, &text)?)?;
         }
         Ok(registry)

@@ -35,12 +35,14 @@ impl Reference {
         match (root, rest.as_slice()) {
             ("workflow", [one]) if one == "id" => Ok(Reference::WorkflowId),
             ("workflow", [one]) if one == "type" => Ok(Reference::WorkflowType),
-            ("input", [field, path @ ..]) => {
-                Ok(Reference::Input { field: field.clone(), path: path.to_vec() })
-            }
-            ("steps", [step, path @ ..]) if !path.is_empty() => {
-                Ok(Reference::Step { step: step.clone(), path: path.to_vec() })
-            }
+            ("input", [field, path @ ..]) => Ok(Reference::Input {
+                field: field.clone(),
+                path: path.to_vec(),
+            }),
+            ("steps", [step, path @ ..]) if !path.is_empty() => Ok(Reference::Step {
+                step: step.clone(),
+                path: path.to_vec(),
+            }),
             _ => Err(format!(
                 "unknown reference `${text}` (use $input.<field>, $steps.<step>.<field>, \
                  $workflow.id or $workflow.type; write $$ for a literal $)"
@@ -108,11 +110,16 @@ fn render(value: &Value, ctx: &Context<'_>) -> Result<Value, String> {
             Some(text) => resolve(&Reference::parse(text)?, ctx)?,
             None => Value::String(s.strip_prefix('$').map_or_else(|| s.clone(), str::to_owned)),
         },
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| render(v, ctx)).collect::<Result<_, _>>()?)
-        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render(v, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), render(v, ctx)?))).collect::<Result<_, String>>()?,
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render(v, ctx)?)))
+                .collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
     })
@@ -143,7 +150,12 @@ mod tests {
     use serde_json::json;
 
     fn ctx<'a>(input: &'a Value, outputs: &'a BTreeMap<String, Value>) -> Context<'a> {
-        Context { workflow_id: "wf-1", workflow_type: "purchase", input, outputs }
+        Context {
+            workflow_id: "wf-1",
+            workflow_type: "purchase",
+            input,
+            outputs,
+        }
     }
 
     #[test]
@@ -170,7 +182,10 @@ mod tests {
         let input = json!({});
         let outputs = BTreeMap::from([("quote".to_owned(), json!({"price": 1}))]);
         let err = t.render(&ctx(&input, &outputs)).unwrap_err();
-        assert!(err.contains("steps.quote") && err.contains("amount"), "{err}");
+        assert!(
+            err.contains("steps.quote") && err.contains("amount"),
+            "{err}"
+        );
         let err = t.render(&ctx(&input, &BTreeMap::new())).unwrap_err();
         assert!(err.contains("missing"), "{err}");
     }
@@ -178,11 +193,17 @@ mod tests {
     #[test]
     fn parse_rejects_unknown_roots_and_empty_segments() {
         assert!(Reference::parse("env.HOME").is_err());
-        assert!(Reference::parse("steps.quote").is_err(), "a step reference needs a field");
+        assert!(
+            Reference::parse("steps.quote").is_err(),
+            "a step reference needs a field"
+        );
         assert!(Reference::parse("input..x").is_err());
         assert_eq!(
             Reference::parse("input.user_id").unwrap(),
-            Reference::Input { field: "user_id".into(), path: vec![] }
+            Reference::Input {
+                field: "user_id".into(),
+                path: vec![]
+            }
         );
     }
 }

@@ -24,10 +24,15 @@ fn parse(text: &str) -> Result<Definition, Error> {
 
 /// Asserts that `text` is rejected and that the message names the file and `needles`.
 fn rejected(text: &str, needles: &[&str]) {
-    let message = parse(text).expect_err("definition must be rejected").to_string();
+    let message = parse(text)
+        .expect_err("definition must be rejected")
+        .to_string();
     assert!(message.contains("workflows/t.toml"), "{message}");
     for needle in needles {
-        assert!(message.contains(needle), "`{needle}` missing from: {message}");
+        assert!(
+            message.contains(needle),
+            "`{needle}` missing from: {message}"
+        );
     }
 }
 
@@ -38,14 +43,29 @@ fn the_shipped_purchase_definition_loads() {
     let names: Vec<&str> = def.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["quote", "reserve_balance", "reserve_payment", "reserve_stock", "confirm_balance", "execute_payment", "confirm_order"]
+        [
+            "quote",
+            "reserve_balance",
+            "reserve_payment",
+            "reserve_stock",
+            "confirm_balance",
+            "execute_payment",
+            "confirm_order"
+        ]
     );
     assert_eq!(def.pivot, Some(3));
-    assert!(def.steps[4..].iter().all(|s| s.after_pivot && s.compensation.is_none()));
+    assert!(def.steps[4..]
+        .iter()
+        .all(|s| s.after_pivot && s.compensation.is_none()));
     assert_eq!(def.steps[1].action_retry, RetryPolicy::README);
     assert_eq!(def.steps[4].action_retry.max_attempts, 40);
-    let from_dir = Registry::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows")).unwrap();
-    assert_eq!(from_dir.latest("purchase").unwrap().steps, def.steps, "the file and the built-in copy agree");
+    let from_dir =
+        Registry::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows")).unwrap();
+    assert_eq!(
+        from_dir.latest("purchase").unwrap().steps,
+        def.steps,
+        "the file and the built-in copy agree"
+    );
 }
 
 #[test]
@@ -53,33 +73,93 @@ fn render_builds_the_request_from_input_and_outputs() {
     let def = parse(MINIMAL).unwrap();
     let id = WorkflowId::new();
     let outputs = BTreeMap::from([("a".to_owned(), json!({"x": [1, 2]}))]);
-    let req = def.render(id, 1, ActivityKind::Action, &json!({"n": 5}), &outputs).unwrap();
+    let req = def
+        .render(id, 1, ActivityKind::Action, &json!({"n": 5}), &outputs)
+        .unwrap();
     assert_eq!(req.body, json!({"x": [1, 2]}));
     assert_eq!(req.idempotency_key, format!("{id}:b:action"));
-    assert_eq!((req.method.as_str(), req.path.as_str(), req.timeout_ms), ("POST", "/b", 5_000));
-    let undo = def.render(id, 0, ActivityKind::Compensation, &json!({"n": 5}), &outputs).unwrap();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str(), req.timeout_ms),
+        ("POST", "/b", 5_000)
+    );
+    let undo = def
+        .render(
+            id,
+            0,
+            ActivityKind::Compensation,
+            &json!({"n": 5}),
+            &outputs,
+        )
+        .unwrap();
     assert_eq!(undo.body, json!({"id": id.to_string()}));
-    assert!(def.render(id, 1, ActivityKind::Action, &json!({}), &BTreeMap::new()).is_err());
+    assert!(def
+        .render(id, 1, ActivityKind::Action, &json!({}), &BTreeMap::new())
+        .is_err());
 }
 
 #[test]
 fn malformed_files_are_rejected_with_file_step_and_problem() {
     rejected("name = ", &["not a valid workflow definition"]);
-    rejected(&MINIMAL.replace("version = 1", "version = 1\ncolour = 3"), &["colour"]);
-    rejected(&MINIMAL.replace("pivot_after = \"a\"", "pivot_after = \"zz\""), &["pivot_after", "zz"]);
-    rejected(&MINIMAL.replace("$input.n", "$input.m"), &["step `a`", "$input.m", "not declared"]);
-    rejected(&MINIMAL.replace("$steps.a.x", "$steps.b.x"), &["step `b`", "not an earlier step"]);
-    rejected(&MINIMAL.replace("$steps.a.x", "$steps.zz.x"), &["step `b`", "$steps.zz"]);
-    rejected(&MINIMAL.replace("$workflow.id", "$env.HOME"), &["step `a`", "compensation", "unknown reference"]);
-    rejected(&MINIMAL.replace("name = \"b\"", "name = \"a\""), &["step `a`", "two steps"]);
-    rejected(&MINIMAL.replace("path = \"/b\"", "path = \"b\""), &["step `b`", "must start with `/`"]);
-    rejected(&MINIMAL.replace("path = \"/b\"", "path = \"/b\", method = \"BREW\""), &["BREW"]);
-    rejected(&MINIMAL.replace("service = \"s\"\naction = { path = \"/b\"", "service = \"\"\naction = { path = \"/b\""), &["service"]);
-    rejected(&MINIMAL.replace("n = \"integer\"", "n = \"complex\""), &["complex"]);
-    rejected(&format!("{MINIMAL}compensation = {{ path = \"/b/undo\" }}\n"), &["step `b`", "after the pivot"]);
-    rejected(&format!("{MINIMAL}timeout_ms = 0\n"), &["step `b`", "timeout_ms"]);
+    rejected(
+        &MINIMAL.replace("version = 1", "version = 1\ncolour = 3"),
+        &["colour"],
+    );
+    rejected(
+        &MINIMAL.replace("pivot_after = \"a\"", "pivot_after = \"zz\""),
+        &["pivot_after", "zz"],
+    );
+    rejected(
+        &MINIMAL.replace("$input.n", "$input.m"),
+        &["step `a`", "$input.m", "not declared"],
+    );
+    rejected(
+        &MINIMAL.replace("$steps.a.x", "$steps.b.x"),
+        &["step `b`", "not an earlier step"],
+    );
+    rejected(
+        &MINIMAL.replace("$steps.a.x", "$steps.zz.x"),
+        &["step `b`", "$steps.zz"],
+    );
+    rejected(
+        &MINIMAL.replace("$workflow.id", "$env.HOME"),
+        &["step `a`", "compensation", "unknown reference"],
+    );
+    rejected(
+        &MINIMAL.replace("name = \"b\"", "name = \"a\""),
+        &["step `a`", "two steps"],
+    );
+    rejected(
+        &MINIMAL.replace("path = \"/b\"", "path = \"b\""),
+        &["step `b`", "must start with `/`"],
+    );
+    rejected(
+        &MINIMAL.replace("path = \"/b\"", "path = \"/b\", method = \"BREW\""),
+        &["BREW"],
+    );
+    rejected(
+        &MINIMAL.replace(
+            "service = \"s\"\naction = { path = \"/b\"",
+            "service = \"\"\naction = { path = \"/b\"",
+        ),
+        &["service"],
+    );
+    rejected(
+        &MINIMAL.replace("n = \"integer\"", "n = \"complex\""),
+        &["complex"],
+    );
+    rejected(
+        &format!("{MINIMAL}compensation = {{ path = \"/b/undo\" }}\n"),
+        &["step `b`", "after the pivot"],
+    );
+    rejected(
+        &format!("{MINIMAL}timeout_ms = 0\n"),
+        &["step `b`", "timeout_ms"],
+    );
     rejected(&format!("{MINIMAL}retry = {{ max_attempts = 0, initial_interval_ms = 1, max_interval_ms = 1 }}\n"), &["step `b`", "max_attempts"]);
-    rejected("name = \"t\"\nversion = 1\nsteps = []\n", &["at least one step"]);
+    rejected(
+        "name = \"t\"\nversion = 1\nsteps = []\n",
+        &["at least one step"],
+    );
     rejected(&MINIMAL.replace("version = 1", "version = 0"), &["version"]);
 }
 
@@ -88,10 +168,16 @@ fn load_dir_names_the_bad_file_and_refuses_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.toml"), MINIMAL).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
-    assert!(Registry::load_dir(dir.path()).unwrap().get("t", 1).is_some());
+    assert!(Registry::load_dir(dir.path())
+        .unwrap()
+        .get("t", 1)
+        .is_some());
     std::fs::write(dir.path().join("b.toml"), MINIMAL).unwrap();
     let err = Registry::load_dir(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("b.toml") && err.contains("a.toml") && err.contains("already defined"), "{err}");
+    assert!(
+        err.contains("b.toml") && err.contains("a.toml") && err.contains("already defined"),
+        "{err}"
+    );
     std::fs::write(dir.path().join("b.toml"), "steps = 3").unwrap();
     let err = Registry::load_dir(dir.path()).unwrap_err().to_string();
     assert!(err.contains("b.toml"), "{err}");
@@ -102,7 +188,9 @@ fn load_dir_names_the_bad_file_and_refuses_duplicates() {
 fn newest_version_is_latest_and_old_versions_stay() {
     let mut registry = Registry::default();
     registry.insert(parse(MINIMAL).unwrap()).unwrap();
-    registry.insert(parse(&MINIMAL.replace("version = 1", "version = 2")).unwrap()).unwrap();
+    registry
+        .insert(parse(&MINIMAL.replace("version = 1", "version = 2")).unwrap())
+        .unwrap();
     assert_eq!(registry.latest("t").unwrap().version, 2);
     assert_eq!(registry.get("t", 1).unwrap().version, 1);
     assert!(registry.latest("nope").is_none());
@@ -116,13 +204,21 @@ fn input_is_checked_against_the_declared_fields() {
     assert_eq!(def.check_input(&json!([1])), Err(InputError::NotAnObject));
     let mut missing = good.clone();
     missing.as_object_mut().unwrap().remove("quantity");
-    assert_eq!(def.check_input(&missing), Err(InputError::Missing("quantity".into())));
+    assert_eq!(
+        def.check_input(&missing),
+        Err(InputError::Missing("quantity".into()))
+    );
     let mut wrong = good.clone();
     wrong["quantity"] = json!("1");
-    assert!(matches!(def.check_input(&wrong), Err(InputError::WrongType { field, .. }) if field == "quantity"));
+    assert!(
+        matches!(def.check_input(&wrong), Err(InputError::WrongType { field, .. }) if field == "quantity")
+    );
     wrong["quantity"] = json!(1.5);
     assert!(def.check_input(&wrong).is_err(), "1.5 is not an integer");
     let mut extra = good;
     extra["quantiy"] = json!(1);
-    assert_eq!(def.check_input(&extra), Err(InputError::Unknown("quantiy".into())));
+    assert_eq!(
+        def.check_input(&extra),
+        Err(InputError::Unknown("quantiy".into()))
+    );
 }

@@ -16,17 +16,30 @@ fn ok() -> Event {
     Event::Finished(Outcome::Success(serde_json::json!({"amount": 100})))
 }
 fn business() -> Event {
-    Event::Finished(Outcome::BusinessError(ActivityError::new("OUT_OF_STOCK", "no")))
+    Event::Finished(Outcome::BusinessError(ActivityError::new(
+        "OUT_OF_STOCK",
+        "no",
+    )))
 }
 fn transient() -> Event {
     Event::Finished(Outcome::Retryable(ActivityError::new("HTTP_503", "busy")))
 }
 fn park() -> Decision {
-    Decision::Park { reason: String::new() }
+    Decision::Park {
+        reason: String::new(),
+    }
 }
 
 /// One row: activity (kind, step, attempt), abort flag, event -> decision, workflow status.
-type Row = (ActivityKind, u32, u32, bool, Event, Decision, WorkflowStatus);
+type Row = (
+    ActivityKind,
+    u32,
+    u32,
+    bool,
+    Event,
+    Decision,
+    WorkflowStatus,
+);
 
 fn rows() -> Vec<Row> {
     use Decision::{Compensate, Complete, Next, Retry};
@@ -42,43 +55,179 @@ fn rows() -> Vec<Row> {
         // business error before the pivot: undo earlier compensable steps, not this one
         (A, 0, 1, false, business(), DONE, UNDONE),
         (A, 1, 1, false, business(), DONE, UNDONE),
-        (A, 2, 1, false, business(), Compensate { step: 1 }, Compensating),
-        (A, 3, 1, false, business(), Compensate { step: 2 }, Compensating),
+        (
+            A,
+            2,
+            1,
+            false,
+            business(),
+            Compensate { step: 1 },
+            Compensating,
+        ),
+        (
+            A,
+            3,
+            1,
+            false,
+            business(),
+            Compensate { step: 2 },
+            Compensating,
+        ),
         // business error after the pivot: inconsistency, park
         (A, 4, 1, false, business(), park(), Failed),
         (A, 6, 1, false, business(), park(), Failed),
         // retryable with budget left: back off 1 s, 2 s, 4 s (README policy)
-        (A, 1, 1, false, transient(), Retry { delay_ms: 1_000 }, Running),
-        (A, 1, 2, false, transient(), Retry { delay_ms: 2_000 }, Running),
-        (A, 3, 3, false, transient(), Retry { delay_ms: 4_000 }, Running),
+        (
+            A,
+            1,
+            1,
+            false,
+            transient(),
+            Retry { delay_ms: 1_000 },
+            Running,
+        ),
+        (
+            A,
+            1,
+            2,
+            false,
+            transient(),
+            Retry { delay_ms: 2_000 },
+            Running,
+        ),
+        (
+            A,
+            3,
+            3,
+            false,
+            transient(),
+            Retry { delay_ms: 4_000 },
+            Running,
+        ),
         // retryable, budget spent before the pivot: compensate, this step included
         (A, 0, 4, false, transient(), DONE, UNDONE),
-        (A, 1, 4, false, transient(), Compensate { step: 1 }, Compensating),
-        (A, 3, 4, false, transient(), Compensate { step: 3 }, Compensating),
+        (
+            A,
+            1,
+            4,
+            false,
+            transient(),
+            Compensate { step: 1 },
+            Compensating,
+        ),
+        (
+            A,
+            3,
+            4,
+            false,
+            transient(),
+            Compensate { step: 3 },
+            Compensating,
+        ),
         // after the pivot: persistent policy, capped, then park
-        (A, 4, 1, false, transient(), Retry { delay_ms: 1_000 }, Running),
-        (A, 4, 10, false, transient(), Retry { delay_ms: 60_000 }, Running),
-        (A, 5, 39, false, transient(), Retry { delay_ms: 60_000 }, Running),
+        (
+            A,
+            4,
+            1,
+            false,
+            transient(),
+            Retry { delay_ms: 1_000 },
+            Running,
+        ),
+        (
+            A,
+            4,
+            10,
+            false,
+            transient(),
+            Retry { delay_ms: 60_000 },
+            Running,
+        ),
+        (
+            A,
+            5,
+            39,
+            false,
+            transient(),
+            Retry { delay_ms: 60_000 },
+            Running,
+        ),
         (A, 5, 40, false, transient(), park(), Failed),
         // abort before the pivot: compensate what may have taken effect
         (A, 2, 1, true, ok(), Compensate { step: 2 }, Compensating),
         (A, 0, 1, true, ok(), DONE, UNDONE),
-        (A, 2, 1, true, transient(), Compensate { step: 2 }, Compensating),
-        (A, 2, 1, true, business(), Compensate { step: 1 }, Compensating),
-        (A, 2, 0, true, Event::Aborted, Compensate { step: 1 }, Compensating),
-        (A, 2, 2, true, Event::Aborted, Compensate { step: 2 }, Compensating),
+        (
+            A,
+            2,
+            1,
+            true,
+            transient(),
+            Compensate { step: 2 },
+            Compensating,
+        ),
+        (
+            A,
+            2,
+            1,
+            true,
+            business(),
+            Compensate { step: 1 },
+            Compensating,
+        ),
+        (
+            A,
+            2,
+            0,
+            true,
+            Event::Aborted,
+            Compensate { step: 1 },
+            Compensating,
+        ),
+        (
+            A,
+            2,
+            2,
+            true,
+            Event::Aborted,
+            Compensate { step: 2 },
+            Compensating,
+        ),
         (A, 1, 0, true, Event::Aborted, DONE, UNDONE),
         // abort after the pivot is not honoured: the workflow only moves forward
         (A, 4, 1, true, ok(), Next { step: 5 }, Running),
         (A, 6, 1, true, ok(), Complete, Completed),
-        (A, 4, 1, true, transient(), Retry { delay_ms: 1_000 }, Running),
+        (
+            A,
+            4,
+            1,
+            true,
+            transient(),
+            Retry { delay_ms: 1_000 },
+            Running,
+        ),
         // compensation: success walks down in reverse order, skipping steps without one
         (C, 3, 1, false, ok(), Compensate { step: 2 }, Compensating),
         (C, 2, 1, true, ok(), Compensate { step: 1 }, Compensating),
         (C, 1, 1, false, ok(), DONE, UNDONE),
         // compensation: retried persistently, then parked; a refusal parks at once
-        (C, 2, 1, false, transient(), Retry { delay_ms: 1_000 }, Compensating),
-        (C, 2, 39, false, transient(), Retry { delay_ms: 60_000 }, Compensating),
+        (
+            C,
+            2,
+            1,
+            false,
+            transient(),
+            Retry { delay_ms: 1_000 },
+            Compensating,
+        ),
+        (
+            C,
+            2,
+            39,
+            false,
+            transient(),
+            Retry { delay_ms: 60_000 },
+            Compensating,
+        ),
         (C, 2, 40, false, transient(), park(), Failed),
         (C, 1, 1, false, business(), park(), Failed),
     ]
@@ -87,33 +236,64 @@ fn rows() -> Vec<Row> {
 #[test]
 fn every_status_outcome_and_phase() {
     let def = purchase();
-    for (i, (kind, step, attempt, abort, event, expected, status)) in rows().into_iter().enumerate() {
-        let act = Activity { step, kind, attempt };
+    for (i, (kind, step, attempt, abort, event, expected, status)) in rows().into_iter().enumerate()
+    {
+        let act = Activity {
+            step,
+            kind,
+            attempt,
+        };
         let got = decide(&def, abort, act, &event, 0.5);
         let same = match (&got, &expected) {
             (Decision::Park { reason }, Decision::Park { .. }) => !reason.is_empty(),
             _ => got == expected,
         };
         assert!(same, "row {i}: {kind} step {step} attempt {attempt} abort {abort} {event:?}: got {got:?}, want {expected:?}");
-        assert_eq!(got.workflow_status(kind), status, "row {i}: workflow status");
+        assert_eq!(
+            got.workflow_status(kind),
+            status,
+            "row {i}: workflow status"
+        );
         let activity_status = match (&got, &event) {
             (Decision::Retry { .. }, _) => ActivityStatus::Ready,
             (_, Event::Finished(Outcome::Success(_))) => ActivityStatus::Succeeded,
             _ => ActivityStatus::Failed,
         };
-        assert_eq!(got.activity_status(&event), activity_status, "row {i}: activity status");
+        assert_eq!(
+            got.activity_status(&event),
+            activity_status,
+            "row {i}: activity status"
+        );
     }
 }
 
 #[test]
 fn park_reasons_name_the_step_and_the_error() {
     let def = purchase();
-    let act = Activity { step: 5, kind: A, attempt: 40 };
-    let Decision::Park { reason } = decide(&def, false, act, &transient(), 0.0) else { panic!("must park") };
-    assert!(reason.contains("execute_payment") && reason.contains("HTTP_503") && reason.contains("40"), "{reason}");
-    let act = Activity { step: 1, kind: C, attempt: 1 };
-    let Decision::Park { reason } = decide(&def, false, act, &business(), 0.0) else { panic!("must park") };
-    assert!(reason.contains("compensation of `reserve_balance`") && reason.contains("OUT_OF_STOCK"), "{reason}");
+    let act = Activity {
+        step: 5,
+        kind: A,
+        attempt: 40,
+    };
+    let Decision::Park { reason } = decide(&def, false, act, &transient(), 0.0) else {
+        panic!("must park")
+    };
+    assert!(
+        reason.contains("execute_payment") && reason.contains("HTTP_503") && reason.contains("40"),
+        "{reason}"
+    );
+    let act = Activity {
+        step: 1,
+        kind: C,
+        attempt: 1,
+    };
+    let Decision::Park { reason } = decide(&def, false, act, &business(), 0.0) else {
+        panic!("must park")
+    };
+    assert!(
+        reason.contains("compensation of `reserve_balance`") && reason.contains("OUT_OF_STOCK"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -126,9 +306,22 @@ fn a_post_pivot_step_is_never_compensated() {
                     continue;
                 }
                 for abort in [false, true] {
-                    let d = decide(&def, abort, Activity { step, kind, attempt: 40 }, &event, 0.0);
+                    let d = decide(
+                        &def,
+                        abort,
+                        Activity {
+                            step,
+                            kind,
+                            attempt: 40,
+                        },
+                        &event,
+                        0.0,
+                    );
                     if let Decision::Compensate { step: target } = d {
-                        assert!(!def.step(target).after_pivot, "compensating post-pivot step {target}");
+                        assert!(
+                            !def.step(target).after_pivot,
+                            "compensating post-pivot step {target}"
+                        );
                         assert!(target <= step, "compensation goes backwards only");
                     }
                 }
@@ -140,5 +333,15 @@ fn a_post_pivot_step_is_never_compensated() {
 #[test]
 #[should_panic(expected = "never aborted")]
 fn aborting_a_compensation_is_a_bug() {
-    decide(&purchase(), true, Activity { step: 1, kind: C, attempt: 0 }, &Event::Aborted, 0.0);
+    decide(
+        &purchase(),
+        true,
+        Activity {
+            step: 1,
+            kind: C,
+            attempt: 0,
+        },
+        &Event::Aborted,
+        0.0,
+    );
 }

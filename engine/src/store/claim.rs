@@ -57,12 +57,22 @@ impl Store {
     /// Leases up to `batch_max` due activities to `worker` for `lease_ttl_ms`: ready ones
     /// whose `run_at` has come, and leased ones whose lease expired (reclaimed; the lost
     /// attempt is recorded and counts).
-    pub async fn claim(&self, worker: &str, batch_max: u32, lease_ttl_ms: u64) -> Result<Vec<Claimed>> {
+    pub async fn claim(
+        &self,
+        worker: &str,
+        batch_max: u32,
+        lease_ttl_ms: u64,
+    ) -> Result<Vec<Claimed>> {
         let batch_max = batch_max.clamp(1, CLAIM_BATCH_MAX);
         retry_transient!(self.claim_once(worker, batch_max, lease_ttl_ms))
     }
 
-    async fn claim_once(&self, worker: &str, batch_max: u32, lease_ttl_ms: u64) -> Result<Vec<Claimed>> {
+    async fn claim_once(
+        &self,
+        worker: &str,
+        batch_max: u32,
+        lease_ttl_ms: u64,
+    ) -> Result<Vec<Claimed>> {
         let d = self.dialect();
         let mut tx = self.begin().await?;
         let rows = tx
@@ -101,15 +111,25 @@ impl Store {
         record_expired(&mut tx, &due, now).await?;
         let workflows = read_workflow_state(&mut tx, &ids).await?;
         tx.commit().await?;
-        due.into_iter().map(|d| d.into_claimed(expires, &workflows)).collect()
+        due.into_iter()
+            .map(|d| d.into_claimed(expires, &workflows))
+            .collect()
     }
 
     /// Extends leases still held: `true` per lease renewed, `false` where it was lost.
-    pub async fn renew(&self, leases: &[(ActivityKey, i64)], lease_ttl_ms: u64) -> Result<Vec<bool>> {
+    pub async fn renew(
+        &self,
+        leases: &[(ActivityKey, i64)],
+        lease_ttl_ms: u64,
+    ) -> Result<Vec<bool>> {
         retry_transient!(self.renew_once(leases, lease_ttl_ms))
     }
 
-    async fn renew_once(&self, leases: &[(ActivityKey, i64)], lease_ttl_ms: u64) -> Result<Vec<bool>> {
+    async fn renew_once(
+        &self,
+        leases: &[(ActivityKey, i64)],
+        lease_ttl_ms: u64,
+    ) -> Result<Vec<bool>> {
         let mut tx = self.begin().await?;
         let sql = format!(
             "UPDATE activities SET run_at = {} + ? WHERE workflow_id = ? AND step = ? AND kind = ? \
@@ -153,7 +173,11 @@ impl Store {
 
 /// The bound values of a journal key, in `workflow_id, step, kind` order.
 pub(super) fn key_args(key: &ActivityKey) -> Vec<Arg> {
-    args![key.workflow_id.to_string(), i64::from(key.step), key.kind.as_str()]
+    args![
+        key.workflow_id.to_string(),
+        i64::from(key.step),
+        key.kind.as_str()
+    ]
 }
 
 /// Records the attempts whose lease expired (their worker vanished) in the history.
@@ -165,7 +189,12 @@ async fn record_expired(tx: &mut Tx<'_>, due: &[Due], now: Micros) -> Result<()>
     let mut a = Vec::with_capacity(expired.len() * 8);
     for d in &expired {
         a.extend(key_args(&d.key));
-        a.extend(args![i64::from(d.attempt), d.lease_owner.clone(), d.claimed_at.unwrap_or(now), now]);
+        a.extend(args![
+            i64::from(d.attempt),
+            d.lease_owner.clone(),
+            d.claimed_at.unwrap_or(now),
+            now
+        ]);
         a.push(Arg::Text(AttemptOutcome::LeaseExpired.as_str().into()));
     }
     tx.execute(
@@ -182,10 +211,16 @@ async fn record_expired(tx: &mut Tx<'_>, due: &[Due], now: Micros) -> Result<()>
 type WorkflowState = (u32, Arc<Value>, Arc<BTreeMap<String, Value>>);
 
 /// Version, input and outputs of each workflow, by id.
-async fn read_workflow_state(tx: &mut Tx<'_>, ids: &[String]) -> Result<HashMap<String, WorkflowState>> {
+async fn read_workflow_state(
+    tx: &mut Tx<'_>,
+    ids: &[String],
+) -> Result<HashMap<String, WorkflowState>> {
     let rows = tx
         .fetch_all(
-            &format!("SELECT id, version, input, outputs FROM workflows WHERE id IN ({})", placeholders(ids.len())),
+            &format!(
+                "SELECT id, version, input, outputs FROM workflows WHERE id IN ({})",
+                placeholders(ids.len())
+            ),
             ids.iter().cloned().map(Arg::Text).collect(),
         )
         .await?;
@@ -221,19 +256,26 @@ impl Due {
         })
     }
 
-    fn into_claimed(self, expires: Micros, workflows: &HashMap<String, WorkflowState>) -> Result<Claimed> {
+    fn into_claimed(
+        self,
+        expires: Micros,
+        workflows: &HashMap<String, WorkflowState>,
+    ) -> Result<Claimed> {
         let id = self.key.workflow_id.to_string();
-        let (version, input, outputs) = workflows
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| super::Error::Corrupt(format!("activity {} has no workflow", self.key)))?;
+        let (version, input, outputs) = workflows.get(&id).cloned().ok_or_else(|| {
+            super::Error::Corrupt(format!("activity {} has no workflow", self.key))
+        })?;
         let exhausted = self.attempt >= self.max_attempts;
         Ok(Claimed {
             key: self.key,
             name: self.name,
             workflow_type: self.workflow_type,
             version,
-            attempt: if exhausted { self.attempt } else { self.attempt + 1 },
+            attempt: if exhausted {
+                self.attempt
+            } else {
+                self.attempt + 1
+            },
             epoch: self.epoch + 1,
             claimed_at: self.now,
             lease_expires_at: expires,

@@ -2,22 +2,21 @@
 //! scheduler's decision for each — next activity (already leased to the same worker),
 //! compensation, scheduled retry, or the workflow's end.
 //!
-//! Every activity write is fenced on (key, epoch, status) with a checked row count: a worker
-//! whose lease was reclaimed writes nothing. The plan for one activity is computed by a pure
-//! function ([`plan`]); this module's I/O only carries plans out.
+//! The batch costs a fixed number of statements whatever its size: one locking read of the
+//! workflows and their current activities (the fence: key, epoch and status must still
+//! match), one `CASE` update per table, one multi-row insert each for the next activities
+//! and the attempt history. A worker whose lease was reclaimed writes nothing.
 
 use super::claim::{key_args, Claimed};
-use super::db::{args, placeholders, tuples, Arg, Tx};
-use super::db::Dialect;
-use super::{retry_transient, Error, Result, Store};
+use super::db::{args, case_update, padded_list, tuples, Arg, Column, Dialect, Tx};
+use super::plan::{plan, AttemptRow, Handoff, Locked, Plan};
+use super::{parse_id, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry, Request};
 use crate::model::{
-    ActivityError, ActivityKey, ActivityKind, ActivityStatus, AttemptOutcome, Micros, Outcome, WorkflowId,
-    WorkflowStatus,
+    ActivityKey, ActivityKind, ActivityStatus, Micros, Outcome, WorkflowId, WorkflowStatus,
 };
-use crate::scheduler::{self, Activity, Decision, Event};
-use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use crate::scheduler::{Decision, Event};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What a runner reports for one claimed activity.
@@ -47,67 +46,6 @@ pub struct Completed {
     pub decisions: Vec<(ActivityKey, Decision)>,
 }
 
-/// A workflow row as locked by the completing transaction.
-pub(super) struct Locked {
-    pub abort_requested: bool,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub failed_step: Option<i64>,
-}
-
-/// Everything one decided-on activity writes.
-pub(super) struct Plan {
-    key: ActivityKey,
-    fence_epoch: i64,
-    fence_status: ActivityStatus,
-    activity_status: ActivityStatus,
-    run_at: Option<Micros>,
-    request: Option<String>,
-    response: Option<String>,
-    error: Option<ActivityError>,
-    finished_at: Option<Micros>,
-    workflow: WorkflowWrite,
-    next: Option<(Claimed, u32)>,
-    attempt: Option<AttemptRow>,
-    decision: Decision,
-}
-
-impl Plan {
-    /// The same plan, fenced on another current status of the activity (an abort decides on
-    /// a `ready` activity, a completion on a `leased` one).
-    pub(super) fn fenced_on(mut self, status: ActivityStatus) -> Plan {
-        self.fence_status = status;
-        self
-    }
-}
-
-struct WorkflowWrite {
-    status: WorkflowStatus,
-    current: (u32, ActivityKind),
-    outputs: Option<String>,
-    error_code: Option<String>,
-    error_message: Option<String>,
-    failed_step: Option<i64>,
-    parked_reason: Option<String>,
-}
-
-struct AttemptRow {
-    attempt: u32,
-    worker: String,
-    started_at: Micros,
-    outcome: AttemptOutcome,
-    error: Option<ActivityError>,
-}
-
-/// How the next activity is handed out.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Handoff<'a> {
-    /// Leased at once to this worker for this long (it continues without a poll).
-    Lease { worker: &'a str, ttl_ms: u64 },
-    /// Left ready for any worker.
-    Ready,
-}
-
 impl Store {
     /// Records `completions` (all leased to `worker`) and applies their decisions in one
     /// transaction. With `lease_next_ms`, each next activity comes back leased to `worker`.
@@ -122,7 +60,7 @@ impl Store {
             return Ok(Completed::default());
         }
         let handoff = match lease_next_ms {
-            Some(ttl_ms) => Handoff::Lease { worker, ttl_ms },
+            Some(ttl_ms) => Handoff::Lease { ttl_ms },
             None => Handoff::Ready,
         };
         retry_transient!(self.complete_once(registry, worker, handoff, completions))
@@ -132,49 +70,67 @@ impl Store {
         &self,
         registry: &Registry,
         worker: &str,
-        handoff: Handoff<'_>,
+        handoff: Handoff,
         completions: &[Completion],
     ) -> Result<Completed> {
         let mut tx = self.begin().await?;
-        let ids: Vec<WorkflowId> = completions.iter().map(|c| c.claimed.key.workflow_id).collect();
-        let (locked, now) = lock_workflows(&mut tx, self.dialect(), &ids).await?;
+        let ids: Vec<WorkflowId> = completions
+            .iter()
+            .map(|c| c.claimed.key.workflow_id)
+            .collect();
+        let (locked, now) = lock_batch(&mut tx, self.dialect(), &ids).await?;
         let mut plans = Vec::with_capacity(completions.len());
+        let mut fenced = Vec::new();
         for c in completions {
+            let key = c.claimed.key;
+            let held = locked
+                .get(&key.workflow_id)
+                .filter(|l| l.holds(key, c.claimed.epoch, ActivityStatus::Leased));
+            let Some(wf) = held else {
+                tracing::warn!(activity = %key, epoch = c.claimed.epoch, "fenced: lease no longer current");
+                fenced.push(key);
+                continue;
+            };
             let def = definition_of(registry, &c.claimed)?;
-            let wf = locked.get(&c.claimed.key.workflow_id).ok_or(Error::NotFound(c.claimed.key.workflow_id))?;
-            let attempt = c.executed.then(|| AttemptRow {
+            let event = Event::Finished(c.outcome.clone());
+            let mut p = plan(def, wf, &c.claimed, &event, c.jitter, now, handoff);
+            p.request = c
+                .request
+                .as_ref()
+                .map(|r| serde_json::to_string(r).expect("requests serialize"));
+            p.attempt = c.executed.then(|| AttemptRow {
                 attempt: c.claimed.attempt,
                 worker: worker.to_owned(),
                 started_at: c.claimed.claimed_at,
                 outcome: c.outcome.attempt_outcome(),
                 error: c.outcome.error().cloned(),
             });
-            let event = Event::Finished(c.outcome.clone());
-            let request = c.request.as_ref().map(|r| serde_json::to_string(r).expect("requests serialize"));
-            let p = plan(def, wf, &c.claimed, &event, c.jitter, now, handoff);
-            plans.push(Plan { request, attempt, fence_status: ActivityStatus::Leased, ..p });
+            plans.push(p);
         }
-        let owner = match handoff {
-            Handoff::Lease { worker, .. } => Some(worker),
-            Handoff::Ready => None,
-        };
-        let completed = write_plans(&mut tx, plans, now, owner).await?;
+        let owner = matches!(handoff, Handoff::Lease { .. }).then_some(worker);
+        let mut done = write_plans(&mut tx, plans, now, owner).await?;
         tx.commit().await?;
-        Ok(completed)
+        done.fenced = fenced;
+        Ok(done)
     }
 }
 
-pub(super) fn definition_of<'r>(registry: &'r Registry, c: &Claimed) -> Result<&'r Arc<Definition>> {
-    registry.get(&c.workflow_type, c.version).ok_or_else(|| Error::MissingDefinition {
-        id: c.key.workflow_id,
-        workflow_type: c.workflow_type.clone(),
-        version: c.version,
-    })
+pub(super) fn definition_of<'r>(
+    registry: &'r Registry,
+    c: &Claimed,
+) -> Result<&'r Arc<Definition>> {
+    registry
+        .get(&c.workflow_type, c.version)
+        .ok_or_else(|| Error::MissingDefinition {
+            id: c.key.workflow_id,
+            workflow_type: c.workflow_type.clone(),
+            version: c.version,
+        })
 }
 
-/// Locks the workflows' rows (in id order, so concurrent batches never deadlock on them) and
-/// reads the database clock.
-pub(super) async fn lock_workflows(
+/// Locks the workflows' rows with their unfinished activities (in id order, so concurrent
+/// batches do not deadlock on each other) and reads the database clock.
+pub(super) async fn lock_batch(
     tx: &mut Tx<'_>,
     dialect: Dialect,
     ids: &[WorkflowId],
@@ -182,222 +138,190 @@ pub(super) async fn lock_workflows(
     let mut sorted: Vec<String> = ids.iter().map(WorkflowId::to_string).collect();
     sorted.sort();
     sorted.dedup();
-    let (now, for_update) = (dialect.now(), dialect.for_update());
-    let rows = tx
-        .fetch_all(
-            &format!(
-                "SELECT id, abort_requested, error_code, error_message, failed_step, {now} AS now \
-                 FROM workflows WHERE id IN ({}) ORDER BY id{for_update}",
-                placeholders(sorted.len())
-            ),
-            sorted.into_iter().map(Arg::Text).collect(),
-        )
-        .await?;
+    let (list, list_args) = padded_list(&sorted);
+    let sql = format!(
+        "SELECT w.id, w.abort_requested, w.error_code, w.error_message, w.failed_step, a.step, a.kind, a.epoch, \
+         a.status, {} AS now FROM workflows w LEFT JOIN activities a ON a.workflow_id = w.id AND a.run_at IS NOT NULL \
+         WHERE w.id IN ({list}) ORDER BY w.id{}",
+        dialect.now(),
+        dialect.for_update()
+    );
+    let rows = tx.fetch_all(&sql, list_args).await?;
     let mut now = 0;
     let mut locked = HashMap::with_capacity(rows.len());
     for row in rows {
         now = row.int("now")?;
-        locked.insert(
-            super::parse_id(&row.text("id")?)?,
-            Locked {
-                abort_requested: row.int("abort_requested")? != 0,
-                error_code: row.opt_text("error_code")?,
-                error_message: row.opt_text("error_message")?,
-                failed_step: row.opt_int("failed_step")?,
-            },
+        let id = parse_id(&row.text("id")?)?;
+        let active = match row.opt_int("step")? {
+            Some(step) => Some((
+                ActivityKey {
+                    workflow_id: id,
+                    step: step as u32,
+                    kind: parse_name(&row.text("kind")?, ActivityKind::parse, "activity kind")?,
+                },
+                row.int("epoch")?,
+                parse_name(
+                    &row.text("status")?,
+                    ActivityStatus::parse,
+                    "activity status",
+                )?,
+            )),
+            None => None,
+        };
+        let l = Locked {
+            abort_requested: row.int("abort_requested")? != 0,
+            error_code: row.opt_text("error_code")?,
+            error_message: row.opt_text("error_message")?,
+            failed_step: row.opt_int("failed_step")?,
+            active,
+        };
+        assert!(
+            locked.insert(id, l).is_none(),
+            "a workflow has at most one unfinished activity"
         );
     }
     Ok((locked, now))
 }
 
-/// The pure part: what `event` on the activity `c` writes, given the locked workflow.
-pub(super) fn plan(
-    def: &Definition,
-    wf: &Locked,
-    c: &Claimed,
-    event: &Event,
-    jitter: f64,
-    now: Micros,
-    handoff: Handoff<'_>,
-) -> Plan {
-    let key = c.key;
-    let activity = Activity { step: key.step, kind: key.kind, attempt: c.attempt };
-    let decision = scheduler::decide(def, wf.abort_requested, activity, event, jitter);
-    let activity_status = decision.activity_status(event);
-    let status = decision.workflow_status(key.kind);
-    let success = match event {
-        Event::Finished(Outcome::Success(value)) => Some(value),
-        _ => None,
-    };
-    let mut outputs = None;
-    let mut next_outputs = c.outputs.clone();
-    if let (Some(value), ActivityKind::Action) = (success, key.kind) {
-        let mut map: BTreeMap<_, _> = (*c.outputs).clone();
-        map.insert(c.name.clone(), value.clone());
-        outputs = Some(serde_json::to_string(&map).expect("outputs serialize"));
-        next_outputs = Arc::new(map);
-    }
-    let error = match event {
-        Event::Finished(outcome) => outcome.error().cloned(),
-        Event::Aborted => Some(ActivityError::new("ABORTED", "the workflow was aborted before this step ran")),
-    };
-    let mut workflow = WorkflowWrite {
-        status,
-        current: (key.step, key.kind),
-        outputs,
-        error_code: wf.error_code.clone(),
-        error_message: wf.error_message.clone(),
-        failed_step: wf.failed_step,
-        parked_reason: None,
-    };
-    // The first failure of a forward step is the workflow's error (why it is compensating).
-    let failed_forward = key.kind == ActivityKind::Action && !matches!(decision, Decision::Next { .. } | Decision::Complete | Decision::Retry { .. });
-    if failed_forward && workflow.error_code.is_none() {
-        let err = error.clone().unwrap_or_else(|| ActivityError::new("ABORTED", "the workflow was aborted"));
-        workflow.error_code = Some(err.code);
-        workflow.error_message = Some(err.message);
-        workflow.failed_step = Some(i64::from(key.step));
-    }
-    let (run_at, next) = match &decision {
-        Decision::Retry { delay_ms } => (Some(now + (*delay_ms as i64) * 1_000), None),
-        Decision::Next { step } => (None, Some((*step, ActivityKind::Action))),
-        Decision::Compensate { step } => (None, Some((*step, ActivityKind::Compensation))),
-        Decision::Park { reason } => {
-            workflow.parked_reason = Some(reason.clone());
-            (None, None)
-        }
-        Decision::Complete | Decision::Compensated => (None, None),
-    };
-    let next = next.map(|(step, kind)| {
-        workflow.current = (step, kind);
-        let max_attempts = def.policy(step, kind).max_attempts;
-        (next_claimed(def, c, step, kind, next_outputs, now, handoff), max_attempts)
-    });
-    Plan {
-        key,
-        fence_epoch: c.epoch,
-        fence_status: ActivityStatus::Leased,
-        activity_status,
-        run_at,
-        request: None,
-        response: success.map(Value::to_string),
-        error: if success.is_some() { None } else { error },
-        finished_at: (activity_status != ActivityStatus::Ready).then_some(now),
-        workflow,
-        next,
-        attempt: None,
-        decision,
-    }
-}
-
-fn next_claimed(
-    def: &Definition,
-    c: &Claimed,
-    step: u32,
-    kind: ActivityKind,
-    outputs: Arc<BTreeMap<String, Value>>,
-    now: Micros,
-    handoff: Handoff<'_>,
-) -> Claimed {
-    let (attempt, epoch, expires) = match handoff {
-        Handoff::Lease { ttl_ms, .. } => (1, 1, now + ttl_ms as i64 * 1_000),
-        Handoff::Ready => (0, 0, now),
-    };
-    Claimed {
-        key: ActivityKey { workflow_id: c.key.workflow_id, step, kind },
-        name: def.step(step).name.clone(),
-        workflow_type: c.workflow_type.clone(),
-        version: c.version,
-        attempt,
-        epoch,
-        claimed_at: now,
-        lease_expires_at: expires,
-        exhausted: false,
-        input: c.input.clone(),
-        outputs,
-    }
-}
-
-/// Carries out plans: fenced activity updates, workflow updates, then the next activities
-/// and the attempt history as multi-row inserts.
+/// Carries out plans whose fence was checked under lock: one `CASE` update per table, then
+/// the next activities and the attempt history as multi-row inserts.
 /// `owner`: the worker that next activities are leased to (`None`: they are left ready).
-pub(super) async fn write_plans(tx: &mut Tx<'_>, plans: Vec<Plan>, now: Micros, owner: Option<&str>) -> Result<Completed> {
+pub(super) async fn write_plans(
+    tx: &mut Tx<'_>,
+    plans: Vec<Plan>,
+    now: Micros,
+    owner: Option<&str>,
+) -> Result<Completed> {
     let mut done = Completed::default();
-    let mut inserts = Vec::new();
+    if plans.is_empty() {
+        return Ok(done);
+    }
+    update_activities(tx, &plans, now).await?;
+    update_workflows(tx, &plans, now).await?;
+    let mut next = Vec::new();
     let mut attempts = Vec::new();
     for p in plans {
-        if !update_activity(tx, &p, now).await? {
-            tracing::warn!(activity = %p.key, epoch = p.fence_epoch, "fenced: lease no longer current");
-            done.fenced.push(p.key);
-            continue;
-        }
-        update_workflow(tx, &p, now).await?;
         if p.workflow.status.is_terminal() {
             done.finished.push((p.key.workflow_id, p.workflow.status));
         }
-        if let Some(a) = p.attempt {
-            attempts.push((p.key, a));
-        }
-        if let Some(next) = p.next {
-            inserts.push(next);
-        }
+        attempts.extend(p.attempt.map(|a| (p.key, a)));
+        next.extend(p.next);
         done.decisions.push((p.key, p.decision));
     }
-    insert_next(tx, &inserts, now, owner).await?;
+    insert_next(tx, &next, now, owner).await?;
     insert_attempts(tx, &attempts, now).await?;
-    done.next = inserts.into_iter().filter(|(c, _)| c.epoch > 0).map(|(c, _)| c).collect();
+    done.next = next
+        .into_iter()
+        .filter(|(c, _)| c.epoch > 0)
+        .map(|(c, _)| c)
+        .collect();
     Ok(done)
 }
 
-async fn update_activity(tx: &mut Tx<'_>, p: &Plan, now: Micros) -> Result<bool> {
-    let (code, message) = match &p.error {
-        Some(e) => (Some(e.code.clone()), Some(e.message.clone())),
-        None => (None, None),
-    };
-    let mut a = args![p.activity_status.as_str(), p.run_at, p.request.clone(), p.response.clone(), code, message, now, p.finished_at];
-    a.extend(key_args(&p.key));
-    a.extend(args![p.fence_epoch, p.fence_status.as_str()]);
-    let changed = tx
-        .execute(
-            "UPDATE activities SET status = ?, run_at = ?, lease_owner = NULL, request = COALESCE(?, request), \
-             response = ?, error_code = ?, error_message = ?, updated_at = ?, finished_at = ? \
-             WHERE workflow_id = ? AND step = ? AND kind = ? AND epoch = ? AND status = ?",
-            a,
-        )
-        .await?;
-    assert!(changed <= 1, "a journal key names one row");
-    Ok(changed == 1)
+fn ids_of(plans: &[Plan]) -> Vec<String> {
+    plans
+        .iter()
+        .map(|p| p.key.workflow_id.to_string())
+        .collect()
 }
 
-async fn update_workflow(tx: &mut Tx<'_>, p: &Plan, now: Micros) -> Result<()> {
-    let w = &p.workflow;
-    let finished_at = w.status.is_terminal().then_some(now);
-    let a = args![
-        w.status.as_str(),
-        i64::from(w.current.0),
-        w.current.1.as_str(),
-        w.outputs.clone(),
-        w.error_code.clone(),
-        w.error_message.clone(),
-        w.failed_step,
-        w.parked_reason.clone(),
-        now,
-        finished_at,
-        p.key.workflow_id.to_string(),
+/// Each plan's current activity (the workflow's one row with `run_at` set) gets its outcome.
+async fn update_activities(tx: &mut Tx<'_>, plans: &[Plan], now: Micros) -> Result<()> {
+    let col = |name, wrap, f: &dyn Fn(&Plan) -> Arg| Column {
+        name,
+        wrap,
+        values: plans.iter().map(f).collect(),
+    };
+    let columns = [
+        col("status", "{}", &|p| p.activity_status.as_str().into()),
+        col("run_at", "{}", &|p| p.run_at.into()),
+        col("request", "COALESCE({}, request)", &|p| {
+            p.request.clone().into()
+        }),
+        col("response", "{}", &|p| p.response.clone().into()),
+        col("error_code", "{}", &|p| {
+            p.error.as_ref().map(|e| e.code.clone()).into()
+        }),
+        col("error_message", "{}", &|p| {
+            p.error.as_ref().map(|e| e.message.clone()).into()
+        }),
+        col("finished_at", "{}", &|p| p.finished_at.into()),
     ];
-    let changed = tx
-        .execute(
-            "UPDATE workflows SET status = ?, current_step = ?, current_kind = ?, outputs = COALESCE(?, outputs), \
-             error_code = ?, error_message = ?, failed_step = ?, parked_reason = ?, updated_at = ?, finished_at = ? \
-             WHERE id = ?",
-            a,
-        )
-        .await?;
-    assert_eq!(changed, 1, "the workflow row was locked by this transaction");
+    let fixed = [
+        ("lease_owner", Arg::OptText(None)),
+        ("updated_at", Arg::Int(now)),
+    ];
+    let (sql, a) = case_update(
+        "activities",
+        "workflow_id",
+        &ids_of(plans),
+        &columns,
+        &fixed,
+        "run_at IS NOT NULL",
+    );
+    let changed = tx.execute(&sql, a).await?;
+    assert_eq!(
+        changed as usize,
+        plans.len(),
+        "every fenced-in activity was locked by this transaction"
+    );
     Ok(())
 }
 
-async fn insert_next(tx: &mut Tx<'_>, next: &[(Claimed, u32)], now: Micros, owner: Option<&str>) -> Result<()> {
+async fn update_workflows(tx: &mut Tx<'_>, plans: &[Plan], now: Micros) -> Result<()> {
+    let col = |name, wrap, f: &dyn Fn(&Plan) -> Arg| Column {
+        name,
+        wrap,
+        values: plans.iter().map(f).collect(),
+    };
+    let columns = [
+        col("status", "{}", &|p| p.workflow.status.as_str().into()),
+        col("current_step", "{}", &|p| {
+            i64::from(p.workflow.current.0).into()
+        }),
+        col("current_kind", "{}", &|p| {
+            p.workflow.current.1.as_str().into()
+        }),
+        col("outputs", "COALESCE({}, outputs)", &|p| {
+            p.workflow.outputs.clone().into()
+        }),
+        col("error_code", "{}", &|p| {
+            p.workflow.error_code.clone().into()
+        }),
+        col("error_message", "{}", &|p| {
+            p.workflow.error_message.clone().into()
+        }),
+        col("failed_step", "{}", &|p| p.workflow.failed_step.into()),
+        col("parked_reason", "{}", &|p| {
+            p.workflow.parked_reason.clone().into()
+        }),
+        col("finished_at", "{}", &|p| {
+            p.workflow.status.is_terminal().then_some(now).into()
+        }),
+    ];
+    let (sql, a) = case_update(
+        "workflows",
+        "id",
+        &ids_of(plans),
+        &columns,
+        &[("updated_at", Arg::Int(now))],
+        "1 = 1",
+    );
+    let changed = tx.execute(&sql, a).await?;
+    assert_eq!(
+        changed as usize,
+        plans.len(),
+        "the workflow rows were locked by this transaction"
+    );
+    Ok(())
+}
+
+async fn insert_next(
+    tx: &mut Tx<'_>,
+    next: &[(Claimed, u32)],
+    now: Micros,
+    owner: Option<&str>,
+) -> Result<()> {
     if next.is_empty() {
         return Ok(());
     }
@@ -431,7 +355,11 @@ async fn insert_next(tx: &mut Tx<'_>, next: &[(Claimed, u32)], now: Micros, owne
     Ok(())
 }
 
-async fn insert_attempts(tx: &mut Tx<'_>, attempts: &[(ActivityKey, AttemptRow)], now: Micros) -> Result<()> {
+async fn insert_attempts(
+    tx: &mut Tx<'_>,
+    attempts: &[(ActivityKey, AttemptRow)],
+    now: Micros,
+) -> Result<()> {
     if attempts.is_empty() {
         return Ok(());
     }
@@ -459,4 +387,3 @@ async fn insert_attempts(tx: &mut Tx<'_>, attempts: &[(ActivityKey, AttemptRow)]
     .await?;
     Ok(())
 }
-

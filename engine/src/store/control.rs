@@ -4,8 +4,9 @@
 //! next action has not started is decided by the scheduler exactly like any other event.
 
 use super::claim::{key_args, Claimed};
-use super::complete::{lock_workflows, plan, write_plans, Handoff};
+use super::complete::{lock_batch, write_plans};
 use super::db::{args, Row, Tx};
+use super::plan::{plan, Handoff};
 use super::{parse_json, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry};
 use crate::model::{ActivityKey, ActivityKind, ActivityStatus, WorkflowId, WorkflowStatus};
@@ -31,7 +32,9 @@ impl Store {
         let mut tx = self.begin().await?;
         let head = self.lock_head(&mut tx, registry, id).await?;
         match head.status {
-            s if s.is_terminal() => return Err(Error::Conflict(format!("workflow {id} is already {s}"))),
+            s if s.is_terminal() => {
+                return Err(Error::Conflict(format!("workflow {id} is already {s}")))
+            }
             WorkflowStatus::Compensating => return Ok(WorkflowStatus::Compensating),
             _ => {}
         }
@@ -40,7 +43,11 @@ impl Store {
                 "workflow {id} is past its pivot: it can only move forward to completion"
             )));
         }
-        tx.execute("UPDATE workflows SET abort_requested = 1 WHERE id = ?", args![id.to_string()]).await?;
+        tx.execute(
+            "UPDATE workflows SET abort_requested = 1 WHERE id = ?",
+            args![id.to_string()],
+        )
+        .await?;
         let row = tx
             .fetch_all(
                 &format!(
@@ -60,12 +67,27 @@ impl Store {
             return Ok(head.status);
         }
         let claimed = waiting_activity(&head, &row)?;
-        let (locked, now) = lock_workflows(&mut tx, self.dialect(), &[id]).await?;
-        let p = plan(&head.def, &locked[&id], &claimed, &Event::Aborted, 0.0, now, Handoff::Ready);
-        let p = p.fenced_on(ActivityStatus::Ready);
+        let (locked, now) = lock_batch(&mut tx, self.dialect(), &[id]).await?;
+        let wf = &locked[&id];
+        assert!(
+            wf.holds(claimed.key, claimed.epoch, ActivityStatus::Ready),
+            "the activity row is locked"
+        );
+        let p = plan(
+            &head.def,
+            wf,
+            &claimed,
+            &Event::Aborted,
+            0.0,
+            now,
+            Handoff::Ready,
+        );
         let done = write_plans(&mut tx, vec![p], now, None).await?;
         tx.commit().await?;
-        let status = done.finished.first().map_or(WorkflowStatus::Compensating, |(_, s)| *s);
+        let status = done
+            .finished
+            .first()
+            .map_or(WorkflowStatus::Compensating, |(_, s)| *s);
         Ok(status)
     }
 
@@ -84,7 +106,10 @@ impl Store {
                 head.status
             )));
         }
-        let budget = head.def.policy(head.current.step, head.current.kind).max_attempts;
+        let budget = head
+            .def
+            .policy(head.current.step, head.current.kind)
+            .max_attempts;
         let now = self.dialect().now();
         let mut a = args![i64::from(budget)];
         a.extend(key_args(&head.current));
@@ -99,7 +124,10 @@ impl Store {
             )
             .await?;
         if changed != 1 {
-            return Err(Error::Corrupt(format!("parked workflow {id} has no failed activity at {}", head.current)));
+            return Err(Error::Corrupt(format!(
+                "parked workflow {id} has no failed activity at {}",
+                head.current
+            )));
         }
         let status = match head.current.kind {
             ActivityKind::Action => WorkflowStatus::Running,
@@ -117,7 +145,12 @@ impl Store {
     }
 
     /// Locks a workflow's row and reads its definition, status and current activity.
-    async fn lock_head(&self, tx: &mut Tx<'_>, registry: &Registry, id: WorkflowId) -> Result<Head> {
+    async fn lock_head(
+        &self,
+        tx: &mut Tx<'_>,
+        registry: &Registry,
+        id: WorkflowId,
+    ) -> Result<Head> {
         let row = tx
             .fetch_all(
                 &format!(
@@ -130,17 +163,30 @@ impl Store {
             .pop()
             .ok_or(Error::NotFound(id))?;
         let (workflow_type, version) = (row.text("workflow_type")?, row.int("version")? as u32);
-        let def = registry
-            .get(&workflow_type, version)
-            .cloned()
-            .ok_or(Error::MissingDefinition { id, workflow_type, version })?;
+        let def =
+            registry
+                .get(&workflow_type, version)
+                .cloned()
+                .ok_or(Error::MissingDefinition {
+                    id,
+                    workflow_type,
+                    version,
+                })?;
         Ok(Head {
             def,
-            status: parse_name(&row.text("status")?, WorkflowStatus::parse, "workflow status")?,
+            status: parse_name(
+                &row.text("status")?,
+                WorkflowStatus::parse,
+                "workflow status",
+            )?,
             current: ActivityKey {
                 workflow_id: id,
                 step: row.int("current_step")? as u32,
-                kind: parse_name(&row.text("current_kind")?, ActivityKind::parse, "activity kind")?,
+                kind: parse_name(
+                    &row.text("current_kind")?,
+                    ActivityKind::parse,
+                    "activity kind",
+                )?,
             },
         })
     }

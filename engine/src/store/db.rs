@@ -6,7 +6,10 @@
 //! statements and commits it runs, so benchmarks can report them.
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{Executor, Row as _};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,7 +74,8 @@ impl Pool {
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // Record locks only (no gap locks) for claims, and no stale snapshots.
-                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .await?;
                         Ok(())
                     })
                 })
@@ -84,7 +88,10 @@ impl Pool {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(options)
+                .await?;
             Ok(Pool::Sqlite(pool))
         } else {
             Err(sqlx::Error::Configuration(
@@ -107,7 +114,10 @@ impl Pool {
             Pool::MySql(pool) => TxInner::MySql(pool.begin().await?),
             Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         };
-        Ok(Tx { inner, counters: None })
+        Ok(Tx {
+            inner,
+            counters: None,
+        })
     }
 
     pub async fn close(&self) {
@@ -204,8 +214,14 @@ impl<'p> Tx<'p> {
     pub async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
         self.count();
         Ok(match &mut self.inner {
-            TxInner::MySql(tx) => bind_all!(sql, args).execute(&mut **tx).await?.rows_affected(),
-            TxInner::Sqlite(tx) => bind_all!(sql, args).execute(&mut **tx).await?.rows_affected(),
+            TxInner::MySql(tx) => bind_all!(sql, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            TxInner::Sqlite(tx) => bind_all!(sql, args)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
         })
     }
 
@@ -213,10 +229,18 @@ impl<'p> Tx<'p> {
     pub async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, sqlx::Error> {
         self.count();
         Ok(match &mut self.inner {
-            TxInner::MySql(tx) => bind_all!(sql, args).fetch_all(&mut **tx).await?.into_iter().map(Row::MySql).collect(),
-            TxInner::Sqlite(tx) => {
-                bind_all!(sql, args).fetch_all(&mut **tx).await?.into_iter().map(Row::Sqlite).collect()
-            }
+            TxInner::MySql(tx) => bind_all!(sql, args)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(Row::MySql)
+                .collect(),
+            TxInner::Sqlite(tx) => bind_all!(sql, args)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect(),
         })
     }
 
@@ -279,10 +303,75 @@ pub fn tuples(rows: usize, width: usize) -> String {
     vec![one; rows].join(", ")
 }
 
+/// Size a list of `n` values is padded to: the next power of two, so statements whose size
+/// follows the batch come in a few shapes and stay in the prepared-statement cache.
+fn padded_len(n: usize) -> usize {
+    n.next_power_of_two()
+}
+
+/// `?, ?, …` and its values for an `IN (…)` list, padded by repeating the last value (which
+/// changes nothing an `IN` list means).
+pub fn padded_list(values: &[String]) -> (String, Vec<Arg>) {
+    assert!(!values.is_empty(), "an IN list needs a value");
+    let n = padded_len(values.len());
+    let args = (0..n)
+        .map(|i| Arg::Text(values[i.min(values.len() - 1)].clone()))
+        .collect();
+    (placeholders(n), args)
+}
+
+/// One column of a [`case_update`]: its value per row, and how the `CASE` is wrapped (`{}`
+/// stands for it, e.g. `COALESCE({}, request)` keeps the old value where the new is NULL).
+pub struct Column {
+    pub name: &'static str,
+    pub wrap: &'static str,
+    pub values: Vec<Arg>,
+}
+
+/// One statement that gives each row its own values:
+/// `UPDATE t SET c = CASE key WHEN ? THEN ? … END, …, fixed = ? WHERE key IN (…) AND extra`.
+/// Rows are padded (the last repeated) like [`padded_list`]. The same SQL runs on MySQL and
+/// SQLite; no column is read after it is set, so MySQL's left-to-right `SET` changes nothing.
+pub fn case_update(
+    table: &str,
+    key: &str,
+    keys: &[String],
+    columns: &[Column],
+    fixed: &[(&str, Arg)],
+    extra_where: &str,
+) -> (String, Vec<Arg>) {
+    let n = padded_len(keys.len());
+    let row = |i: usize| i.min(keys.len() - 1);
+    let case = format!("CASE {key} {} END", vec!["WHEN ? THEN ?"; n].join(" "));
+    let mut sets: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} = {}", c.name, c.wrap.replace("{}", &case)))
+        .collect();
+    sets.extend(fixed.iter().map(|(name, _)| format!("{name} = ?")));
+    let (list, list_args) = padded_list(keys);
+    let sql = format!(
+        "UPDATE {table} SET {} WHERE {key} IN ({list}) AND {extra_where}",
+        sets.join(", ")
+    );
+    let mut args = Vec::with_capacity(columns.len() * n * 2 + fixed.len() + n);
+    for c in columns {
+        assert_eq!(c.values.len(), keys.len(), "one value per row");
+        for i in 0..n {
+            args.push(Arg::Text(keys[row(i)].clone()));
+            args.push(c.values[row(i)].clone());
+        }
+    }
+    args.extend(fixed.iter().map(|(_, v)| v.clone()));
+    args.extend(list_args);
+    (sql, args)
+}
+
 /// True for errors that a retry of the whole transaction can cure: MySQL deadlock (1213),
 /// lock wait timeout (1205), record changed (1020); SQLite busy/locked.
 pub fn is_transient(err: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = err else { return false };
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
     match db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         Some(mysql) => matches!(mysql.number(), 1213 | 1205 | 1020),
         // SQLite extended result codes: BUSY, LOCKED, BUSY_RECOVERY, BUSY_SNAPSHOT.
@@ -293,4 +382,87 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
 /// True for a unique-key violation (a concurrent insert of the same key won).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Creates what a URL names if it is missing: the database on a MySQL server, the parent
+/// directory of a SQLite file. Lets `migrate` and `dev` start from nothing.
+pub async fn ensure_database(url: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let file = std::path::Path::new(path.split('?').next().unwrap_or(path));
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        return Ok(());
+    }
+    let Some((server, name)) = split_mysql_url(url) else {
+        return Ok(());
+    };
+    let mut conn = sqlx::MySqlConnection::connect(&server).await?;
+    conn.execute(format!("CREATE DATABASE IF NOT EXISTS `{name}`").as_str())
+        .await?;
+    conn.close().await
+}
+
+/// `mysql://u@h:p/db?x` -> (`mysql://u@h:p?x`, `db`); `None` without a database name.
+fn split_mysql_url(url: &str) -> Option<(String, String)> {
+    let rest = url
+        .strip_prefix("mysql://")
+        .or_else(|| url.strip_prefix("mariadb://"))?;
+    let (authority, path) = rest.split_once('/')?;
+    let (name, query) = path
+        .split_once('?')
+        .map_or((path, None), |(n, q)| (n, Some(q)));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let server = match query {
+        Some(q) => format!("mysql://{authority}?{q}"),
+        None => format!("mysql://{authority}"),
+    };
+    Some((server, name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mysql_urls_split_into_server_and_database() {
+        assert_eq!(
+            split_mysql_url("mysql://root@127.0.0.1:3306/saga_orchestrator?ssl-mode=disabled"),
+            Some((
+                "mysql://root@127.0.0.1:3306?ssl-mode=disabled".into(),
+                "saga_orchestrator".into()
+            ))
+        );
+        assert_eq!(split_mysql_url("mysql://root@127.0.0.1:3306"), None);
+        assert_eq!(split_mysql_url("mysql://h/bad`name"), None);
+        assert_eq!(tuples(2, 3), "(?, ?, ?), (?, ?, ?)");
+    }
+
+    #[test]
+    fn case_update_pads_rows_to_a_power_of_two() {
+        let keys = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        let col = Column {
+            name: "x",
+            wrap: "COALESCE({}, x)",
+            values: vec![Arg::Int(1), Arg::Int(2), Arg::Int(3)],
+        };
+        let (sql, args) = case_update("t", "id", &keys, &[col], &[("u", Arg::Int(9))], "1 = 1");
+        let case = "CASE id WHEN ? THEN ? WHEN ? THEN ? WHEN ? THEN ? WHEN ? THEN ? END";
+        assert_eq!(
+            sql,
+            format!(
+                "UPDATE t SET x = COALESCE({case}, x), u = ? WHERE id IN (?, ?, ?, ?) AND 1 = 1"
+            )
+        );
+        assert_eq!(args.len(), 8 + 1 + 4);
+        assert!(
+            matches!(&args[6], Arg::Text(k) if k == "c"),
+            "the last row repeats"
+        );
+        assert!(matches!(&args[7], Arg::Int(3)));
+        assert!(matches!(&args[12], Arg::Text(k) if k == "c"));
+    }
 }

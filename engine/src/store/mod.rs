@@ -9,12 +9,13 @@ mod claim;
 mod complete;
 mod control;
 pub(crate) mod db;
+mod plan;
 mod read;
 mod submit;
 
 pub use claim::Claimed;
 pub use complete::{Completed, Completion};
-pub use db::Dialect;
+pub use db::{ensure_database, Dialect};
 pub use read::{ActivityRecord, AttemptRecord, WorkflowRecord, WorkflowSummary};
 pub use submit::{NewWorkflow, Submitted};
 
@@ -35,7 +36,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { input_bytes_max: 16 * 1024, idempotency_key_bytes_max: 255 }
+        Limits {
+            input_bytes_max: 16 * 1024,
+            idempotency_key_bytes_max: 255,
+        }
     }
 }
 
@@ -50,7 +54,11 @@ pub enum Error {
     #[error("unknown workflow type `{0}`")]
     UnknownType(String),
     #[error("workflow {id} runs `{workflow_type}` version {version}, which is not loaded")]
-    MissingDefinition { id: WorkflowId, workflow_type: String, version: u32 },
+    MissingDefinition {
+        id: WorkflowId,
+        workflow_type: String,
+        version: u32,
+    },
     #[error(transparent)]
     Input(#[from] InputError),
     #[error("input is {bytes} bytes; the limit is {max}")]
@@ -113,7 +121,11 @@ impl Store {
     /// Connects by URL: `mysql://…` (MariaDB or MySQL) or `sqlite://…`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
         let pool = Pool::connect(url, max_connections).await?;
-        Ok(Store { pool, counters: Arc::default(), limits: Limits::default() })
+        Ok(Store {
+            pool,
+            counters: Arc::default(),
+            limits: Limits::default(),
+        })
     }
 
     /// The same store with other submit limits.
@@ -126,13 +138,25 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match &self.pool {
             Pool::MySql(pool) => sqlx::migrate!("../migrations/saga/mysql").run(pool).await?,
-            Pool::Sqlite(pool) => sqlx::migrate!("../migrations/saga/sqlite").run(pool).await?,
+            Pool::Sqlite(pool) => {
+                sqlx::migrate!("../migrations/saga/sqlite")
+                    .run(pool)
+                    .await?
+            }
         }
         Ok(())
     }
 
     pub fn dialect(&self) -> Dialect {
         self.pool.dialect()
+    }
+
+    /// `MySQL` or `SQLite`, for reports.
+    pub fn dialect_name(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::MySql => "MySQL/MariaDB",
+            Dialect::Sqlite => "SQLite",
+        }
     }
 
     /// Statements and commits run so far through this store and its clones.
@@ -154,7 +178,9 @@ impl Store {
     /// The database clock, in microseconds since the Unix epoch.
     pub async fn now(&self) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let rows = tx.fetch_all(&format!("SELECT {} AS now", self.dialect().now()), vec![]).await?;
+        let rows = tx
+            .fetch_all(&format!("SELECT {} AS now", self.dialect().now()), vec![])
+            .await?;
         tx.commit().await?;
         Ok(rows[0].int("now")?)
     }
@@ -166,7 +192,8 @@ fn parse_name<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result
 }
 
 fn parse_id(text: &str) -> Result<WorkflowId> {
-    text.parse().map_err(|_| Error::Corrupt(format!("bad workflow id `{text}`")))
+    text.parse()
+        .map_err(|_| Error::Corrupt(format!("bad workflow id `{text}`")))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {

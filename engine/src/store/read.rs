@@ -3,7 +3,10 @@
 
 use super::db::{args, Arg, Row};
 use super::{parse_id, parse_json, parse_name, Result, Store};
-use crate::model::{ActivityError, ActivityKey, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId, WorkflowStatus};
+use crate::model::{
+    ActivityError, ActivityKey, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId,
+    WorkflowStatus,
+};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -76,10 +79,15 @@ pub struct WorkflowSummary {
 }
 
 fn error_of(row: &Row) -> Result<Option<ActivityError>> {
-    Ok(match (row.opt_text("error_code")?, row.opt_text("error_message")?) {
-        (Some(code), message) => Some(ActivityError { code, message: message.unwrap_or_default() }),
-        (None, _) => None,
-    })
+    Ok(
+        match (row.opt_text("error_code")?, row.opt_text("error_message")?) {
+            (Some(code), message) => Some(ActivityError {
+                code,
+                message: message.unwrap_or_default(),
+            }),
+            (None, _) => None,
+        },
+    )
 }
 
 fn opt_json(text: Option<String>, what: &str) -> Result<Option<Value>> {
@@ -90,36 +98,60 @@ impl Store {
     /// One workflow with every activity and attempt, or `None`.
     pub async fn get(&self, id: WorkflowId) -> Result<Option<WorkflowRecord>> {
         let mut tx = self.begin().await?;
-        let Some(w) = tx.fetch_all("SELECT * FROM workflows WHERE id = ?", args![id.to_string()]).await?.pop() else {
+        let Some(w) = tx
+            .fetch_all(
+                "SELECT * FROM workflows WHERE id = ?",
+                args![id.to_string()],
+            )
+            .await?
+            .pop()
+        else {
             return Ok(None);
         };
         let acts = tx
             .fetch_all("SELECT * FROM activities WHERE workflow_id = ? ORDER BY created_at, kind, step DESC", args![id.to_string()])
             .await?;
         let tries = tx
-            .fetch_all("SELECT * FROM attempts WHERE workflow_id = ? ORDER BY started_at, attempt", args![id.to_string()])
+            .fetch_all(
+                "SELECT * FROM attempts WHERE workflow_id = ? ORDER BY started_at, attempt",
+                args![id.to_string()],
+            )
             .await?;
         tx.commit().await?;
         let mut by_key: BTreeMap<(u32, ActivityKind), Vec<AttemptRecord>> = BTreeMap::new();
         for t in &tries {
-            let key = (t.int("step")? as u32, parse_name(&t.text("kind")?, ActivityKind::parse, "activity kind")?);
+            let key = (
+                t.int("step")? as u32,
+                parse_name(&t.text("kind")?, ActivityKind::parse, "activity kind")?,
+            );
             by_key.entry(key).or_default().push(AttemptRecord {
                 attempt: t.int("attempt")? as u32,
                 worker: t.opt_text("worker")?,
                 started_at: t.int("started_at")?,
                 finished_at: t.int("finished_at")?,
-                outcome: parse_name(&t.text("outcome")?, AttemptOutcome::parse, "attempt outcome")?,
+                outcome: parse_name(
+                    &t.text("outcome")?,
+                    AttemptOutcome::parse,
+                    "attempt outcome",
+                )?,
                 error: error_of(t)?,
             });
         }
-        let activities = acts.iter().map(|a| activity_record(a, &mut by_key)).collect::<Result<_>>()?;
+        let activities = acts
+            .iter()
+            .map(|a| activity_record(a, &mut by_key))
+            .collect::<Result<_>>()?;
         Ok(Some(WorkflowRecord {
             id,
             workflow_type: w.text("workflow_type")?,
             version: w.int("version")? as u32,
             status: parse_name(&w.text("status")?, WorkflowStatus::parse, "workflow status")?,
             current_step: w.int("current_step")? as u32,
-            current_kind: parse_name(&w.text("current_kind")?, ActivityKind::parse, "activity kind")?,
+            current_kind: parse_name(
+                &w.text("current_kind")?,
+                ActivityKind::parse,
+                "activity kind",
+            )?,
             input: parse_json(&w.text("input")?, "workflow input")?,
             outputs: parse_json(&w.text("outputs")?, "workflow outputs")?,
             error: error_of(&w)?,
@@ -143,7 +175,9 @@ impl Store {
         before: Option<WorkflowId>,
         limit: u32,
     ) -> Result<Vec<WorkflowSummary>> {
-        let mut sql = String::from("SELECT id, workflow_type, status, created_at, finished_at FROM workflows WHERE 1 = 1");
+        let mut sql = String::from(
+            "SELECT id, workflow_type, status, created_at, finished_at FROM workflows WHERE 1 = 1",
+        );
         let mut a: Vec<Arg> = Vec::new();
         if let Some(s) = status {
             sql.push_str(" AND status = ?");
@@ -167,7 +201,11 @@ impl Store {
                 Ok(WorkflowSummary {
                     id: parse_id(&r.text("id")?)?,
                     workflow_type: r.text("workflow_type")?,
-                    status: parse_name(&r.text("status")?, WorkflowStatus::parse, "workflow status")?,
+                    status: parse_name(
+                        &r.text("status")?,
+                        WorkflowStatus::parse,
+                        "workflow status",
+                    )?,
                     created_at: r.int("created_at")?,
                     finished_at: r.opt_int("finished_at")?,
                 })
@@ -178,15 +216,28 @@ impl Store {
     /// How many workflows are in each status.
     pub async fn count_by_status(&self) -> Result<BTreeMap<WorkflowStatus, u64>> {
         let mut tx = self.begin().await?;
-        let rows = tx.fetch_all("SELECT status, COUNT(*) AS n FROM workflows GROUP BY status", vec![]).await?;
+        let rows = tx
+            .fetch_all(
+                "SELECT status, COUNT(*) AS n FROM workflows GROUP BY status",
+                vec![],
+            )
+            .await?;
         tx.commit().await?;
         rows.iter()
-            .map(|r| Ok((parse_name(&r.text("status")?, WorkflowStatus::parse, "workflow status")?, r.int("n")? as u64)))
+            .map(|r| {
+                Ok((
+                    parse_name(&r.text("status")?, WorkflowStatus::parse, "workflow status")?,
+                    r.int("n")? as u64,
+                ))
+            })
             .collect()
     }
 }
 
-fn activity_record(a: &Row, attempts: &mut BTreeMap<(u32, ActivityKind), Vec<AttemptRecord>>) -> Result<ActivityRecord> {
+fn activity_record(
+    a: &Row,
+    attempts: &mut BTreeMap<(u32, ActivityKind), Vec<AttemptRecord>>,
+) -> Result<ActivityRecord> {
     let key = ActivityKey {
         workflow_id: parse_id(&a.text("workflow_id")?)?,
         step: a.int("step")? as u32,

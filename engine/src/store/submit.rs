@@ -29,27 +29,44 @@ impl Store {
     /// Starts a workflow of the newest version of its type. Unknown type, bad input, an
     /// oversized input or key, or a key reused for another request: an error, nothing written.
     pub async fn submit(&self, registry: &Registry, new: &NewWorkflow) -> Result<Submitted> {
-        let def = registry.latest(&new.workflow_type).ok_or_else(|| Error::UnknownType(new.workflow_type.clone()))?;
+        let def = registry
+            .latest(&new.workflow_type)
+            .ok_or_else(|| Error::UnknownType(new.workflow_type.clone()))?;
         let input = serde_json::to_string(&new.input).expect("a JSON value always serializes");
         if input.len() > self.limits.input_bytes_max {
-            return Err(Error::InputTooLarge { bytes: input.len(), max: self.limits.input_bytes_max });
+            return Err(Error::InputTooLarge {
+                bytes: input.len(),
+                max: self.limits.input_bytes_max,
+            });
         }
         if let Some(key) = &new.idempotency_key {
             if key.len() > self.limits.idempotency_key_bytes_max || key.is_empty() {
-                return Err(Error::KeyTooLong { bytes: key.len(), max: self.limits.idempotency_key_bytes_max });
+                return Err(Error::KeyTooLong {
+                    bytes: key.len(),
+                    max: self.limits.idempotency_key_bytes_max,
+                });
             }
         }
         def.check_input(&new.input)?;
         loop {
             match retry_transient!(self.submit_once(def, new, &input)) {
                 // A concurrent submit with the same key won the insert: read its workflow.
-                Err(Error::Database(err)) if is_unique_violation(&err) && new.idempotency_key.is_some() => continue,
+                Err(Error::Database(err))
+                    if is_unique_violation(&err) && new.idempotency_key.is_some() =>
+                {
+                    continue
+                }
                 other => return other,
             }
         }
     }
 
-    async fn submit_once(&self, def: &Definition, new: &NewWorkflow, input: &str) -> Result<Submitted> {
+    async fn submit_once(
+        &self,
+        def: &Definition,
+        new: &NewWorkflow,
+        input: &str,
+    ) -> Result<Submitted> {
         let mut tx = self.begin().await?;
         if let Some(key) = &new.idempotency_key {
             let rows = tx
@@ -57,12 +74,21 @@ impl Store {
                 .await?;
             if let Some(row) = rows.first() {
                 let id = parse_id(&row.text("id")?)?;
-                let same_input = parse_json::<Value>(&row.text("input")?, "workflow input")? == new.input;
+                let same_input =
+                    parse_json::<Value>(&row.text("input")?, "workflow input")? == new.input;
                 if row.text("workflow_type")? != new.workflow_type || !same_input {
                     return Err(Error::IdempotencyConflict { id });
                 }
-                let status = parse_name(&row.text("status")?, WorkflowStatus::parse, "workflow status")?;
-                return Ok(Submitted { id, status, created: false });
+                let status = parse_name(
+                    &row.text("status")?,
+                    WorkflowStatus::parse,
+                    "workflow status",
+                )?;
+                return Ok(Submitted {
+                    id,
+                    status,
+                    created: false,
+                });
             }
         }
         let id = WorkflowId::new();
@@ -98,6 +124,10 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(Submitted { id, status: WorkflowStatus::Pending, created: true })
+        Ok(Submitted {
+            id,
+            status: WorkflowStatus::Pending,
+            created: true,
+        })
     }
 }

@@ -1,7 +1,10 @@
 use crate::support::*;
 use std::collections::HashSet;
 
-testkit::backend_tests!(two_claimers_never_hold_the_same_activity, ten_claimers_never_hold_the_same_activity);
+testkit::backend_tests!(
+    two_claimers_never_hold_the_same_activity,
+    ten_claimers_never_hold_the_same_activity
+);
 
 async fn two_claimers_never_hold_the_same_activity(db: TestDb) {
     concurrent_claims(db, 2, 60).await
@@ -15,7 +18,10 @@ async fn ten_claimers_never_hold_the_same_activity(db: TestDb) {
 async fn concurrent_claims(db: TestDb, claimers: usize, workflows: usize) {
     let (store, registry) = (store(&db).await, registry());
     for _ in 0..workflows {
-        store.submit(&registry, &purchase("purchase", 1, 1)).await.unwrap();
+        store
+            .submit(&registry, &purchase("purchase", 1, 1))
+            .await
+            .unwrap();
     }
     let tasks: Vec<_> = (0..claimers)
         .map(|i| {
@@ -37,9 +43,17 @@ async fn concurrent_claims(db: TestDb, claimers: usize, workflows: usize) {
         all.extend(t.await.unwrap());
     }
     let distinct: HashSet<_> = all.iter().map(|(k, _, _)| *k).collect();
-    assert_eq!(all.len(), workflows, "every activity claimed once, none twice");
+    assert_eq!(
+        all.len(),
+        workflows,
+        "every activity claimed once, none twice"
+    );
     assert_eq!(distinct.len(), workflows);
-    assert!(all.iter().all(|(_, epoch, attempt)| *epoch == 1 && *attempt == 1));
-    let leased = db.scalar("SELECT COUNT(*) FROM activities WHERE status = 'leased' AND epoch = 1").await;
+    assert!(all
+        .iter()
+        .all(|(_, epoch, attempt)| *epoch == 1 && *attempt == 1));
+    let leased = db
+        .scalar("SELECT COUNT(*) FROM activities WHERE status = 'leased' AND epoch = 1")
+        .await;
     assert_eq!(leased as usize, workflows);
 }

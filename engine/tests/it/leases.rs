@@ -15,24 +15,57 @@ testkit::backend_tests!(
 /// Worker A's lease expires and B reclaims it: A's late completion writes nothing.
 async fn a_stale_worker_is_fenced_after_its_lease_was_reclaimed(db: TestDb) {
     let (store, registry) = (store(&db).await, registry());
-    let id = store.submit(&registry, &purchase("purchase", 1, 1)).await.unwrap().id;
+    let id = store
+        .submit(&registry, &purchase("purchase", 1, 1))
+        .await
+        .unwrap()
+        .id;
     let a = store.claim("A", 1, 30_000).await.unwrap().pop().unwrap();
     assert_eq!(make_due(&db, id).await, 1, "backdate A's lease");
     let b = store.claim("B", 1, 30_000).await.unwrap().pop().unwrap();
     assert_eq!((b.key, b.epoch, b.attempt), (a.key, a.epoch + 1, 2));
-    let late = Completion { claimed: a, outcome: Outcome::Success(json!({"amount": 100})), request: None, executed: true, jitter: 0.0 };
-    let done = store.complete(&registry, "A", Some(30_000), &[late]).await.unwrap();
+    let late = Completion {
+        claimed: a,
+        outcome: Outcome::Success(json!({"amount": 100})),
+        request: None,
+        executed: true,
+        jitter: 0.0,
+    };
+    let done = store
+        .complete(&registry, "A", Some(30_000), &[late])
+        .await
+        .unwrap();
     assert_eq!(done.fenced, vec![b.key]);
     assert!(done.next.is_empty() && done.decisions.is_empty());
     let wf = store.get(id).await.unwrap().unwrap();
-    assert_eq!(wf.activities.len(), 1, "A's write inserted no next activity");
+    assert_eq!(
+        wf.activities.len(),
+        1,
+        "A's write inserted no next activity"
+    );
     assert_eq!(wf.activities[0].lease_owner.as_deref(), Some("B"));
     assert!(wf.outputs.is_empty());
     let history = &wf.activities[0].attempts;
-    assert_eq!(history.len(), 1, "only the expiry of A's attempt is recorded");
-    assert_eq!((history[0].outcome, history[0].worker.as_deref()), (AttemptOutcome::LeaseExpired, Some("A")));
-    let on_time = Completion { claimed: b, outcome: Outcome::Success(json!({"amount": 100})), request: None, executed: true, jitter: 0.0 };
-    let done = store.complete(&registry, "B", Some(30_000), &[on_time]).await.unwrap();
+    assert_eq!(
+        history.len(),
+        1,
+        "only the expiry of A's attempt is recorded"
+    );
+    assert_eq!(
+        (history[0].outcome, history[0].worker.as_deref()),
+        (AttemptOutcome::LeaseExpired, Some("A"))
+    );
+    let on_time = Completion {
+        claimed: b,
+        outcome: Outcome::Success(json!({"amount": 100})),
+        request: None,
+        executed: true,
+        jitter: 0.0,
+    };
+    let done = store
+        .complete(&registry, "B", Some(30_000), &[on_time])
+        .await
+        .unwrap();
     assert!(done.fenced.is_empty());
     assert_eq!(done.next.len(), 1, "B continues with the next step");
 }
@@ -40,7 +73,11 @@ async fn a_stale_worker_is_fenced_after_its_lease_was_reclaimed(db: TestDb) {
 /// A worker dies holding step 3 mid-way; another finishes from the journal, each step once.
 async fn an_abandoned_workflow_is_finished_by_another_worker(db: TestDb) {
     let (store, registry) = (store(&db).await, registry());
-    let id = store.submit(&registry, &purchase("purchase", 1, 1)).await.unwrap().id;
+    let id = store
+        .submit(&registry, &purchase("purchase", 1, 1))
+        .await
+        .unwrap()
+        .id;
     let script = Arc::new(Script::default());
     let a = runner(&store, &registry, &script, "A");
     let mut report = Default::default();
@@ -48,10 +85,17 @@ async fn an_abandoned_workflow_is_finished_by_another_worker(db: TestDb) {
     for _ in 0..3 {
         batch = a.run_batch(batch, &mut report).await.unwrap();
     }
-    assert_eq!(batch[0].name, "reserve_stock", "A now holds step 3 and dies before running it");
+    assert_eq!(
+        batch[0].name, "reserve_stock",
+        "A now holds step 3 and dies before running it"
+    );
     drop(batch);
     let b = runner(&store, &registry, &script, "B");
-    assert_eq!(b.run_once().await.unwrap().claimed, 0, "A's lease still holds");
+    assert_eq!(
+        b.run_once().await.unwrap().claimed,
+        0,
+        "A's lease still holds"
+    );
     make_due(&db, id).await;
     let r = b.run_once().await.unwrap();
     assert_eq!((r.claimed, r.executed, r.finished), (1, 4, 1));
@@ -61,11 +105,22 @@ async fn an_abandoned_workflow_is_finished_by_another_worker(db: TestDb) {
     assert_eq!(paths.len(), 7, "each step ran once: {paths:?}");
     let keys: std::collections::HashSet<_> = script.calls().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys.len(), 7);
-    let stock = wf.activities.iter().find(|a| a.name == "reserve_stock").unwrap();
-    let outcomes: Vec<_> = stock.attempts.iter().map(|t| (t.attempt, t.outcome, t.worker.clone())).collect();
+    let stock = wf
+        .activities
+        .iter()
+        .find(|a| a.name == "reserve_stock")
+        .unwrap();
+    let outcomes: Vec<_> = stock
+        .attempts
+        .iter()
+        .map(|t| (t.attempt, t.outcome, t.worker.clone()))
+        .collect();
     assert_eq!(
         outcomes,
-        [(1, AttemptOutcome::LeaseExpired, Some("A".into())), (2, AttemptOutcome::Succeeded, Some("B".into()))]
+        [
+            (1, AttemptOutcome::LeaseExpired, Some("A".into())),
+            (2, AttemptOutcome::Succeeded, Some("B".into()))
+        ]
     );
     assert!(wf.activities.iter().all(|a| a.kind == ActivityKind::Action));
 }
@@ -74,39 +129,91 @@ async fn an_abandoned_workflow_is_finished_by_another_worker(db: TestDb) {
 /// budget, then the workflow is compensated without running the step again.
 async fn lost_leases_count_as_attempts_and_exhaust_the_budget(db: TestDb) {
     let (store, registry) = (store(&db).await, registry());
-    let id = store.submit(&registry, &purchase("purchase", 1, 1)).await.unwrap().id;
+    let id = store
+        .submit(&registry, &purchase("purchase", 1, 1))
+        .await
+        .unwrap()
+        .id;
     let script = Arc::new(Script::default());
     let mut report = Default::default();
     let first = store.claim("A", 1, 30_000).await.unwrap();
-    let mut batch = runner(&store, &registry, &script, "A").run_batch(first, &mut report).await.unwrap();
-    assert_eq!(batch.pop().unwrap().name, "reserve_balance", "held by a worker that dies");
+    let mut batch = runner(&store, &registry, &script, "A")
+        .run_batch(first, &mut report)
+        .await
+        .unwrap();
+    assert_eq!(
+        batch.pop().unwrap().name,
+        "reserve_balance",
+        "held by a worker that dies"
+    );
     for lost in 1..=3 {
         make_due(&db, id).await;
-        let c = store.claim(&format!("dying{lost}"), 1, 30_000).await.unwrap().pop().unwrap();
+        let c = store
+            .claim(&format!("dying{lost}"), 1, 30_000)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
         assert_eq!((c.attempt, c.exhausted), (lost + 1, false));
     }
     make_due(&db, id).await;
-    let r = runner(&store, &registry, &script, "B").run_once().await.unwrap();
-    assert_eq!((r.claimed, r.executed, r.finished), (1, 1, 1), "only the compensation ran");
+    let r = runner(&store, &registry, &script, "B")
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.claimed, r.executed, r.finished),
+        (1, 1, 1),
+        "only the compensation ran"
+    );
     let wf = store.get(id).await.unwrap().unwrap();
     assert_eq!(wf.status, WorkflowStatus::Compensated);
     assert_eq!(wf.error.as_ref().unwrap().code, "LEASE_EXPIRED");
-    let balance = wf.activities.iter().find(|a| a.name == "reserve_balance" && a.kind == ActivityKind::Action).unwrap();
+    let balance = wf
+        .activities
+        .iter()
+        .find(|a| a.name == "reserve_balance" && a.kind == ActivityKind::Action)
+        .unwrap();
     assert_eq!(balance.attempts.len(), 4);
-    assert!(balance.attempts.iter().all(|t| t.outcome == AttemptOutcome::LeaseExpired));
-    assert_eq!(script.paths(), ["/quotes", "/balance/cancel"], "reserve_balance never ran");
+    assert!(balance
+        .attempts
+        .iter()
+        .all(|t| t.outcome == AttemptOutcome::LeaseExpired));
+    assert_eq!(
+        script.paths(),
+        ["/quotes", "/balance/cancel"],
+        "reserve_balance never ran"
+    );
 }
 
 /// Renewal extends the current lease and reports a lost one.
 async fn renew_extends_only_a_current_lease(db: TestDb) {
     let (store, registry) = (store(&db).await, registry());
-    let id = store.submit(&registry, &purchase("purchase", 1, 1)).await.unwrap().id;
+    let id = store
+        .submit(&registry, &purchase("purchase", 1, 1))
+        .await
+        .unwrap()
+        .id;
     let a = store.claim("A", 1, 1_000).await.unwrap().pop().unwrap();
-    assert_eq!(store.renew(&[(a.key, a.epoch)], 60_000).await.unwrap(), [true]);
-    let run_at = store.get(id).await.unwrap().unwrap().activities[0].run_at.unwrap();
-    assert!(run_at >= a.claimed_at + 59_000_000, "renewed for a minute in DB time");
-    assert_eq!(store.renew(&[(a.key, a.epoch + 1)], 60_000).await.unwrap(), [false]);
+    assert_eq!(
+        store.renew(&[(a.key, a.epoch)], 60_000).await.unwrap(),
+        [true]
+    );
+    let run_at = store.get(id).await.unwrap().unwrap().activities[0]
+        .run_at
+        .unwrap();
+    assert!(
+        run_at >= a.claimed_at + 59_000_000,
+        "renewed for a minute in DB time"
+    );
+    assert_eq!(
+        store.renew(&[(a.key, a.epoch + 1)], 60_000).await.unwrap(),
+        [false]
+    );
     assert_eq!(store.release(&[(a.key, a.epoch)]).await.unwrap(), 1);
     let again = store.claim("B", 1, 1_000).await.unwrap().pop().unwrap();
-    assert_eq!(again.attempt, 1, "a released lease does not count as an attempt");
+    assert_eq!(
+        again.attempt, 1,
+        "a released lease does not count as an attempt"
+    );
 }

@@ -29,7 +29,9 @@ pub fn registry() -> Arc<Registry> {
         .replace("initial_interval_ms = 1000", "initial_interval_ms = 100")
         .replace("max_interval_ms = 4000", "max_interval_ms = 400")
         .replace("max_interval_ms = 60000", "max_interval_ms = 400");
-    registry.insert(Definition::parse(Path::new("purchase_fast.toml"), &text).unwrap()).unwrap();
+    registry
+        .insert(Definition::parse(Path::new("purchase_fast.toml"), &text).unwrap())
+        .unwrap();
     Arc::new(registry)
 }
 
@@ -51,7 +53,12 @@ pub struct Script {
 impl Script {
     /// Queues `outcome` for the next call of `path`.
     pub fn then(&self, path: &str, outcome: Outcome) -> &Script {
-        self.answers.lock().unwrap().entry(path.into()).or_default().push_back(outcome);
+        self.answers
+            .lock()
+            .unwrap()
+            .entry(path.into())
+            .or_default()
+            .push_back(outcome);
         self
     }
 
@@ -68,8 +75,16 @@ impl Script {
 
 impl Executor for Script {
     async fn execute(&self, request: &Request) -> Outcome {
-        self.calls.lock().unwrap().push((request.idempotency_key.clone(), request.path.clone()));
-        let scripted = self.answers.lock().unwrap().get_mut(&request.path).and_then(VecDeque::pop_front);
+        self.calls
+            .lock()
+            .unwrap()
+            .push((request.idempotency_key.clone(), request.path.clone()));
+        let scripted = self
+            .answers
+            .lock()
+            .unwrap()
+            .get_mut(&request.path)
+            .and_then(VecDeque::pop_front);
         scripted.unwrap_or_else(|| Outcome::Success(json!({"amount": 100})))
     }
 }
@@ -82,8 +97,18 @@ pub fn transient() -> Outcome {
     Outcome::Retryable(ActivityError::new("HTTP_503", "unavailable"))
 }
 
-pub fn runner(store: &Store, registry: &Arc<Registry>, script: &Arc<Script>, worker: &str) -> Runner<Script> {
-    Runner::new(store.clone(), registry.clone(), script.clone(), RunnerConfig::new(worker))
+pub fn runner(
+    store: &Store,
+    registry: &Arc<Registry>,
+    script: &Arc<Script>,
+    worker: &str,
+) -> Runner<Script> {
+    Runner::new(
+        store.clone(),
+        registry.clone(),
+        script.clone(),
+        RunnerConfig::new(worker),
+    )
 }
 
 /// Makes every unfinished activity of `id` due now (a scheduled retry, or an expired lease),

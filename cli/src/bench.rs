@@ -1,0 +1,180 @@
+//! `sagaflow bench engine`: the engine alone under load. Submits purchase workflows while
+//! worker pools run them with an in-process no-op executor, and reports workflows/s and the
+//! SQL work per workflow. Not a load test of the HTTP API (that is `sagaflow load`).
+
+use crate::{load_registry, open_store};
+use anyhow::Context;
+use engine::runner::{Fixed, Runner, RunnerConfig};
+use engine::store::NewWorkflow;
+use engine::WorkflowStatus;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct EngineArgs {
+    /// The saga database. Default: a fresh SQLite file under ./data.
+    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Workflows to run.
+    #[arg(long, default_value_t = 20_000)]
+    workflows: usize,
+    /// Concurrent submitters.
+    #[arg(long, default_value_t = 16)]
+    submitters: usize,
+    /// Claim loops (concurrent batches) of the worker pool.
+    #[arg(long, default_value_t = 4)]
+    workers: usize,
+    /// Most activities claimed per batch.
+    #[arg(long, default_value_t = 128)]
+    claim_batch_max: u32,
+    /// Workflow definitions directory (default: the built-in ones).
+    #[arg(long, env = "SAGAFLOW_WORKFLOWS")]
+    workflows_dir: Option<PathBuf>,
+}
+
+pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => fresh_sqlite("data/bench-engine.db")?,
+    };
+    let connections = (args.submitters + args.workers + 2) as u32;
+    let store = open_store(&url, connections).await?;
+    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    let runner = Runner::new(
+        store.clone(),
+        registry.clone(),
+        Arc::new(Fixed(json!({"amount": 100}))),
+        RunnerConfig {
+            claim_batch_max: args.claim_batch_max,
+            ..RunnerConfig::new(format!("bench-{}", std::process::id()))
+        },
+    );
+    let before = store.count_by_status().await?;
+    let done_before = terminal(&before);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let pool_config = worker::PoolConfig {
+        concurrency: args.workers,
+        ..Default::default()
+    };
+    let pool = tokio::spawn(worker::run(runner, pool_config, async {
+        stop_rx.await.unwrap_or(())
+    }));
+    let usage_before = store.usage();
+    let started = Instant::now();
+    let submitted = submit_all(&store, &registry, args.workflows, args.submitters);
+    let bar = progress(args.workflows as u64);
+    let finished = wait_until_done(&store, done_before, args.workflows, &bar);
+    let (submit_result, finish_result) = tokio::join!(submitted, finished);
+    submit_result?;
+    let counts = finish_result?;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    let usage = store.usage();
+    let _ = stop_tx.send(());
+    pool.await.context("worker pool")?;
+    let n = args.workflows as f64;
+    let per_wf = |x: u64, y: u64| (x - y) as f64 / n;
+    println!(
+        "engine benchmark ({}, 7-step purchase, no-op executor)",
+        store.dialect_name()
+    );
+    println!("  workflows            {}", args.workflows);
+    println!(
+        "  submitters/workers   {}/{} (claim batch {})",
+        args.submitters, args.workers, args.claim_batch_max
+    );
+    println!("  elapsed              {:.2} s", elapsed.as_secs_f64());
+    println!("  workflows/s          {:.0}", n / elapsed.as_secs_f64());
+    println!(
+        "  commits/workflow     {:.2}",
+        per_wf(usage.commits, usage_before.commits)
+    );
+    println!(
+        "  statements/workflow  {:.2}",
+        per_wf(usage.statements, usage_before.statements)
+    );
+    println!(
+        "  completed (all runs) {}",
+        counts.get(&WorkflowStatus::Completed).copied().unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// A SQLite URL for `path`, after removing any earlier file.
+fn fresh_sqlite(path: &str) -> anyhow::Result<String> {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        if std::path::Path::new(&file).exists() {
+            std::fs::remove_file(&file).with_context(|| format!("removing {file}"))?;
+        }
+    }
+    Ok(format!("sqlite://{path}"))
+}
+
+fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} workflows finished ({per_sec})",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+async fn submit_all(
+    store: &engine::Store,
+    registry: &Arc<engine::Registry>,
+    total: usize,
+    submitters: usize,
+) -> anyhow::Result<()> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..submitters.max(1) {
+        let (store, registry, next) = (store.clone(), registry.clone(), next.clone());
+        tasks.spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                let new = NewWorkflow {
+                    workflow_type: "purchase".into(),
+                    input: json!({"user_id": 1, "product_id": 1, "quantity": 1, "payment_method_id": 1}),
+                    idempotency_key: None,
+                };
+                store.submit(&registry, &new).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("submitter")??;
+    }
+    Ok(())
+}
+
+fn terminal(counts: &std::collections::BTreeMap<WorkflowStatus, u64>) -> u64 {
+    counts
+        .iter()
+        .filter(|(s, _)| s.is_terminal())
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Waits until `total` more workflows than `before` are terminal, updating the bar.
+async fn wait_until_done(
+    store: &engine::Store,
+    before: u64,
+    total: usize,
+    bar: &ProgressBar,
+) -> anyhow::Result<std::collections::BTreeMap<WorkflowStatus, u64>> {
+    loop {
+        let counts = store.count_by_status().await?;
+        let done = terminal(&counts) - before;
+        bar.set_position(done);
+        if done >= total as u64 {
+            return Ok(counts);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

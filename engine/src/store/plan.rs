@@ -1,0 +1,212 @@
+//! The pure part of a completion: given the locked workflow, a leased activity and what
+//! happened to it, every value the transaction writes ([`Plan`]).
+//!
+//! No I/O: `complete` reads the state, calls [`plan`], and writes the plans in batch.
+
+use super::claim::Claimed;
+use crate::definition::Definition;
+use crate::model::{
+    ActivityError, ActivityKey, ActivityKind, ActivityStatus, AttemptOutcome, Micros, Outcome,
+    WorkflowStatus,
+};
+use crate::scheduler::{self, Activity, Decision, Event};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A workflow row and its one unfinished activity, as locked by a completing transaction.
+#[derive(Debug, Clone)]
+pub(super) struct Locked {
+    pub abort_requested: bool,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub failed_step: Option<i64>,
+    /// The unfinished activity (`run_at` set): its key, epoch and status.
+    pub active: Option<(ActivityKey, i64, ActivityStatus)>,
+}
+
+impl Locked {
+    /// True when `key` at `epoch` is still the workflow's current activity in `status`:
+    /// the fence every completion passes before it writes.
+    pub fn holds(&self, key: ActivityKey, epoch: i64, status: ActivityStatus) -> bool {
+        self.active == Some((key, epoch, status))
+    }
+}
+
+/// Everything one decided-on activity writes.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub key: ActivityKey,
+    pub activity_status: ActivityStatus,
+    pub run_at: Option<Micros>,
+    pub request: Option<String>,
+    pub response: Option<String>,
+    pub error: Option<ActivityError>,
+    pub finished_at: Option<Micros>,
+    pub workflow: WorkflowWrite,
+    /// The activity that follows, and its attempt budget.
+    pub next: Option<(Claimed, u32)>,
+    pub attempt: Option<AttemptRow>,
+    pub decision: Decision,
+}
+
+/// The workflow row's new values.
+#[derive(Debug, Clone)]
+pub(super) struct WorkflowWrite {
+    pub status: WorkflowStatus,
+    pub current: (u32, ActivityKind),
+    /// New outputs (JSON), `None` when unchanged.
+    pub outputs: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub failed_step: Option<i64>,
+    pub parked_reason: Option<String>,
+}
+
+/// One attempt for the history.
+#[derive(Debug, Clone)]
+pub(super) struct AttemptRow {
+    pub attempt: u32,
+    pub worker: String,
+    pub started_at: Micros,
+    pub outcome: AttemptOutcome,
+    pub error: Option<ActivityError>,
+}
+
+/// How the next activity is handed out.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Handoff {
+    /// Leased at once, for this long, to the completing worker (it continues without a poll).
+    Lease { ttl_ms: u64 },
+    /// Left ready for any worker.
+    Ready,
+}
+
+/// What `event` on the activity `c` writes, given the locked workflow `wf`.
+pub(super) fn plan(
+    def: &Definition,
+    wf: &Locked,
+    c: &Claimed,
+    event: &Event,
+    jitter: f64,
+    now: Micros,
+    handoff: Handoff,
+) -> Plan {
+    let key = c.key;
+    let activity = Activity {
+        step: key.step,
+        kind: key.kind,
+        attempt: c.attempt,
+    };
+    let decision = scheduler::decide(def, wf.abort_requested, activity, event, jitter);
+    let activity_status = decision.activity_status(event);
+    let success = match event {
+        Event::Finished(Outcome::Success(value)) => Some(value),
+        _ => None,
+    };
+    let (outputs, next_outputs) = match (success, key.kind) {
+        (Some(value), ActivityKind::Action) => {
+            let mut map: BTreeMap<_, _> = (*c.outputs).clone();
+            map.insert(c.name.clone(), value.clone());
+            (
+                Some(serde_json::to_string(&map).expect("outputs serialize")),
+                Arc::new(map),
+            )
+        }
+        _ => (None, c.outputs.clone()),
+    };
+    let error = match event {
+        Event::Finished(outcome) => outcome.error().cloned(),
+        Event::Aborted => Some(ActivityError::new(
+            "ABORTED",
+            "the workflow was aborted before this step ran",
+        )),
+    };
+    let mut workflow = WorkflowWrite {
+        status: decision.workflow_status(key.kind),
+        current: (key.step, key.kind),
+        outputs,
+        error_code: wf.error_code.clone(),
+        error_message: wf.error_message.clone(),
+        failed_step: wf.failed_step,
+        parked_reason: None,
+    };
+    // The first forward step that did not go forward is the workflow's error (the cause).
+    let went_forward = matches!(
+        decision,
+        Decision::Next { .. } | Decision::Complete | Decision::Retry { .. }
+    );
+    if key.kind == ActivityKind::Action && !went_forward && workflow.error_code.is_none() {
+        let err = error
+            .clone()
+            .unwrap_or_else(|| ActivityError::new("ABORTED", "the workflow was aborted"));
+        workflow.error_code = Some(err.code);
+        workflow.error_message = Some(err.message);
+        workflow.failed_step = Some(i64::from(key.step));
+    }
+    let (run_at, next) = match &decision {
+        Decision::Retry { delay_ms } => (Some(now + (*delay_ms as i64) * 1_000), None),
+        Decision::Next { step } => (None, Some((*step, ActivityKind::Action))),
+        Decision::Compensate { step } => (None, Some((*step, ActivityKind::Compensation))),
+        Decision::Park { reason } => {
+            workflow.parked_reason = Some(reason.clone());
+            (None, None)
+        }
+        Decision::Complete | Decision::Compensated => (None, None),
+    };
+    let next = next.map(|(step, kind)| {
+        workflow.current = (step, kind);
+        let budget = def.policy(step, kind).max_attempts;
+        (
+            next_claimed(
+                def,
+                c,
+                ActivityKey { step, kind, ..key },
+                next_outputs,
+                now,
+                handoff,
+            ),
+            budget,
+        )
+    });
+    Plan {
+        key,
+        activity_status,
+        run_at,
+        request: None,
+        response: success.map(Value::to_string),
+        error: if success.is_some() { None } else { error },
+        finished_at: (activity_status != ActivityStatus::Ready).then_some(now),
+        workflow,
+        next,
+        attempt: None,
+        decision,
+    }
+}
+
+fn next_claimed(
+    def: &Definition,
+    c: &Claimed,
+    key: ActivityKey,
+    outputs: Arc<BTreeMap<String, Value>>,
+    now: Micros,
+    handoff: Handoff,
+) -> Claimed {
+    let (attempt, epoch, expires) = match handoff {
+        Handoff::Lease { ttl_ms } => (1, 1, now + ttl_ms as i64 * 1_000),
+        Handoff::Ready => (0, 0, now),
+    };
+    Claimed {
+        key,
+        name: def.step(key.step).name.clone(),
+        workflow_type: c.workflow_type.clone(),
+        version: c.version,
+        attempt,
+        epoch,
+        claimed_at: now,
+        lease_expires_at: expires,
+        exhausted: false,
+        input: c.input.clone(),
+        outputs,
+    }
+}
