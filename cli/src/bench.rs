@@ -62,6 +62,7 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
     let pool = tokio::spawn(worker::run(runner, pool_config, async {
         stop_rx.await.unwrap_or(())
     }));
+    let server_before = server_counters(&url).await?;
     let usage_before = store.usage();
     let started = Instant::now();
     let submitted = submit_all(&store, &registry, args.workflows, args.submitters);
@@ -73,6 +74,7 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     let usage = store.usage();
+    let server_after = server_counters(&url).await?;
     let _ = stop_tx.send(());
     pool.await.context("worker pool")?;
     let n = args.workflows as f64;
@@ -96,6 +98,16 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
         "  statements/workflow  {:.2}",
         per_wf(usage.statements, usage_before.statements)
     );
+    if let (Some((q0, c0)), Some((q1, c1))) = (server_before, server_after) {
+        println!(
+            "  server statements/wf {:.2}  (MariaDB Questions, server-wide)",
+            per_wf(q1, q0)
+        );
+        println!(
+            "  server COMMITs/wf    {:.2}  (MariaDB Com_commit, server-wide)",
+            per_wf(c1, c0)
+        );
+    }
     println!(
         "  completed (all runs) {}",
         counts.get(&WorkflowStatus::Completed).copied().unwrap_or(0)
@@ -177,4 +189,25 @@ async fn wait_until_done(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// MariaDB's server-wide `Questions` and `Com_commit` counters (`None` on SQLite): a check of
+/// the store's own counts from the other side of the wire.
+async fn server_counters(url: &str) -> anyhow::Result<Option<(u64, u64)>> {
+    use sqlx::Connection;
+    if !url.starts_with("mysql:") {
+        return Ok(None);
+    }
+    let mut conn = sqlx::MySqlConnection::connect(url).await?;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit')")
+            .fetch_all(&mut conn)
+            .await?;
+    let get = |name: &str| {
+        rows.iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Some((get("Questions"), get("Com_commit"))))
 }

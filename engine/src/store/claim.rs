@@ -4,7 +4,7 @@
 //! SQLite holds the database write lock), bump their epoch, lease them, and record any lease
 //! that expired as a lost attempt. Not the execution of what was claimed (that is `runner`).
 
-use super::db::{args, placeholders, tuples, Arg, Row, Tx};
+use super::db::{args, padded_list, tuples, Arg, Row, Tx};
 use super::{parse_id, parse_json, parse_name, retry_transient, Result, Store};
 use crate::model::{ActivityKey, ActivityKind, AttemptOutcome, Micros};
 use serde_json::Value;
@@ -95,15 +95,15 @@ impl Store {
         let expires = now + lease_ttl_ms as i64 * 1_000;
         let ids: Vec<String> = due.iter().map(|d| d.key.workflow_id.to_string()).collect();
         // Each workflow has at most one unfinished activity (run_at set): the one selected.
+        let (list, list_args) = padded_list(&ids);
         let mut update = args![worker, now, expires, now];
-        update.extend(ids.iter().cloned().map(Arg::Text));
+        update.extend(list_args);
         tx.execute(
             &format!(
                 "UPDATE activities SET status = 'leased', epoch = epoch + 1, \
                  attempt = CASE WHEN attempt < max_attempts THEN attempt + 1 ELSE attempt END, \
                  lease_owner = ?, claimed_at = ?, run_at = ?, updated_at = ? \
-                 WHERE run_at IS NOT NULL AND workflow_id IN ({})",
-                placeholders(ids.len())
+                 WHERE run_at IS NOT NULL AND workflow_id IN ({list})"
             ),
             update,
         )
@@ -215,15 +215,9 @@ async fn read_workflow_state(
     tx: &mut Tx<'_>,
     ids: &[String],
 ) -> Result<HashMap<String, WorkflowState>> {
-    let rows = tx
-        .fetch_all(
-            &format!(
-                "SELECT id, version, input, outputs FROM workflows WHERE id IN ({})",
-                placeholders(ids.len())
-            ),
-            ids.iter().cloned().map(Arg::Text).collect(),
-        )
-        .await?;
+    let (list, list_args) = padded_list(ids);
+    let sql = format!("SELECT id, version, input, outputs FROM workflows WHERE id IN ({list})");
+    let rows = tx.fetch_all(&sql, list_args).await?;
     rows.iter()
         .map(|r| {
             let state = (

@@ -9,8 +9,57 @@ testkit::backend_tests!(
     a_stale_worker_is_fenced_after_its_lease_was_reclaimed,
     an_abandoned_workflow_is_finished_by_another_worker,
     lost_leases_count_as_attempts_and_exhaust_the_budget,
-    renew_extends_only_a_current_lease
+    renew_extends_only_a_current_lease,
+    a_batch_with_one_stale_completion_applies_the_rest
 );
+
+/// In one batch, the completion whose lease was reclaimed is dropped; the others apply.
+async fn a_batch_with_one_stale_completion_applies_the_rest(db: TestDb) {
+    let (store, registry) = (store(&db).await, registry());
+    let first = store
+        .submit(&registry, &purchase("purchase", 1, 1))
+        .await
+        .unwrap()
+        .id;
+    let second = store
+        .submit(&registry, &purchase("purchase", 2, 1))
+        .await
+        .unwrap()
+        .id;
+    let held = store.claim("A", 2, 30_000).await.unwrap();
+    assert_eq!(held.len(), 2);
+    make_due(&db, second).await;
+    let stolen = store.claim("B", 2, 30_000).await.unwrap();
+    assert_eq!(stolen.len(), 1);
+    let ok = |c: &engine::store::Claimed| Completion {
+        claimed: c.clone(),
+        outcome: Outcome::Success(json!({"amount": 100})),
+        request: None,
+        executed: true,
+        jitter: 0.0,
+    };
+    let done = store
+        .complete(
+            &registry,
+            "A",
+            Some(30_000),
+            &held.iter().map(ok).collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.fenced, vec![stolen[0].key]);
+    assert_eq!(done.next.len(), 1);
+    assert_eq!(done.next[0].key.workflow_id, first);
+    let second_wf = store.get(second).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            second_wf.activities.len(),
+            second_wf.activities[0].lease_owner.as_deref()
+        ),
+        (1, Some("B"))
+    );
+    assert_eq!(store.get(first).await.unwrap().unwrap().current_step, 1);
+}
 
 /// Worker A's lease expires and B reclaims it: A's late completion writes nothing.
 async fn a_stale_worker_is_fenced_after_its_lease_was_reclaimed(db: TestDb) {
