@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// Largest claim batch: bounds statement sizes (bound parameters) and the work one worker
 /// holds at once.
-pub const CLAIM_BATCH_MAX: u32 = 256;
+pub const CLAIM_BATCH_MAX: u32 = 128;
 
 /// A leased activity, with what its execution needs.
 #[derive(Debug, Clone, PartialEq)]

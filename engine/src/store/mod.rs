@@ -115,17 +115,22 @@ pub struct Store {
     pool: Pool,
     counters: Arc<Counters>,
     limits: Limits,
+    /// The group-commit task's queue (`None` in the task's own handle).
+    submits: Option<submit::SubmitQueue>,
 }
 
 impl Store {
     /// Connects by URL: `mysql://…` (MariaDB or MySQL) or `sqlite://…`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
         let pool = Pool::connect(url, max_connections).await?;
-        Ok(Store {
+        let direct = Store {
             pool,
             counters: Arc::default(),
             limits: Limits::default(),
-        })
+            submits: None,
+        };
+        let submits = Some(submit::spawn_group_commit(direct.clone()));
+        Ok(Store { submits, ..direct })
     }
 
     /// The same store with other submit limits.

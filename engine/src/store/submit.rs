@@ -1,11 +1,24 @@
 //! Submit: a workflow and its first activity in one transaction, with an optional
 //! idempotency key. Everything is checked before anything is written.
+//!
+//! Concurrent submits are group-committed: a background task takes every submit waiting in
+//! its queue and writes them together (one transaction, one multi-row insert per table), so
+//! the commit rate does not bound the submit rate. A batch that fails is retried one submit
+//! at a time, so one bad submit (or an idempotency-key race) never fails its neighbours.
 
-use super::db::{args, is_unique_violation};
+use super::db::{args, is_unique_violation, padded_list};
 use super::{parse_id, parse_json, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry};
 use crate::model::{ActivityKind, WorkflowId, WorkflowStatus};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// Most submits written in one transaction.
+const SUBMIT_BATCH_MAX: usize = 128;
+/// Submit transactions in flight at once (one commits while the next batch fills).
+const SUBMIT_WRITERS_MAX: usize = 2;
 
 /// A workflow to start.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,109 +38,240 @@ pub struct Submitted {
     pub created: bool,
 }
 
+/// A checked submit waiting to be written.
+pub(super) struct Pending {
+    def: Arc<Definition>,
+    new: NewWorkflow,
+    /// The input as stored (compact JSON).
+    input: String,
+}
+
+type Queued = (Pending, oneshot::Sender<Result<Submitted>>);
+
+/// The queue of the group-commit task.
+pub(super) type SubmitQueue = mpsc::Sender<Queued>;
+
 impl Store {
     /// Starts a workflow of the newest version of its type. Unknown type, bad input, an
     /// oversized input or key, or a key reused for another request: an error, nothing written.
     pub async fn submit(&self, registry: &Registry, new: &NewWorkflow) -> Result<Submitted> {
+        let pending = self.check(registry, new)?;
+        let Some(queue) = &self.submits else {
+            return self.submit_alone(&pending).await;
+        };
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError((pending, _))) = queue.send((pending, reply)).await {
+            return self.submit_alone(&pending).await;
+        }
+        answer
+            .await
+            .expect("the group-commit task answers every submit it takes")
+    }
+
+    fn check(&self, registry: &Registry, new: &NewWorkflow) -> Result<Pending> {
         let def = registry
             .latest(&new.workflow_type)
             .ok_or_else(|| Error::UnknownType(new.workflow_type.clone()))?;
         let input = serde_json::to_string(&new.input).expect("a JSON value always serializes");
-        if input.len() > self.limits.input_bytes_max {
+        let max = self.limits.input_bytes_max;
+        if input.len() > max {
             return Err(Error::InputTooLarge {
                 bytes: input.len(),
-                max: self.limits.input_bytes_max,
+                max,
             });
         }
         if let Some(key) = &new.idempotency_key {
-            if key.len() > self.limits.idempotency_key_bytes_max || key.is_empty() {
+            let max = self.limits.idempotency_key_bytes_max;
+            if key.len() > max || key.is_empty() {
                 return Err(Error::KeyTooLong {
                     bytes: key.len(),
-                    max: self.limits.idempotency_key_bytes_max,
+                    max,
                 });
             }
         }
         def.check_input(&new.input)?;
+        Ok(Pending {
+            def: def.clone(),
+            new: new.clone(),
+            input,
+        })
+    }
+
+    /// Writes one submit in its own transaction; a lost key race reads the winner.
+    async fn submit_alone(&self, pending: &Pending) -> Result<Submitted> {
         loop {
-            match retry_transient!(self.submit_once(def, new, &input)) {
-                // A concurrent submit with the same key won the insert: read its workflow.
-                Err(Error::Database(err))
-                    if is_unique_violation(&err) && new.idempotency_key.is_some() =>
-                {
-                    continue
-                }
-                other => return other,
+            match retry_transient!(self.write_submits(std::slice::from_ref(pending))) {
+                Ok(mut results) => return results.pop().expect("one result per submit"),
+                Err(Error::Database(e))
+                    if is_unique_violation(&e) && pending.new.idempotency_key.is_some() => {}
+                Err(e) => return Err(e),
             }
         }
     }
 
-    async fn submit_once(
-        &self,
-        def: &Definition,
-        new: &NewWorkflow,
-        input: &str,
-    ) -> Result<Submitted> {
+    /// Writes `batch` in one transaction: reads the workflows its idempotency keys already
+    /// name, then inserts the new workflows and their first activities.
+    async fn write_submits(&self, batch: &[Pending]) -> Result<Vec<Result<Submitted>>> {
         let mut tx = self.begin().await?;
-        if let Some(key) = &new.idempotency_key {
-            let rows = tx
-                .fetch_all("SELECT id, workflow_type, input, status FROM workflows WHERE idempotency_key = ?", args![key.as_str()])
-                .await?;
-            if let Some(row) = rows.first() {
-                let id = parse_id(&row.text("id")?)?;
-                let same_input =
-                    parse_json::<Value>(&row.text("input")?, "workflow input")? == new.input;
-                if row.text("workflow_type")? != new.workflow_type || !same_input {
-                    return Err(Error::IdempotencyConflict { id });
-                }
+        let mut keys: Vec<String> = batch
+            .iter()
+            .filter_map(|p| p.new.idempotency_key.clone())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut known = HashMap::new();
+        if !keys.is_empty() {
+            let (list, list_args) = padded_list(&keys);
+            let sql = format!(
+                "SELECT id, idempotency_key, workflow_type, input, status FROM workflows WHERE idempotency_key IN ({list})"
+            );
+            for row in tx.fetch_all(&sql, list_args).await? {
                 let status = parse_name(
                     &row.text("status")?,
                     WorkflowStatus::parse,
                     "workflow status",
                 )?;
-                return Ok(Submitted {
-                    id,
+                let input: Value = parse_json(&row.text("input")?, "workflow input")?;
+                let seen = (
+                    parse_id(&row.text("id")?)?,
+                    row.text("workflow_type")?,
+                    input,
                     status,
-                    created: false,
-                });
+                );
+                known.insert(row.text("idempotency_key")?, seen);
             }
         }
-        let id = WorkflowId::new();
+        let mut results = Vec::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
+        for p in batch {
+            if let Some((id, workflow_type, input, status)) =
+                p.new.idempotency_key.as_ref().and_then(|k| known.get(k))
+            {
+                let same = *workflow_type == p.new.workflow_type && *input == p.new.input;
+                results.push(match same {
+                    true => Ok(Submitted {
+                        id: *id,
+                        status: *status,
+                        created: false,
+                    }),
+                    false => Err(Error::IdempotencyConflict { id: *id }),
+                });
+                continue;
+            }
+            let id = WorkflowId::new();
+            if let Some(key) = &p.new.idempotency_key {
+                let seen = (
+                    id,
+                    p.new.workflow_type.clone(),
+                    p.new.input.clone(),
+                    WorkflowStatus::Pending,
+                );
+                known.insert(key.clone(), seen);
+            }
+            fresh.push((id, p));
+            results.push(Ok(Submitted {
+                id,
+                status: WorkflowStatus::Pending,
+                created: true,
+            }));
+        }
+        self.insert_fresh(&mut tx, &fresh).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn insert_fresh(
+        &self,
+        tx: &mut super::db::Tx<'_>,
+        fresh: &[(WorkflowId, &Pending)],
+    ) -> Result<()> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
         let now = self.dialect().now();
-        tx.execute(
-            &format!(
-                "INSERT INTO workflows (id, workflow_type, version, status, current_step, current_kind, input, \
-                 outputs, idempotency_key, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?, '{{}}', ?, {now}, {now})"
-            ),
-            args![
+        let rows = |tuple: String| vec![tuple; fresh.len()].join(", ");
+        let (mut workflows, mut activities) = (Vec::new(), Vec::new());
+        for (id, p) in fresh {
+            workflows.extend(args![
                 id.to_string(),
-                def.name.as_str(),
-                i64::from(def.version),
+                p.def.name.as_str(),
+                i64::from(p.def.version),
                 WorkflowStatus::Pending.as_str(),
                 ActivityKind::Action.as_str(),
-                input,
-                new.idempotency_key.clone(),
-            ],
-        )
-        .await?;
-        tx.execute(
-            &format!(
-                "INSERT INTO activities (workflow_id, step, kind, workflow_type, name, status, attempt, max_attempts, \
-                 run_at, epoch, created_at, updated_at) VALUES (?, 0, ?, ?, ?, 'ready', 0, ?, {now}, 0, {now}, {now})"
-            ),
-            args![
+                p.input.clone(),
+                p.new.idempotency_key.clone(),
+            ]);
+            activities.extend(args![
                 id.to_string(),
                 ActivityKind::Action.as_str(),
-                def.name.as_str(),
-                def.steps[0].name.as_str(),
-                i64::from(def.policy(0, ActivityKind::Action).max_attempts),
-            ],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Submitted {
-            id,
-            status: WorkflowStatus::Pending,
-            created: true,
-        })
+                p.def.name.as_str(),
+                p.def.steps[0].name.as_str(),
+                i64::from(p.def.policy(0, ActivityKind::Action).max_attempts),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO workflows (id, workflow_type, version, status, current_step, current_kind, input, outputs, \
+             idempotency_key, created_at, updated_at) VALUES {}",
+            rows(format!("(?, ?, ?, ?, 0, ?, ?, '{{}}', ?, {now}, {now})"))
+        );
+        tx.execute(&sql, workflows).await?;
+        let sql = format!(
+            "INSERT INTO activities (workflow_id, step, kind, workflow_type, name, status, attempt, max_attempts, \
+             run_at, epoch, created_at, updated_at) VALUES {}",
+            rows(format!("(?, 0, ?, ?, ?, 'ready', 0, ?, {now}, 0, {now}, {now})"))
+        );
+        tx.execute(&sql, activities).await?;
+        Ok(())
+    }
+}
+
+/// Starts the group-commit task for `store` (which must have no queue of its own) and
+/// returns its queue. The task ends when every sender is dropped.
+pub(super) fn spawn_group_commit(store: Store) -> SubmitQueue {
+    assert!(
+        store.submits.is_none(),
+        "the group-commit task writes directly"
+    );
+    let (queue, mut waiting) = mpsc::channel::<Queued>(SUBMIT_BATCH_MAX * 4);
+    let writers = Arc::new(Semaphore::new(SUBMIT_WRITERS_MAX));
+    tokio::spawn(async move {
+        loop {
+            let permit = writers.clone().acquire_owned().await.expect("never closed");
+            let Some(first) = waiting.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < SUBMIT_BATCH_MAX {
+                match waiting.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.write_group(batch).await;
+                drop(permit);
+            });
+        }
+    });
+    queue
+}
+
+impl Store {
+    async fn write_group(&self, batch: Vec<Queued>) {
+        let (pending, replies): (Vec<Pending>, Vec<_>) = batch.into_iter().unzip();
+        match retry_transient!(self.write_submits(&pending)) {
+            Ok(results) => {
+                for (result, reply) in results.into_iter().zip(replies) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, submits = pending.len(), "group submit failed; writing one by one");
+                for (p, reply) in pending.iter().zip(replies) {
+                    let _ = reply.send(self.submit_alone(p).await);
+                }
+            }
+        }
     }
 }
