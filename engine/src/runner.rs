@@ -6,12 +6,14 @@
 //! belong to the worker crate, which calls [`Runner::run_once`].
 
 use crate::definition::{Registry, Request};
-use crate::model::{ActivityError, Outcome};
+use crate::model::{ActivityError, Outcome, WorkflowId, WorkflowStatus};
 use crate::outcome::{classify_transport, Transport};
+use crate::scheduler::Decision;
 use crate::store::{self, Claimed, Completion, Store};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Executes one activity's request and classifies the answer (see `outcome`).
 pub trait Executor: Send + Sync + 'static {
@@ -40,6 +42,8 @@ pub struct RunnerConfig {
     pub lease_ttl_ms: u64,
     /// Lease each next activity to this runner at completion and run it without a poll.
     pub continue_inline: bool,
+    /// How often the leases of a batch still running are renewed (well below the TTL).
+    pub heartbeat_ms: u64,
 }
 
 impl RunnerConfig {
@@ -49,6 +53,7 @@ impl RunnerConfig {
             claim_batch_max: 32,
             lease_ttl_ms: 30_000,
             continue_inline: true,
+            heartbeat_ms: 10_000,
         }
     }
 }
@@ -64,7 +69,14 @@ pub struct Report {
     pub fenced: usize,
     /// Workflows that reached a terminal status.
     pub finished: usize,
+    /// Next activities given back unstarted because the runner is stopping.
+    pub released: usize,
+    /// The shortest retry delay scheduled, if any (a wake-up is due then).
+    pub next_retry_ms: Option<u64>,
 }
+
+/// Called for each workflow a runner brings to a terminal status.
+pub type OnFinished = Arc<dyn Fn(WorkflowId, WorkflowStatus) + Send + Sync>;
 
 /// Claims, executes and completes activities for one worker.
 pub struct Runner<E> {
@@ -72,6 +84,8 @@ pub struct Runner<E> {
     registry: Arc<Registry>,
     executor: Arc<E>,
     config: RunnerConfig,
+    stop: Option<watch::Receiver<bool>>,
+    on_finished: Option<OnFinished>,
 }
 
 impl<E> Clone for Runner<E> {
@@ -81,6 +95,8 @@ impl<E> Clone for Runner<E> {
             registry: self.registry.clone(),
             executor: self.executor.clone(),
             config: self.config.clone(),
+            stop: self.stop.clone(),
+            on_finished: self.on_finished.clone(),
         }
     }
 }
@@ -97,7 +113,26 @@ impl<E: Executor> Runner<E> {
             registry,
             executor,
             config,
+            stop: None,
+            on_finished: None,
         }
+    }
+
+    /// The same runner, stopping when `stop` turns true: it finishes the batch in flight and
+    /// gives back the next activities unstarted (a draining worker).
+    pub fn with_stop(mut self, stop: watch::Receiver<bool>) -> Runner<E> {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The same runner, telling `on_finished` of every workflow it brings to an end.
+    pub fn with_on_finished(mut self, on_finished: OnFinished) -> Runner<E> {
+        self.on_finished = Some(on_finished);
+        self
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| *s.borrow())
     }
 
     pub fn config(&self) -> &RunnerConfig {
@@ -117,6 +152,11 @@ impl<E: Executor> Runner<E> {
             ..Report::default()
         };
         while !batch.is_empty() {
+            if self.stopping() {
+                let leases: Vec<_> = batch.iter().map(|c| (c.key, c.epoch)).collect();
+                report.released += self.store.release(&leases).await?;
+                break;
+            }
             batch = self.run_batch(batch, &mut report).await?;
         }
         Ok(report)
@@ -129,8 +169,9 @@ impl<E: Executor> Runner<E> {
         batch: Vec<Claimed>,
         report: &mut Report,
     ) -> store::Result<Vec<Claimed>> {
-        let completions =
-            futures::future::join_all(batch.into_iter().map(|c| self.execute(c))).await;
+        let leases: Vec<_> = batch.iter().map(|c| (c.key, c.epoch)).collect();
+        let work = futures::future::join_all(batch.into_iter().map(|c| self.execute(c)));
+        let completions = self.with_heartbeat(&leases, work).await;
         report.executed += completions.iter().filter(|c| c.executed).count();
         let lease_next = self
             .config
@@ -147,7 +188,38 @@ impl<E: Executor> Runner<E> {
             .await?;
         report.fenced += done.fenced.len();
         report.finished += done.finished.len();
+        for (_, decision) in &done.decisions {
+            if let Decision::Retry { delay_ms } = decision {
+                report.next_retry_ms =
+                    Some(report.next_retry_ms.map_or(*delay_ms, |d| d.min(*delay_ms)));
+            }
+        }
+        if let Some(f) = &self.on_finished {
+            done.finished
+                .iter()
+                .for_each(|(id, status)| f(*id, *status));
+        }
         Ok(done.next)
+    }
+
+    /// Awaits `work`, renewing `leases` every heartbeat interval while it runs.
+    async fn with_heartbeat<T>(
+        &self,
+        leases: &[(crate::model::ActivityKey, i64)],
+        work: impl Future<Output = T>,
+    ) -> T {
+        let mut work = std::pin::pin!(work);
+        let period = Duration::from_millis(self.config.heartbeat_ms.max(1));
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tokio::time::sleep(period) => match self.store.renew(leases, self.config.lease_ttl_ms).await {
+                    Ok(held) if held.iter().all(|h| *h) => {}
+                    Ok(held) => tracing::warn!(lost = held.iter().filter(|h| !**h).count(), "leases lost while running"),
+                    Err(err) => tracing::warn!(error = %err, "lease renewal failed"),
+                },
+            }
+        }
     }
 
     /// Runs one attempt: renders the request, calls the executor within the step's timeout.

@@ -9,4 +9,5 @@ mod compensation;
 mod leases;
 mod parking;
 mod retries;
+mod running;
 mod submit;

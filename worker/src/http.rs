@@ -1,0 +1,144 @@
+//! The HTTP executor: sends an activity's request to its participant service and hands the
+//! answer to `engine::outcome` for classification (the one place that decides success,
+//! business error or retryable error).
+//!
+//! Pooled keep-alive connections (one `reqwest::Client`), a timeout per attempt, and the
+//! idempotency key `{workflow_id}:{step}:{kind}` in the `Idempotency-Key` header.
+
+use engine::definition::Request;
+use engine::outcome::{classify_http, classify_transport, Transport};
+use engine::runner::Executor;
+use engine::{ActivityError, Outcome};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Where each participant service lives: name -> base URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Services(HashMap<String, String>);
+
+/// A `--services` value that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("bad --services entry `{entry}`: {problem} (expected name=http://host:port,...)")]
+pub struct ServicesError {
+    entry: String,
+    problem: &'static str,
+}
+
+impl Services {
+    /// Parses `user=http://127.0.0.1:8081,payment=http://…`.
+    pub fn parse(text: &str) -> Result<Services, ServicesError> {
+        let mut map = HashMap::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let err = |problem| ServicesError {
+                entry: entry.to_owned(),
+                problem,
+            };
+            let (name, url) = entry.split_once('=').ok_or_else(|| err("no `=`"))?;
+            if name.is_empty() {
+                return Err(err("empty service name"));
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(err("the URL must start with http:// or https://"));
+            }
+            if map
+                .insert(name.to_owned(), url.trim_end_matches('/').to_owned())
+                .is_some()
+            {
+                return Err(err("service named twice"));
+            }
+        }
+        Ok(Services(map))
+    }
+
+    /// One service's base URL.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    /// Adds or replaces one service.
+    pub fn insert(&mut self, name: impl Into<String>, base_url: impl Into<String>) {
+        self.0.insert(name.into(), base_url.into());
+    }
+}
+
+/// Runs activities as HTTP calls.
+#[derive(Debug, Clone)]
+pub struct HttpExecutor {
+    client: reqwest::Client,
+    services: Services,
+}
+
+impl HttpExecutor {
+    pub fn new(services: Services) -> HttpExecutor {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .expect("a plain HTTP client always builds");
+        HttpExecutor { client, services }
+    }
+}
+
+impl Executor for HttpExecutor {
+    async fn execute(&self, request: &Request) -> Outcome {
+        let Some(base) = self.services.get(&request.service) else {
+            // Another worker (or this one, reconfigured) may know it: not the workflow's fault.
+            let message = format!("no URL configured for service `{}`", request.service);
+            return Outcome::Retryable(ActivityError::new("UNKNOWN_SERVICE", message));
+        };
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .expect("methods are checked at load");
+        let mut call = self
+            .client
+            .request(method, format!("{base}{}", request.path))
+            .header("Idempotency-Key", &request.idempotency_key)
+            .timeout(Duration::from_millis(request.timeout_ms));
+        if request.method != "GET" {
+            call = call.json(&request.body);
+        }
+        let response = match call.send().await {
+            Ok(response) => response,
+            Err(err) => return transport_failure(&err),
+        };
+        let status = response.status().as_u16();
+        match response.bytes().await {
+            Ok(body) => classify_http(status, &body),
+            Err(err) => transport_failure(&err),
+        }
+    }
+}
+
+fn transport_failure(err: &reqwest::Error) -> Outcome {
+    let kind = if err.is_timeout() {
+        Transport::Timeout
+    } else if err.is_connect() {
+        Transport::Connect
+    } else {
+        Transport::Interrupted
+    };
+    classify_transport(kind, &err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_parse_and_reject_nonsense() {
+        let s = Services::parse("user=http://127.0.0.1:8081/, payment=http://h:2").unwrap();
+        assert_eq!(s.get("user"), Some("http://127.0.0.1:8081"));
+        assert_eq!(s.get("payment"), Some("http://h:2"));
+        assert_eq!(s.get("order"), None);
+        assert!(Services::parse("user")
+            .unwrap_err()
+            .to_string()
+            .contains("no `=`"));
+        assert!(Services::parse("user=ftp://x").is_err());
+        assert!(Services::parse("=http://x").is_err());
+        assert!(Services::parse("a=http://x,a=http://y")
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+    }
+}
