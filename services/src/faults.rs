@@ -1,0 +1,178 @@
+//! Fault injection for tests and demos, off by default, on the TCC and quote routes only:
+//! a share of requests fails with 503 before any effect (`error_rate`), every request can be
+//! delayed (`latency_ms`), and a share of successful requests has its response replaced by a
+//! 503 after the effect committed (`drop_after_commit_rate`): the ambiguous outcome a caller
+//! resolves by retrying with the same transaction id. Not a network chaos tool.
+
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use axum::{
+    extract::{Request, State},
+    http::StatusCode,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::{http, AppState};
+
+/// Longest latency that can be injected.
+pub const LATENCY_MS_MAX: u64 = 60_000;
+
+/// Fault settings. Rates are probabilities per request, from 0 (never) to 1 (always).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Share of requests answered 503 `INJECTED_FAULT` without running.
+    pub error_rate: f64,
+    /// Delay added before every request.
+    pub latency_ms: u64,
+    /// Share of successful requests whose response becomes 503 `RESPONSE_DROPPED` after commit.
+    pub drop_after_commit_rate: f64,
+}
+
+impl Faults {
+    pub fn validate(&self) -> Result<(), Error> {
+        let rates = [
+            ("error_rate", self.error_rate),
+            ("drop_after_commit_rate", self.drop_after_commit_rate),
+        ];
+        if let Some((field, _)) = rates.iter().find(|(_, rate)| !(0.0..=1.0).contains(rate)) {
+            return Err(Error::RateOutOfRange { field });
+        }
+        if self.latency_ms > LATENCY_MS_MAX {
+            return Err(Error::LatencyTooLong);
+        }
+        Ok(())
+    }
+}
+
+/// Invalid fault settings.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field} must be between 0 and 1")]
+    RateOutOfRange { field: &'static str },
+    #[error("latency_ms must be at most {LATENCY_MS_MAX}")]
+    LatencyTooLong,
+}
+
+impl http::Coded for Error {
+    fn status_code(&self) -> (StatusCode, &'static str) {
+        (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FAULTS")
+    }
+}
+
+/// The current settings and the dice, shared by all requests of one service. A fixed seed
+/// makes the sequence of decisions reproducible; rates 0 and 1 are deterministic anyway.
+#[derive(Clone, Debug)]
+pub struct Injector {
+    service: &'static str,
+    state: Arc<Mutex<Dice>>,
+}
+
+#[derive(Debug)]
+struct Dice {
+    faults: Faults,
+    rng: StdRng,
+}
+
+/// What happens to one request.
+struct Plan {
+    fail: bool,
+    latency: Duration,
+    drop_response: bool,
+}
+
+impl Injector {
+    pub fn new(
+        service: &'static str,
+        faults: Faults,
+        seed: Option<u64>,
+    ) -> Result<Injector, Error> {
+        faults.validate()?;
+        let rng = seed.map_or_else(StdRng::from_entropy, StdRng::seed_from_u64);
+        Ok(Injector {
+            service,
+            state: Arc::new(Mutex::new(Dice { faults, rng })),
+        })
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.lock().faults
+    }
+
+    pub fn set(&self, faults: Faults) -> Result<(), Error> {
+        faults.validate()?;
+        self.lock().faults = faults;
+        Ok(())
+    }
+
+    fn plan(&self) -> Plan {
+        let mut dice = self.lock();
+        let Faults {
+            error_rate,
+            latency_ms,
+            drop_after_commit_rate,
+        } = dice.faults;
+        Plan {
+            fail: dice.rng.gen_bool(error_rate),
+            latency: Duration::from_millis(latency_ms),
+            drop_response: dice.rng.gen_bool(drop_after_commit_rate),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Dice> {
+        // The lock guards plain data that no panic can leave half-written.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count(&self, kind: &'static str) {
+        metrics::counter!("tcc_injected_faults_total", "service" => self.service, "kind" => kind)
+            .increment(1);
+    }
+}
+
+/// Middleware on the TCC and quote routes.
+pub(crate) async fn inject(
+    State(injector): State<Injector>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let plan = injector.plan();
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    if plan.fail {
+        injector.count("error");
+        let message = "fault injection: request failed before running";
+        return http::Error::new(StatusCode::SERVICE_UNAVAILABLE, "INJECTED_FAULT", message)
+            .into_response();
+    }
+    let response = next.run(request).await;
+    if plan.drop_response && response.status().is_success() {
+        injector.count("drop_after_commit");
+        let message = "fault injection: the effect was committed but the response dropped";
+        return http::Error::new(StatusCode::SERVICE_UNAVAILABLE, "RESPONSE_DROPPED", message)
+            .into_response();
+    }
+    response
+}
+
+/// `GET /admin/faults`.
+pub(crate) async fn get(State(app): State<AppState>) -> axum::Json<Faults> {
+    axum::Json(app.faults().faults())
+}
+
+/// `PUT /admin/faults` with the whole settings (missing fields are 0).
+pub(crate) async fn put(
+    State(app): State<AppState>,
+    http::Json(faults): http::Json<Faults>,
+) -> Result<axum::Json<Faults>, http::Error> {
+    app.faults().set(faults)?;
+    tracing::info!(?faults, "fault injection changed");
+    Ok(axum::Json(faults))
+}

@@ -1,0 +1,99 @@
+//! HTTP plumbing shared by the three services: the JSON error body every failure uses, the JSON
+//! extractor whose rejections are JSON errors too, and the JSON 404. Not the handlers: those
+//! live with each service.
+
+use axum::{
+    extract::{FromRequest, Request},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::de::DeserializeOwned;
+
+/// A domain error that knows its HTTP status and stable code. Each module maps its errors in
+/// one `status_code` function; [`Error`] turns any of them into the response.
+pub trait Coded: std::fmt::Display {
+    fn status_code(&self) -> (StatusCode, &'static str);
+}
+
+/// The error response: `{"error": {"code": "...", "message": "..."}}` with its status.
+/// 4xx with a code is a business refusal (do not retry); 5xx is retryable.
+#[derive(Debug)]
+pub struct Error {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Error {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Error {
+        Error {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl<E: Coded> From<E> for Error {
+    /// Server errors are logged here and shown only as their code: no SQL ever leaks.
+    fn from(err: E) -> Error {
+        let (status, code) = err.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %err, code, "request failed");
+            return Error::new(status, code, "internal error, see the service log");
+        }
+        Error::new(status, code, err.to_string())
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// Like `axum::Json`, but a body that is not the expected JSON (syntax, missing or unknown
+/// fields, wrong types, wrong content type) is a JSON `400 BAD_REQUEST`, never axum's plain
+/// text rejection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Json<T>, Error> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    rejection.body_text(),
+                ))
+            }
+            Err(rejection) => Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// The fallback for unknown paths (and for admin paths while admin is off).
+pub async fn not_found() -> Error {
+    Error::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint")
+}

@@ -1,0 +1,22 @@
+//! The three TCC participants of the purchase saga (DESIGN.md §6, §7), one module each, each on
+//! its own database: [`user`] (balances), [`payment`] (payments) and [`order`] (stock, quotes,
+//! orders). Shared by them: the barrier and protocol ([`tcc`]), database plumbing ([`db`]),
+//! HTTP plumbing ([`http`]), fault injection ([`faults`]) and metrics. [`bench`] is the
+//! no-engine baseline. Not the engine: this crate depends on no workspace crate.
+
+mod app;
+mod barrier;
+pub mod bench;
+pub mod db;
+pub mod faults;
+pub mod http;
+mod observe;
+pub mod order;
+pub mod payment;
+pub mod tcc;
+pub mod user;
+
+pub use app::{
+    connect_and_migrate, router, run, spawn, AppState, Config, Error, Running, Service,
+    DB_CONNECTIONS_MAX_DEFAULT,
+};

@@ -1,0 +1,13 @@
+//! Integration tests of the participant services through their HTTP routers (`oneshot`), each
+//! scenario on SQLite and on MariaDB.
+
+mod admin;
+mod bench;
+mod concurrency;
+mod faults;
+mod order;
+mod payment;
+mod protocol;
+mod startup;
+mod support;
+mod user;
