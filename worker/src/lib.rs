@@ -6,6 +6,8 @@
 
 pub mod http;
 pub mod pool;
+pub mod wake;
 
 pub use http::{HttpExecutor, Services};
 pub use pool::{run, PoolConfig, Totals};
+pub use wake::Wake;
