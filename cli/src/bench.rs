@@ -59,9 +59,12 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
         concurrency: args.workers,
         ..Default::default()
     };
-    let pool = tokio::spawn(worker::run(runner, pool_config, worker::Wake::local(), async {
-        stop_rx.await.unwrap_or(())
-    }));
+    let pool = tokio::spawn(worker::run(
+        runner,
+        pool_config,
+        worker::Wake::local(),
+        async { stop_rx.await.unwrap_or(()) },
+    ));
     let server_before = server_counters(&url).await?;
     let usage_before = store.usage();
     let started = Instant::now();

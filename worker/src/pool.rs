@@ -28,7 +28,12 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> PoolConfig {
-        PoolConfig { concurrency: 4, poll_interval_min_ms: 5, poll_interval_max_ms: 250, drain_timeout_ms: 10_000 }
+        PoolConfig {
+            concurrency: 4,
+            poll_interval_min_ms: 5,
+            poll_interval_max_ms: 250,
+            drain_timeout_ms: 10_000,
+        }
     }
 }
 
@@ -56,12 +61,22 @@ impl Totals {
 
 /// Runs the pool until `shutdown` resolves, then drains: no new claims, in-flight batches
 /// finish (within the drain timeout), unstarted continuations are given back.
-pub async fn run<E: Executor>(runner: Runner<E>, config: PoolConfig, wake: Wake, shutdown: impl Future<Output = ()>) -> Totals {
+pub async fn run<E: Executor>(
+    runner: Runner<E>,
+    config: PoolConfig,
+    wake: Wake,
+    shutdown: impl Future<Output = ()>,
+) -> Totals {
     let (stop_tx, stop_rx) = watch::channel(false);
     let runner = runner.with_stop(stop_rx.clone());
     let mut loops = JoinSet::new();
     for _ in 0..config.concurrency.max(1) {
-        loops.spawn(claim_loop(runner.clone(), config.clone(), wake.clone(), stop_rx.clone()));
+        loops.spawn(claim_loop(
+            runner.clone(),
+            config.clone(),
+            wake.clone(),
+            stop_rx.clone(),
+        ));
     }
     shutdown.await;
     tracing::info!("draining: no new claims");
@@ -81,7 +96,12 @@ pub async fn run<E: Executor>(runner: Runner<E>, config: PoolConfig, wake: Wake,
     totals
 }
 
-async fn claim_loop<E: Executor>(runner: Runner<E>, config: PoolConfig, wake: Wake, mut stop: watch::Receiver<bool>) -> Totals {
+async fn claim_loop<E: Executor>(
+    runner: Runner<E>,
+    config: PoolConfig,
+    wake: Wake,
+    mut stop: watch::Receiver<bool>,
+) -> Totals {
     let mut totals = Totals::default();
     let mut woken = wake.subscribe();
     let mut idle_ms = config.poll_interval_min_ms;

@@ -35,7 +35,10 @@ struct Publisher {
 impl Wake {
     /// Wake-ups within this process only.
     pub fn local() -> Wake {
-        Wake { local: Arc::new(watch::channel(0).0), redis: None }
+        Wake {
+            local: Arc::new(watch::channel(0).0),
+            redis: None,
+        }
     }
 
     /// Wake-ups within this process and through Redis at `url`. Fails only on a malformed
@@ -44,7 +47,10 @@ impl Wake {
         let client = redis::Client::open(url)?;
         let wake = Wake {
             local: Arc::new(watch::channel(0).0),
-            redis: Some(Arc::new(Publisher { client: client.clone(), conn: Mutex::new(None) })),
+            redis: Some(Arc::new(Publisher {
+                client: client.clone(),
+                conn: Mutex::new(None),
+            })),
         };
         tokio::spawn(subscribe(client, Arc::downgrade(&wake.local)));
         Ok(wake)
@@ -78,7 +84,12 @@ impl Publisher {
     async fn publish(&self) {
         let mut conn = self.conn.lock().await;
         if conn.is_none() {
-            match tokio::time::timeout(Duration::from_secs(1), self.client.get_multiplexed_async_connection()).await {
+            match tokio::time::timeout(
+                Duration::from_secs(1),
+                self.client.get_multiplexed_async_connection(),
+            )
+            .await
+            {
                 Ok(Ok(c)) => *conn = Some(c),
                 _ => {
                     tracing::debug!("redis unreachable; wake-up not published");
@@ -87,7 +98,11 @@ impl Publisher {
             }
         }
         let c = conn.as_mut().expect("connected above");
-        let sent: Result<i64, _> = redis::cmd("PUBLISH").arg(CHANNEL).arg(1).query_async(c).await;
+        let sent: Result<i64, _> = redis::cmd("PUBLISH")
+            .arg(CHANNEL)
+            .arg(1)
+            .query_async(c)
+            .await;
         if let Err(err) = sent {
             tracing::debug!(error = %err, "redis publish failed; reconnecting next time");
             *conn = None;
@@ -106,12 +121,16 @@ async fn subscribe(client: redis::Client, local: std::sync::Weak<watch::Sender<u
                     backoff_ms = 100;
                     let mut messages = pubsub.on_message();
                     while messages.next().await.is_some() {
-                        let Some(signal) = local.upgrade() else { return };
+                        let Some(signal) = local.upgrade() else {
+                            return;
+                        };
                         signal.send_modify(|n| *n += 1);
                     }
                     tracing::warn!("redis subscription ended; polling until it is back");
                 }
-                Err(err) => tracing::warn!(error = %err, "redis subscribe failed; polling meanwhile"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "redis subscribe failed; polling meanwhile")
+                }
             },
             Err(err) => tracing::warn!(error = %err, "redis unreachable; polling meanwhile"),
         }
