@@ -152,9 +152,28 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/quotes", post(quote))
 }
 
+/// `GET /admin/products/{id}`: one product's stock ledger row.
+#[derive(Debug, Serialize)]
+pub struct Product {
+    pub id: i64,
+    pub name: String,
+    pub price: i64,
+    pub available: i64,
+    pub reserved: i64,
+    pub sold: i64,
+}
+
+async fn product(
+    State(app): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<axum::Json<Product>, http::Error> {
+    Ok(axum::Json(store::product(app.db(), id).await?))
+}
+
 pub(crate) fn admin_routes() -> Router<AppState> {
     Router::new()
         .route("/admin/products", post(create_products))
+        .route("/admin/products/{id}", axum::routing::get(product))
         .route("/admin/ledger", axum::routing::get(ledger))
 }
 

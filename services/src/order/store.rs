@@ -6,7 +6,7 @@
 use sqlx::AnyConnection;
 
 use super::{
-    CreatedProduct, Error, Ledger, NewProduct, Quote, QuoteRequest, TryRequest,
+    CreatedProduct, Error, Ledger, NewProduct, Product, Quote, QuoteRequest, TryRequest,
     PRODUCTS_PER_REQUEST_MAX,
 };
 use crate::{
@@ -238,5 +238,23 @@ pub(crate) async fn ledger(db: &Db) -> Result<Ledger, Error> {
         sold,
         reservations,
         orders: Totals { count, amount },
+    })
+}
+
+/// One product's stock ledger row.
+pub(crate) async fn product(db: &Db, id: i64) -> Result<Product, Error> {
+    let row: Option<(String, i64, i64, i64, i64)> =
+        sqlx::query_as("SELECT name, price, available, reserved, sold FROM products WHERE id = ?")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    let (name, price, available, reserved, sold) = row.ok_or(Error::UnknownProduct(id))?;
+    Ok(Product {
+        id,
+        name,
+        price,
+        available,
+        reserved,
+        sold,
     })
 }

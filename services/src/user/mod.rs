@@ -125,6 +125,23 @@ pub struct Ledger {
     pub reservations: BTreeMap<&'static str, Totals>,
 }
 
+/// `GET /admin/users/{id}`: one user's ledger row.
+#[derive(Debug, Serialize)]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub balance: i64,
+    pub reserved: i64,
+    pub captured: i64,
+}
+
+async fn account(
+    State(app): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<axum::Json<Account>, http::Error> {
+    Ok(axum::Json(store::account(app.db(), id).await?))
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/balance/try", post(balance_try))
@@ -135,6 +152,7 @@ pub(crate) fn routes() -> Router<AppState> {
 pub(crate) fn admin_routes() -> Router<AppState> {
     Router::new()
         .route("/admin/users", post(create_users))
+        .route("/admin/users/{id}", axum::routing::get(account))
         .route("/admin/ledger", axum::routing::get(ledger))
 }
 

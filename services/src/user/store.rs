@@ -4,7 +4,7 @@
 
 use sqlx::AnyConnection;
 
-use super::{CreatedUser, Error, Ledger, NewUser, TryRequest, USERS_PER_REQUEST_MAX};
+use super::{Account, CreatedUser, Error, Ledger, NewUser, TryRequest, USERS_PER_REQUEST_MAX};
 use crate::{
     db::{self, Db},
     tcc::{self, Reply, RESERVED},
@@ -171,5 +171,22 @@ pub(crate) async fn ledger(db: &Db) -> Result<Ledger, Error> {
         reserved,
         captured,
         reservations,
+    })
+}
+
+/// One user's ledger row.
+pub(crate) async fn account(db: &Db, id: i64) -> Result<Account, Error> {
+    let row: Option<(String, i64, i64, i64)> =
+        sqlx::query_as("SELECT username, balance, reserved, captured FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+    let (username, balance, reserved, captured) = row.ok_or(Error::UnknownUser(id))?;
+    Ok(Account {
+        id,
+        username,
+        balance,
+        reserved,
+        captured,
     })
 }

@@ -17,7 +17,51 @@ testkit::backend_tests!(
     unknown_paths_get_json_404,
     healthz_reports_the_database,
     metrics_count_phases_by_outcome,
+    admin_reads_one_user_and_one_product,
 );
+
+/// `GET /admin/users/{id}` and `/admin/products/{id}` show one ledger row as a try moves it;
+/// an unknown id is the service's business error.
+async fn admin_reads_one_user_and_one_product(db: TestDb) {
+    let users = App::start(Service::User, &db).await;
+    let (status, alice) = users.get("/admin/users/1").await;
+    assert_eq!(status, StatusCode::OK, "{alice}");
+    assert_eq!(
+        (alice["username"].as_str(), alice["balance"].as_i64()),
+        (Some("alice"), Some(1000))
+    );
+    let tx = new_tx();
+    let body = json!({ "transaction_id": tx, "user_id": 1, "amount": 300 });
+    assert_ok(&users.post("/balance/try", body).await, &tx, "reserved");
+    let (_, alice) = users.get("/admin/users/1").await;
+    assert_eq!(
+        (alice["balance"].as_i64(), alice["reserved"].as_i64()),
+        (Some(700), Some(300))
+    );
+    assert_refused(
+        &users.get("/admin/users/99").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "UNKNOWN_USER",
+    );
+
+    let order_db = sibling(&db, "order").await;
+    let orders = App::start(Service::Order, &order_db).await;
+    let (status, bitcoin) = orders.get("/admin/products/1").await;
+    assert_eq!(status, StatusCode::OK, "{bitcoin}");
+    assert_eq!(
+        (
+            bitcoin["name"].as_str(),
+            bitcoin["price"].as_i64(),
+            bitcoin["available"].as_i64()
+        ),
+        (Some("Bitcoin"), Some(100), Some(10))
+    );
+    assert_refused(
+        &orders.get("/admin/products/99").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "UNKNOWN_PRODUCT",
+    );
+}
 
 /// `POST /admin/users` returns the new ids in request order; the users can reserve at once
 /// and the ledger counts their balance.
