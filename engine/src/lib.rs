@@ -4,6 +4,7 @@
 //! Not the worker process (crate `worker`) and not the participant services (crate
 //! `services`): the engine never knows a service, only the HTTP endpoints a definition names.
 
+pub mod api;
 pub mod definition;
 pub mod model;
 pub mod outcome;

@@ -120,6 +120,18 @@ impl Pool {
         })
     }
 
+    /// Starts a read-only transaction (on SQLite a deferred one: no write lock).
+    pub async fn begin_read(&self) -> Result<Tx<'_>, sqlx::Error> {
+        let inner = match self {
+            Pool::MySql(pool) => TxInner::MySql(pool.begin().await?),
+            Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
+        };
+        Ok(Tx {
+            inner,
+            counters: None,
+        })
+    }
+
     pub async fn close(&self) {
         match self {
             Pool::MySql(pool) => pool.close().await,

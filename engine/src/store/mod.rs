@@ -12,6 +12,7 @@ pub(crate) mod db;
 mod plan;
 mod read;
 mod submit;
+mod watch;
 
 pub use claim::Claimed;
 pub use complete::{Completed, Completion};
@@ -180,9 +181,14 @@ impl Store {
         Ok(self.pool.begin().await?.counted(&self.counters))
     }
 
+    /// A transaction that only reads: on SQLite it takes no write lock.
+    async fn begin_read(&self) -> Result<Tx<'_>> {
+        Ok(self.pool.begin_read().await?.counted(&self.counters))
+    }
+
     /// The database clock, in microseconds since the Unix epoch.
     pub async fn now(&self) -> Result<i64> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let rows = tx
             .fetch_all(&format!("SELECT {} AS now", self.dialect().now()), vec![])
             .await?;

@@ -97,7 +97,7 @@ fn opt_json(text: Option<String>, what: &str) -> Result<Option<Value>> {
 impl Store {
     /// One workflow with every activity and attempt, or `None`.
     pub async fn get(&self, id: WorkflowId) -> Result<Option<WorkflowRecord>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let Some(w) = tx
             .fetch_all(
                 "SELECT * FROM workflows WHERE id = ?",
@@ -109,7 +109,8 @@ impl Store {
             return Ok(None);
         };
         let acts = tx
-            .fetch_all("SELECT * FROM activities WHERE workflow_id = ? ORDER BY created_at, kind, step DESC", args![id.to_string()])
+            .fetch_all("SELECT * FROM activities WHERE workflow_id = ? \
+                 ORDER BY CASE kind WHEN 'action' THEN 0 ELSE 1 END, CASE kind WHEN 'action' THEN step ELSE -step END", args![id.to_string()])
             .await?;
         let tries = tx
             .fetch_all(
@@ -193,7 +194,7 @@ impl Store {
         }
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         a.push(i64::from(limit).into());
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let rows = tx.fetch_all(&sql, a).await?;
         tx.commit().await?;
         rows.iter()
@@ -215,7 +216,7 @@ impl Store {
 
     /// How many workflows are in each status.
     pub async fn count_by_status(&self) -> Result<BTreeMap<WorkflowStatus, u64>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let rows = tx
             .fetch_all(
                 "SELECT status, COUNT(*) AS n FROM workflows GROUP BY status",

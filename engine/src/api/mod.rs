@@ -1,0 +1,186 @@
+//! The HTTP API (DESIGN.md §8): submit, query, abort and retry workflows, list workflow types,
+//! health, readiness, metrics and an OpenAPI document, as one axum [`Router`].
+//!
+//! The only module that speaks HTTP and JSON wire types. Not a server: the caller binds a
+//! listener and serves [`router`]. Not a decision-maker: every operation is one store call.
+//! Every refusal is JSON `{"error": {"code", "message"}}` from [`Error`]; no SQL ever leaks.
+
+mod auth;
+mod error;
+mod extract;
+mod openapi;
+mod ops;
+mod watch;
+mod wire;
+mod workflows;
+
+pub use error::Error;
+pub use watch::{Waiter, Watcher};
+
+use crate::definition::Registry;
+use crate::store::Store;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use std::fmt;
+use std::sync::Arc;
+
+/// Limits and auth of the API.
+#[derive(Clone)]
+pub struct ApiConfig {
+    /// Largest request body; larger is 413 `BODY_TOO_LARGE`.
+    pub body_bytes_max: usize,
+    /// Deepest nesting of arrays and objects in a JSON body; deeper is 400 `TOO_DEEP`.
+    pub json_depth_max: usize,
+    /// Longest JSON string or object key in a body; longer is 400 `STRING_TOO_LONG`.
+    /// (The `Idempotency-Key` header's limit is the store's `Limits`.)
+    pub string_bytes_max: usize,
+    /// Accepted bearer tokens; empty means no auth.
+    pub tokens: Vec<String>,
+    /// Longest `?wait=`; a longer wait is shortened to it.
+    pub wait_ms_max: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            body_bytes_max: 64 * 1024,
+            json_depth_max: 32,
+            string_bytes_max: 4096,
+            tokens: Vec::new(),
+            wait_ms_max: 30_000,
+        }
+    }
+}
+
+impl fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("body_bytes_max", &self.body_bytes_max)
+            .field("json_depth_max", &self.json_depth_max)
+            .field("string_bytes_max", &self.string_bytes_max)
+            .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field("wait_ms_max", &self.wait_ms_max)
+            .finish()
+    }
+}
+
+/// Renders this process's metrics as Prometheus text.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Called after a submit created a workflow (not for an idempotent repeat): wakes idle
+/// workers (DESIGN.md §5.8). Must not block.
+pub type SubmitHook = Arc<dyn Fn() + Send + Sync>;
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    store: Store,
+    registry: Arc<Registry>,
+    config: Arc<ApiConfig>,
+    watcher: Watcher,
+    metrics: Option<MetricsRender>,
+    on_submit: Option<SubmitHook>,
+}
+
+impl ApiState {
+    /// The API over `store` and `registry`. `watcher` wakes `?wait=` requests: feed it from
+    /// the in-process worker ([`Watcher::notify_finished`]) or start its poller
+    /// ([`Watcher::spawn_poller`]); without either, a wait always runs to its end.
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        config: ApiConfig,
+        watcher: Watcher,
+    ) -> ApiState {
+        ApiState {
+            store,
+            registry,
+            config: Arc::new(config),
+            watcher,
+            metrics: None,
+            on_submit: None,
+        }
+    }
+
+    /// Serves `render()` at `/metrics` (otherwise 404).
+    pub fn with_metrics(mut self, render: MetricsRender) -> ApiState {
+        self.metrics = Some(render);
+        self
+    }
+
+    /// Calls `hook` after each submit that creates a workflow.
+    pub fn with_on_submit(mut self, hook: SubmitHook) -> ApiState {
+        self.on_submit = Some(hook);
+        self
+    }
+}
+
+/// One route: a method on a path, and its handler.
+struct Endpoint {
+    method: Method,
+    path: &'static str,
+    handler: MethodRouter<ApiState>,
+}
+
+fn endpoint<H: Handler<T, ApiState>, T: 'static>(
+    method: Method,
+    path: &'static str,
+    handler: H,
+) -> Endpoint {
+    let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+    Endpoint {
+        method,
+        path,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route of the API. [`router`] is built from this list alone, so [`routes`] (and the
+/// test that holds the OpenAPI document to it) sees exactly what is served.
+fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint(Method::POST, "/v1/workflows", workflows::submit),
+        endpoint(Method::GET, "/v1/workflows", workflows::list),
+        endpoint(Method::GET, "/v1/workflows/{id}", workflows::get),
+        endpoint(Method::POST, "/v1/workflows/{id}/abort", workflows::abort),
+        endpoint(Method::POST, "/v1/workflows/{id}/retry", workflows::retry),
+        endpoint(Method::GET, "/v1/workflow-types", workflows::workflow_types),
+        endpoint(Method::GET, "/healthz", ops::healthz),
+        endpoint(Method::GET, "/readyz", ops::readyz),
+        endpoint(Method::GET, "/metrics", ops::metrics),
+        endpoint(Method::GET, "/openapi.json", ops::openapi_json),
+    ]
+}
+
+/// The method and path of every route the router serves.
+pub fn routes() -> Vec<(Method, &'static str)> {
+    endpoints()
+        .into_iter()
+        .map(|e| (e.method, e.path))
+        .collect()
+}
+
+/// The OpenAPI 3.0 document describing every route.
+pub fn openapi_document() -> serde_json::Value {
+    openapi::document()
+}
+
+/// The API as a router: auth (when tokens are configured) runs before routing; unknown
+/// routes and wrong methods answer JSON errors too.
+pub fn router(state: ApiState) -> Router {
+    let body_bytes_max = state.config.body_bytes_max;
+    endpoints()
+        .into_iter()
+        .fold(Router::new(), |router, e| router.route(e.path, e.handler))
+        .fallback(ops::no_route)
+        .method_not_allowed_fallback(ops::wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(DefaultBodyLimit::max(body_bytes_max))
+        .with_state(state)
+}
