@@ -1,14 +1,9 @@
-//! `sagaflow`: every role and tool of the engine as a subcommand.
-//!
-//! Startup only: parses flags (with environment fallbacks), builds what a subcommand needs
-//! and runs it. No engine logic lives here.
+//! `sagaflow`: parses flags (with environment fallbacks) and runs one subcommand. Errors
+//! print as one line and exit 1.
 
-mod bench;
-
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use engine::{Registry, Store};
-use std::path::PathBuf;
+use sagaflow::telemetry::{init_logs, LogFormat};
+use sagaflow::{bench, demo, dev, roles};
 
 #[derive(Parser)]
 #[command(
@@ -17,22 +12,27 @@ use std::path::PathBuf;
     about = "Durable saga / TCC workflows on MySQL or SQLite"
 )]
 struct Cli {
+    /// Log format: text for people, json for containers. RUST_LOG filters.
+    #[arg(long, global = true, env = "SAGAFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Apply the saga database migrations (creating the database if it is missing).
-    Migrate {
-        /// The saga database: mysql://user@host:port/db or sqlite://path.
-        #[arg(
-            long,
-            env = "SAGAFLOW_DATABASE_URL",
-            default_value = "sqlite://data/saga.db"
-        )]
-        database_url: String,
-    },
+    /// Everything in one process on SQLite files under ./data: API, workers, the three services.
+    Dev(dev::DevArgs),
+    /// Run the README's purchase cases and print what happened (starts `dev` unless --api).
+    Demo(demo::DemoArgs),
+    /// The HTTP API: submit, query, abort, retry, workflow types, /metrics.
+    Server(roles::ServerArgs),
+    /// One stateless worker: claims, executes and journals activities. Scale by running more.
+    Worker(roles::WorkerArgs),
+    /// One participant service (user, payment or order) on its own database.
+    Service(roles::ServiceArgs),
+    /// Apply a database's migrations (creating it if missing).
+    Migrate(roles::MigrateArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -46,42 +46,20 @@ enum BenchCommand {
     Engine(bench::EngineArgs),
 }
 
-/// Loads workflow definitions from `dir` when given, else the ones built into the binary.
-pub fn load_registry(dir: Option<&PathBuf>) -> anyhow::Result<Registry> {
-    match dir {
-        Some(dir) => Registry::load_dir(dir)
-            .with_context(|| format!("loading workflow definitions from {}", dir.display())),
-        None => Ok(Registry::shipped()),
-    }
-}
-
-/// Connects to the saga database (creating it if missing) and migrates it.
-pub async fn open_store(url: &str, max_connections: u32) -> anyhow::Result<Store> {
-    engine::store::ensure_database(url)
-        .await
-        .with_context(|| format!("creating database {url}"))?;
-    let store = Store::connect(url, max_connections)
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    store
-        .migrate()
-        .await
-        .context("migrating the saga database")?;
-    Ok(store)
-}
-
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let result = match Cli::parse().command {
-        Command::Migrate { database_url } => open_store(&database_url, 1)
-            .await
-            .map(|_| println!("migrated {database_url}")),
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Bench { .. });
+    if !quiet || std::env::var_os("RUST_LOG").is_some() {
+        init_logs(cli.log_format);
+    }
+    let result = match cli.command {
+        Command::Dev(args) => dev::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Server(args) => roles::server(args).await,
+        Command::Worker(args) => roles::worker(args).await,
+        Command::Service(args) => roles::service(args).await,
+        Command::Migrate(args) => roles::migrate(args).await,
         Command::Bench {
             which: BenchCommand::Engine(args),
         } => bench::engine(args).await,

@@ -1,0 +1,245 @@
+//! The long-running roles: `server`, `worker`, `service` and `migrate`, each on its own
+//! database and configured by flags with environment fallbacks.
+
+use crate::telemetry::{metrics, metrics_render, shutdown_signal};
+use crate::{load_registry, open_store};
+use anyhow::Context;
+use engine::api::{ApiConfig, ApiState, Watcher};
+use engine::runner::{Runner, RunnerConfig};
+use engine::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use worker::{HttpExecutor, PoolConfig, Services, Wake};
+
+/// Flags of `sagaflow server`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The saga database (mysql://user:pass@host:port/db or sqlite://path).
+    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
+    pub database_url: String,
+    /// HTTP address to listen on.
+    #[arg(long, env = "SAGAFLOW_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Redis for wake-ups: a submit wakes idle workers at once (optional).
+    #[arg(long, env = "SAGAFLOW_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Comma-separated bearer tokens; when set, every route but /healthz and /readyz needs one.
+    #[arg(long, env = "SAGAFLOW_API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, env = "SAGAFLOW_BODY_BYTES_MAX", default_value_t = 64 * 1024)]
+    pub body_bytes_max: usize,
+    /// Directory of workflow definitions (default: the built-in ones).
+    #[arg(long, env = "SAGAFLOW_WORKFLOWS")]
+    pub workflows_dir: Option<PathBuf>,
+    /// Connections to the saga database.
+    #[arg(long, env = "SAGAFLOW_DB_CONNECTIONS_MAX", default_value_t = 16)]
+    pub db_connections_max: u32,
+}
+
+/// Flags of `sagaflow worker`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// The saga database (mysql://… or sqlite://…).
+    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
+    pub database_url: String,
+    /// Where the participants live: user=http://…,payment=http://…,order=http://…
+    #[arg(long, env = "SAGAFLOW_SERVICES")]
+    pub services: String,
+    /// Redis for wake-ups (optional; without it the worker polls adaptively).
+    #[arg(long, env = "SAGAFLOW_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Lease owner name (default: host name and process id).
+    #[arg(long, env = "SAGAFLOW_WORKER_ID")]
+    pub worker_id: Option<String>,
+    #[command(flatten)]
+    pub tuning: WorkerTuning,
+    /// Directory of workflow definitions (default: the built-in ones).
+    #[arg(long, env = "SAGAFLOW_WORKFLOWS")]
+    pub workflows_dir: Option<PathBuf>,
+}
+
+/// How a worker claims, leases, polls and drains.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WorkerTuning {
+    /// Claim loops (batches in flight at once).
+    #[arg(long, env = "SAGAFLOW_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Most activities claimed per batch.
+    #[arg(long, env = "SAGAFLOW_CLAIM_BATCH_MAX", default_value_t = 32)]
+    pub claim_batch_max: u32,
+    /// Lease length; a worker silent this long loses its activities to others.
+    #[arg(long, env = "SAGAFLOW_LEASE_TTL_MS", default_value_t = 30_000)]
+    pub lease_ttl_ms: u64,
+    /// How often leases of running activities are renewed.
+    #[arg(long, env = "SAGAFLOW_HEARTBEAT_MS", default_value_t = 10_000)]
+    pub heartbeat_ms: u64,
+    /// Longest wait between claims while idle (the wait starts at 5 ms and doubles).
+    #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MS", default_value_t = 250)]
+    pub poll_interval_ms: u64,
+    /// On SIGTERM, how long in-flight work may take before the worker exits anyway.
+    #[arg(long, env = "SAGAFLOW_DRAIN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub drain_timeout_ms: u64,
+}
+
+impl WorkerTuning {
+    pub fn runner_config(&self, worker_id: String) -> RunnerConfig {
+        RunnerConfig {
+            worker_id,
+            claim_batch_max: self.claim_batch_max,
+            lease_ttl_ms: self.lease_ttl_ms,
+            continue_inline: true,
+            heartbeat_ms: self.heartbeat_ms,
+        }
+    }
+
+    pub fn pool_config(&self) -> PoolConfig {
+        PoolConfig {
+            concurrency: self.concurrency,
+            poll_interval_min_ms: 5,
+            poll_interval_max_ms: self.poll_interval_ms,
+            drain_timeout_ms: self.drain_timeout_ms,
+        }
+    }
+}
+
+/// Flags of `sagaflow service <name>`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServiceArgs {
+    /// Which participant: user, payment or order.
+    pub name: String,
+    /// This service's own database (mysql://…/user_service, sqlite://…).
+    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
+    pub database_url: String,
+    /// HTTP address to listen on.
+    #[arg(long, env = "SAGAFLOW_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// Mount /admin/* (bulk creation, ledgers, fault injection). Off by default.
+    #[arg(long, env = "SAGAFLOW_ADMIN", default_value_t = false)]
+    pub admin: bool,
+    /// Fault injection: share of requests answered 503 before doing anything (0..1).
+    #[arg(long, env = "SAGAFLOW_FAULT_ERROR_RATE", default_value_t = 0.0)]
+    pub fault_error_rate: f64,
+    /// Fault injection: latency added to every request, in ms.
+    #[arg(long, env = "SAGAFLOW_FAULT_LATENCY_MS", default_value_t = 0)]
+    pub fault_latency_ms: u64,
+    /// Fault injection: share of requests that commit, then answer 503 (0..1).
+    #[arg(
+        long,
+        env = "SAGAFLOW_FAULT_DROP_AFTER_COMMIT_RATE",
+        default_value_t = 0.0
+    )]
+    pub fault_drop_after_commit_rate: f64,
+}
+
+/// Flags of `sagaflow migrate`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MigrateArgs {
+    /// The database to migrate (created if missing).
+    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
+    pub database_url: String,
+    /// Whose schema: saga (the engine), user, payment or order.
+    #[arg(long = "for", default_value = "saga")]
+    pub target: String,
+}
+
+/// `sagaflow server`: the HTTP API over the saga database.
+pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let store = Store::connect(&args.database_url, args.db_connections_max)
+        .await
+        .with_context(|| format!("connecting to {}", args.database_url))?;
+    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    let watcher = Watcher::new();
+    watcher.spawn_poller(store.clone(), 20);
+    let tokens = args
+        .api_tokens
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let config = ApiConfig {
+        tokens: tokens.map(str::to_owned).collect(),
+        body_bytes_max: args.body_bytes_max,
+        ..ApiConfig::default()
+    };
+    let mut state = ApiState::new(store, registry, config, watcher).with_metrics(metrics_render());
+    if let Some(url) = &args.redis_url {
+        let wake = Wake::with_redis(url).context("SAGAFLOW_REDIS_URL")?;
+        state = state.with_on_submit(Arc::new(move || wake.notify()));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "server listening");
+    axum::serve(listener, engine::api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// `sagaflow worker`: one stateless worker process.
+pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let _ = metrics();
+    let services = Services::parse(&args.services)?;
+    let connections = (args.tuning.concurrency * 2 + 2) as u32;
+    let store = Store::connect(&args.database_url, connections)
+        .await
+        .with_context(|| format!("connecting to {}", args.database_url))?;
+    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    let wake = match &args.redis_url {
+        Some(url) => Wake::with_redis(url).context("SAGAFLOW_REDIS_URL")?,
+        None => Wake::local(),
+    };
+    let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
+    let executor = Arc::new(HttpExecutor::new(services));
+    let runner = Runner::new(
+        store,
+        registry,
+        executor,
+        args.tuning.runner_config(id.clone()),
+    );
+    tracing::info!(worker = %id, concurrency = args.tuning.concurrency, "worker started");
+    let totals = worker::run(runner, args.tuning.pool_config(), wake, shutdown_signal()).await;
+    tracing::info!(worker = %id, executed = totals.executed, released = totals.released, timed_out = totals.drain_timed_out, "worker stopped");
+    Ok(())
+}
+
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// `sagaflow service <name>`: one participant service.
+pub async fn service(args: ServiceArgs) -> anyhow::Result<()> {
+    let service: services::Service = args.name.parse()?;
+    let mut config = services::Config::new(args.database_url.clone());
+    config.listen = args.listen;
+    config.admin_enabled = args.admin;
+    config.faults = services::faults::Faults {
+        error_rate: args.fault_error_rate,
+        latency_ms: args.fault_latency_ms,
+        drop_after_commit_rate: args.fault_drop_after_commit_rate,
+    };
+    services::run(service, config, Some(metrics()), shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `sagaflow migrate`: applies one database's migrations.
+pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    match args.target.as_str() {
+        "saga" => {
+            open_store(&args.database_url, 1).await?;
+        }
+        other => {
+            let service: services::Service = other
+                .parse()
+                .with_context(|| format!("--for {other}: use saga, user, payment or order"))?;
+            services::connect_and_migrate(service, &args.database_url, 1).await?;
+        }
+    }
+    println!("migrated {} ({})", args.database_url, args.target);
+    Ok(())
+}

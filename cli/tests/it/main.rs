@@ -1,0 +1,9 @@
+//! End-to-end tests: the whole system — services, saga database, workers, HTTP API — on
+//! 127.0.0.1 with real HTTP, on SQLite and on MariaDB; worker processes where a test kills
+//! or stops one.
+
+mod support;
+
+mod cases;
+mod faults;
+mod processes;
