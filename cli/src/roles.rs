@@ -75,9 +75,12 @@ pub struct WorkerTuning {
     /// How often leases of running activities are renewed.
     #[arg(long, env = "SAGAFLOW_HEARTBEAT_MS", default_value_t = 10_000)]
     pub heartbeat_ms: u64,
-    /// Longest wait between claims while idle (the wait starts at 5 ms and doubles).
+    /// Longest wait between claims while idle (the wait starts at the minimum and doubles).
     #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MS", default_value_t = 250)]
     pub poll_interval_ms: u64,
+    /// First wait after a claim found nothing.
+    #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MIN_MS", default_value_t = 5)]
+    pub poll_interval_min_ms: u64,
     /// On SIGTERM, how long in-flight work may take before the worker exits anyway.
     #[arg(long, env = "SAGAFLOW_DRAIN_TIMEOUT_MS", default_value_t = 10_000)]
     pub drain_timeout_ms: u64,
@@ -97,7 +100,7 @@ impl WorkerTuning {
     pub fn pool_config(&self) -> PoolConfig {
         PoolConfig {
             concurrency: self.concurrency,
-            poll_interval_min_ms: 5,
+            poll_interval_min_ms: self.poll_interval_min_ms.min(self.poll_interval_ms),
             poll_interval_max_ms: self.poll_interval_ms,
             drain_timeout_ms: self.drain_timeout_ms,
         }

@@ -7,3 +7,4 @@ mod support;
 mod cases;
 mod faults;
 mod processes;
+mod wakeups;

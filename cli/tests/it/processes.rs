@@ -3,109 +3,14 @@
 
 use crate::support::*;
 use engine::model::AttemptOutcome;
-use engine::store::NewWorkflow;
-use engine::{Store, WorkflowStatus};
-use serde_json::{json, Value};
+use engine::WorkflowStatus;
 use services::Service;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 testkit::backend_tests!(
     a_killed_worker_s_workflow_is_finished_by_the_other,
     sigterm_drains_without_losing_work
 );
-
-/// The three services in this process (admin on, `latency_ms` added to every call).
-struct Participants {
-    running: Vec<(Service, services::Running)>,
-}
-
-impl Participants {
-    async fn start(dbs: &Databases, latency_ms: u64) -> Participants {
-        let mut running = Vec::new();
-        for (service, db) in [
-            (Service::User, &dbs.user),
-            (Service::Payment, &dbs.payment),
-            (Service::Order, &dbs.order),
-        ] {
-            let mut config = services::Config::new(db.url.clone());
-            config.admin_enabled = true;
-            config.faults.latency_ms = latency_ms;
-            let state = services::AppState::connect(service, &config, None)
-                .await
-                .unwrap();
-            running.push((
-                service,
-                services::spawn(state, SocketAddr::from(([127, 0, 0, 1], 0)))
-                    .await
-                    .unwrap(),
-            ));
-        }
-        Participants { running }
-    }
-
-    fn url(&self, service: Service) -> String {
-        self.running
-            .iter()
-            .find(|(s, _)| *s == service)
-            .unwrap()
-            .1
-            .url()
-    }
-
-    fn flag(&self) -> String {
-        [Service::User, Service::Payment, Service::Order]
-            .map(|s| format!("{}={}", s.name(), self.url(s)))
-            .join(",")
-    }
-
-    async fn ledger(&self, service: Service) -> Value {
-        get_json(&format!("{}/admin/ledger", self.url(service))).await
-    }
-}
-
-/// Starts `sagaflow worker` as a child process.
-fn spawn_worker(saga_url: &str, services: &str, id: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sagaflow"))
-        .args([
-            "worker",
-            "--database-url",
-            saga_url,
-            "--services",
-            services,
-            "--worker-id",
-            id,
-        ])
-        .args([
-            "--lease-ttl-ms",
-            "1500",
-            "--heartbeat-ms",
-            "500",
-            "--poll-interval-ms",
-            "50",
-            "--concurrency",
-            "2",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the sagaflow binary runs")
-}
-
-async fn open(dbs: &Databases) -> Store {
-    let store = Store::connect(&dbs.saga.url, 4).await.unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-fn purchase(user_id: i64) -> NewWorkflow {
-    NewWorkflow {
-        workflow_type: "purchase".into(),
-        input: json!({"user_id": user_id, "product_id": 1, "quantity": 1, "payment_method_id": user_id}),
-        idempotency_key: None,
-    }
-}
 
 /// SIGKILL the worker holding a workflow mid-way: the other worker finishes it from the
 /// journaled step after the lease expires, and each participant applied its effect once.
@@ -115,8 +20,8 @@ async fn a_killed_worker_s_workflow_is_finished_by_the_other(db: TestDb) {
     let store = open(&dbs).await;
     let registry = engine::Registry::shipped();
     let mut workers = [
-        spawn_worker(&dbs.saga.url, &participants.flag(), "w1"),
-        spawn_worker(&dbs.saga.url, &participants.flag(), "w2"),
+        spawn_worker(&dbs.saga.url, &participants.flag(), "w1", &[]),
+        spawn_worker(&dbs.saga.url, &participants.flag(), "w2", &[]),
     ];
     let id = store.submit(&registry, &purchase(1)).await.unwrap().id;
     let holder = eventually(20, "a worker holding a later step", || async {
@@ -190,7 +95,7 @@ async fn sigterm_drains_without_losing_work(db: TestDb) {
     let participants = Participants::start(&dbs, 30).await;
     let store = open(&dbs).await;
     let registry = engine::Registry::shipped();
-    let mut first = spawn_worker(&dbs.saga.url, &participants.flag(), "first");
+    let mut first = spawn_worker(&dbs.saga.url, &participants.flag(), "first", &[]);
     let mut ids = Vec::new();
     for i in 0..12 {
         ids.push(
@@ -224,7 +129,7 @@ async fn sigterm_drains_without_losing_work(db: TestDb) {
         .scalar("SELECT COUNT(*) FROM activities WHERE status = 'leased'")
         .await;
     assert_eq!(leased, 0, "no lease is left behind");
-    let mut second = spawn_worker(&dbs.saga.url, &participants.flag(), "second");
+    let mut second = spawn_worker(&dbs.saga.url, &participants.flag(), "second", &[]);
     eventually(40, "every workflow to end", || async {
         let counts = store.count_by_status().await.unwrap();
         let done: u64 = counts

@@ -1,13 +1,17 @@
 //! Fixtures: four fresh databases per system, an in-process system, worker processes, and
 //! waiting on a condition with a deadline.
 
-use engine::Registry;
+use engine::store::NewWorkflow;
+use engine::{Registry, Store};
 use sagaflow::dev::{Dev, DevConfig, Urls};
 use sagaflow::roles::WorkerTuning;
+use serde_json::json;
 use serde_json::Value;
+use services::Service;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use testkit::TestDb;
@@ -65,6 +69,7 @@ pub fn fast_tuning() -> WorkerTuning {
         lease_ttl_ms: 1_500,
         heartbeat_ms: 500,
         poll_interval_ms: 50,
+        poll_interval_min_ms: 5,
         drain_timeout_ms: 10_000,
     }
 }
@@ -147,4 +152,122 @@ pub fn activity<'a>(workflow: &'a Value, name: &str, kind: &str) -> &'a Value {
         .as_array()
         .and_then(|acts| acts.iter().find(|a| a["name"] == name && a["kind"] == kind))
         .unwrap_or_else(|| panic!("no {kind} `{name}` in {workflow}"))
+}
+
+/// The three services in this process (admin on, `latency_ms` added to every call).
+pub struct Participants {
+    running: Vec<(Service, services::Running)>,
+}
+
+impl Participants {
+    pub async fn start(dbs: &Databases, latency_ms: u64) -> Participants {
+        let mut running = Vec::new();
+        for (service, db) in [
+            (Service::User, &dbs.user),
+            (Service::Payment, &dbs.payment),
+            (Service::Order, &dbs.order),
+        ] {
+            let mut config = services::Config::new(db.url.clone());
+            config.admin_enabled = true;
+            config.faults.latency_ms = latency_ms;
+            let state = services::AppState::connect(service, &config, None)
+                .await
+                .unwrap();
+            running.push((
+                service,
+                services::spawn(state, SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .unwrap(),
+            ));
+        }
+        Participants { running }
+    }
+
+    pub fn url(&self, service: Service) -> String {
+        self.running
+            .iter()
+            .find(|(s, _)| *s == service)
+            .unwrap()
+            .1
+            .url()
+    }
+
+    pub fn flag(&self) -> String {
+        [Service::User, Service::Payment, Service::Order]
+            .map(|s| format!("{}={}", s.name(), self.url(s)))
+            .join(",")
+    }
+
+    pub async fn ledger(&self, service: Service) -> Value {
+        get_json(&format!("{}/admin/ledger", self.url(service))).await
+    }
+}
+
+/// Starts `sagaflow worker` as a child process: short leases and polls, unless `extra`
+/// (flag, value pairs) sets them otherwise.
+pub fn spawn_worker(saga_url: &str, services: &str, id: &str, extra: &[&str]) -> WorkerProcess {
+    let defaults = [
+        ("--lease-ttl-ms", "1500"),
+        ("--heartbeat-ms", "500"),
+        ("--poll-interval-ms", "50"),
+        ("--concurrency", "2"),
+    ];
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sagaflow"));
+    command.args([
+        "worker",
+        "--database-url",
+        saga_url,
+        "--services",
+        services,
+        "--worker-id",
+        id,
+    ]);
+    for (flag, value) in defaults.iter().filter(|(flag, _)| !extra.contains(flag)) {
+        command.args([flag, value]);
+    }
+    command
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    WorkerProcess(command.spawn().expect("the sagaflow binary runs"))
+}
+
+/// A worker child process, killed when dropped (so a failing test leaves none behind).
+pub struct WorkerProcess(Child);
+
+impl std::ops::Deref for WorkerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for WorkerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+pub async fn open(dbs: &Databases) -> Store {
+    let store = Store::connect(&dbs.saga.url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+pub fn purchase(user_id: i64) -> NewWorkflow {
+    NewWorkflow {
+        workflow_type: "purchase".into(),
+        input: json!({"user_id": user_id, "product_id": 1, "quantity": 1, "payment_method_id": user_id}),
+        idempotency_key: None,
+    }
 }

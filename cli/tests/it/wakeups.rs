@@ -1,0 +1,120 @@
+//! Wake-ups through Redis: a submit wakes a worker that would otherwise sleep for a minute,
+//! and Redis being away never stops work (polling takes over).
+
+use crate::support::*;
+use engine::api::{ApiConfig, ApiState, Watcher};
+use engine::WorkflowStatus;
+use serde_json::json;
+use std::sync::Arc;
+use worker::Wake;
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+/// Serves the API in this process; each created workflow publishes a wake-up via `wake`.
+async fn api(dbs: &Databases, wake: Wake) -> String {
+    let state = ApiState::new(
+        open(dbs).await,
+        engine::Registry::shipped().into(),
+        ApiConfig::default(),
+        Watcher::new(),
+    )
+    .with_on_submit(Arc::new(move || wake.notify()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, engine::api::router(state)).await });
+    url
+}
+
+async fn submit(api: &str) -> String {
+    let input = json!({"user_id": 1, "product_id": 1, "quantity": 1, "payment_method_id": 1});
+    let (status, body) = post_json(
+        &format!("{api}/v1/workflows"),
+        &json!({"type": "purchase", "input": input}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn subscribers() -> i64 {
+    let client = redis::Client::open(REDIS).unwrap();
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return 0;
+    };
+    let counts: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(worker::wake::CHANNEL)
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    counts.first().map_or(0, |(_, n)| *n)
+}
+
+async fn wait_terminal(api: &str, id: &str) -> serde_json::Value {
+    eventually(20, "the workflow to end", || async {
+        let wf = get_json(&format!("{api}/v1/workflows/{id}")).await;
+        (wf["status"] != "pending" && wf["status"] != "running").then_some(wf)
+    })
+    .await
+}
+
+/// A worker polling once a minute runs a new workflow at once: the submit woke it via Redis.
+/// (The first workflow is there before the worker starts, so the worker has claimed once and
+/// gone to sleep when the second arrives.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_wakes_a_sleeping_worker_through_redis() {
+    let dbs = Databases::fresh(TestDb::sqlite("redis_wake")).await;
+    let participants = Participants::start(&dbs, 0).await;
+    let api = api(&dbs, Wake::with_redis(REDIS).unwrap()).await;
+    let first = submit(&api).await;
+    let before = subscribers().await;
+    let sleepy = [
+        "--redis-url",
+        REDIS,
+        "--poll-interval-ms",
+        "60000",
+        "--poll-interval-min-ms",
+        "60000",
+    ];
+    let mut worker = spawn_worker(&dbs.saga.url, &participants.flag(), "sleepy", &sleepy);
+    eventually(10, "the worker to subscribe", || async {
+        (subscribers().await > before).then_some(())
+    })
+    .await;
+    assert_eq!(wait_terminal(&api, &first).await["status"], "completed");
+    let second = submit(&api).await;
+    let done = wait_terminal(&api, &second).await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+}
+
+/// With Redis unreachable, submits still succeed and workers still run everything by polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_never_stops_work() {
+    let dbs = Databases::fresh(TestDb::sqlite("redis_down")).await;
+    let participants = Participants::start(&dbs, 0).await;
+    let nowhere = "redis://127.0.0.1:1";
+    let mut worker = spawn_worker(
+        &dbs.saga.url,
+        &participants.flag(),
+        "w",
+        &["--redis-url", nowhere],
+    );
+    let api = api(&dbs, Wake::with_redis(nowhere).unwrap()).await;
+    let ids = [submit(&api).await, submit(&api).await];
+    let store = open(&dbs).await;
+    eventually(30, "both workflows to complete", || async {
+        let done = store
+            .count_by_status()
+            .await
+            .unwrap()
+            .get(&WorkflowStatus::Completed)
+            .copied()
+            .unwrap_or(0);
+        (done == ids.len() as u64).then_some(())
+    })
+    .await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+}
