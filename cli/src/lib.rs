@@ -4,6 +4,7 @@
 //! Startup and wiring only: no engine logic lives here.
 
 pub mod bench;
+pub mod bench_e2e;
 pub mod demo;
 pub mod dev;
 pub mod roles;

@@ -44,6 +44,8 @@ enum Command {
 enum BenchCommand {
     /// The engine alone: purchase workflows with an in-process no-op executor.
     Engine(bench::EngineArgs),
+    /// One purchase at a time through API, worker process and services: latency figures.
+    E2e(sagaflow::bench_e2e::E2eArgs),
 }
 
 #[tokio::main]
@@ -63,6 +65,9 @@ async fn main() {
         Command::Bench {
             which: BenchCommand::Engine(args),
         } => bench::engine(args).await,
+        Command::Bench {
+            which: BenchCommand::E2e(args),
+        } => sagaflow::bench_e2e::e2e(args).await,
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
