@@ -4,7 +4,10 @@ use serde_json::json;
 use services::Service;
 use worker::Services;
 
-testkit::backend_tests!(the_readme_cases_end_as_the_readme_says);
+testkit::backend_tests!(
+    the_readme_cases_end_as_the_readme_says,
+    twenty_identical_submits_over_http_make_one_workflow
+);
 
 /// Alice completes, bob and charlie and the wrong card are compensated exactly as the
 /// original README says; the journal and every service's ledger agree.
@@ -87,5 +90,41 @@ async fn the_readme_cases_end_as_the_readme_says(db: TestDb) {
         payment["payments"]["reserved"]["count"], 0,
         "no payment left hanging: {payment}"
     );
+    dev.stop().await.unwrap();
+}
+
+
+/// Twenty concurrent identical submits with one Idempotency-Key over real HTTP: one 201,
+/// nineteen 200s with the same id, one workflow run once.
+async fn twenty_identical_submits_over_http_make_one_workflow(db: TestDb) {
+    let dbs = Databases::fresh(db).await;
+    let dev = start_system(&dbs, engine::Registry::shipped().into()).await;
+    let url = format!("{}/v1/workflows", dev.api_url());
+    let body = json!({"type": "purchase", "input": {"user_id": 1, "product_id": 1, "quantity": 1, "payment_method_id": 1}});
+    let client = reqwest::Client::new();
+    let sends = (0..20).map(|_| {
+        let request = client
+            .post(&url)
+            .header("Idempotency-Key", "checkout-7")
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let created = answers.iter().filter(|(status, _)| *status == 201).count();
+    let repeated = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!((created, repeated), (1, 19), "{answers:?}");
+    assert!(answers.iter().all(|(_, a)| a["id"] == answers[0].1["id"]));
+    let id = answers[0].1["id"].as_str().unwrap();
+    let wf = get_json(&format!("{url}/{id}?wait=10s")).await;
+    assert_eq!(wf["status"], "completed");
+    assert_eq!(dbs.saga.scalar("SELECT COUNT(*) FROM workflows").await, 1);
+    let user = get_json(&format!("{}/admin/ledger", dev.service_url(Service::User))).await;
+    assert_eq!(user["captured"].as_i64(), Some(100), "charged once: {user}");
     dev.stop().await.unwrap();
 }
