@@ -103,7 +103,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if !self.is_mysql() {
+        if !self.is_mysql() || self.name.is_empty() {
             return;
         }
         let (server, name) = (mysql_server_url(), self.name.clone());
@@ -152,4 +152,110 @@ macro_rules! backend_tests {
             )*
         }
     };
+}
+
+/// A MariaDB server of the test's own (its own data directory and port), for tests that
+/// kill and restart the database. Stopped and removed when dropped.
+pub struct PrivateMariaDb {
+    dir: tempfile::TempDir,
+    port: u16,
+    server: Option<std::process::Child>,
+}
+
+impl PrivateMariaDb {
+    /// Initialises and starts a server; `None` when MariaDB is not installed and `CI` is not
+    /// `true` (with `CI=true` a missing server binary fails the test).
+    pub async fn start() -> Option<PrivateMariaDb> {
+        let installed = std::path::Path::new("/usr/sbin/mariadbd").exists();
+        if !installed {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true and mariadbd is not installed"
+            );
+            eprintln!("skipping: mariadbd is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = std::process::Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("mariadb-install-db runs");
+        assert!(status.success(), "mariadb-install-db failed");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut db = PrivateMariaDb {
+            dir,
+            port,
+            server: None,
+        };
+        db.restart().await;
+        Some(db)
+    }
+
+    /// `mysql://root@127.0.0.1:{port}` (no database).
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL): no clean shutdown, like a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+
+    /// Starts the server on the same data directory and port; returns once it answers.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let data = self.dir.path().join("data");
+        let server = std::process::Command::new("/usr/sbin/mariadbd")
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--skip-grant-tables",
+                "--skip-log-bin",
+                "--bind-address=127.0.0.1",
+            ])
+            .args(["--innodb-buffer-pool-size=64M", "--max-connections=200"])
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!(
+                "--socket={}",
+                self.dir.path().join("sock").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.path().join("pid").display()
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mariadbd starts");
+        self.server = Some(server);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while MySqlConnection::connect(&self.url()).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the private MariaDB did not come up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

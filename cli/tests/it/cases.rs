@@ -93,7 +93,6 @@ async fn the_readme_cases_end_as_the_readme_says(db: TestDb) {
     dev.stop().await.unwrap();
 }
 
-
 /// Twenty concurrent identical submits with one Idempotency-Key over real HTTP: one 201,
 /// nineteen 200s with the same id, one workflow run once.
 async fn twenty_identical_submits_over_http_make_one_workflow(db: TestDb) {

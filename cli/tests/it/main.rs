@@ -7,4 +7,5 @@ mod support;
 mod cases;
 mod faults;
 mod processes;
+mod restart;
 mod wakeups;

@@ -258,10 +258,11 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// The saga database of `dbs`, created and migrated.
 pub async fn open(dbs: &Databases) -> Store {
-    let store = Store::connect(&dbs.saga.url, 4).await.unwrap();
-    store.migrate().await.unwrap();
-    store
+    sagaflow::open_store(&dbs.saga.url, 4)
+        .await
+        .expect("saga database")
 }
 
 pub fn purchase(user_id: i64) -> NewWorkflow {
