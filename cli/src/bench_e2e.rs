@@ -79,6 +79,12 @@ pub async fn e2e(args: E2eArgs) -> anyhow::Result<()> {
     };
     let watcher = Watcher::new();
     watcher.spawn_poller(store.clone(), 5);
+    if let Some(redis) = &args.redis_url {
+        let watcher = watcher.clone();
+        worker::wake::forward_finished(redis, move |id, status| {
+            watcher.notify_finished(id, status)
+        })?;
+    }
     let state = ApiState::new(
         store.clone(),
         engine::Registry::shipped().into(),

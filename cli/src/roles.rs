@@ -166,6 +166,10 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         body_bytes_max: args.body_bytes_max,
         ..ApiConfig::default()
     };
+    if let Some(url) = &args.redis_url {
+        let watcher = watcher.clone();
+        worker::wake::forward_finished(url, move |id, status| watcher.notify_finished(id, status))?;
+    }
     let mut state = ApiState::new(store, registry, config, watcher).with_metrics(metrics_render());
     if let Some(url) = &args.redis_url {
         let wake = Wake::with_redis(url).context("SAGAFLOW_REDIS_URL")?;
@@ -196,12 +200,16 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     };
     let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
     let executor = Arc::new(HttpExecutor::new(services));
+    let finished = wake.clone();
     let runner = Runner::new(
         store,
         registry,
         executor,
         args.tuning.runner_config(id.clone()),
-    );
+    )
+    .with_on_finished(Arc::new(move |wf, status| {
+        finished.publish_finished(wf, status)
+    }));
     tracing::info!(worker = %id, concurrency = args.tuning.concurrency, "worker started");
     let totals = worker::run(runner, args.tuning.pool_config(), wake, shutdown_signal()).await;
     tracing::info!(worker = %id, executed = totals.executed, released = totals.released, timed_out = totals.drain_timed_out, "worker stopped");

@@ -5,13 +5,16 @@
 //! Never the source of truth and never required: a lost or late wake-up only costs one poll
 //! interval, and Redis being down only means polling (it is retried in the background).
 
+use engine::{WorkflowId, WorkflowStatus};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
 
-/// The pub/sub channel every process uses.
+/// The pub/sub channel of wake-ups.
 pub const CHANNEL: &str = "sagaflow:wake";
+/// The pub/sub channel of finished workflows (`"{id} {status}"`).
+pub const FINISHED_CHANNEL: &str = "sagaflow:finished";
 
 /// A wake-up signal shared by the claim loops of a process (and, with Redis, across
 /// processes). Cheap to clone.
@@ -52,7 +55,14 @@ impl Wake {
                 conn: Mutex::new(None),
             })),
         };
-        tokio::spawn(subscribe(client, Arc::downgrade(&wake.local)));
+        let local = Arc::downgrade(&wake.local);
+        tokio::spawn(subscribe(client, CHANNEL, move |_| match local.upgrade() {
+            Some(signal) => {
+                signal.send_modify(|n| *n += 1);
+                true
+            }
+            None => false,
+        }));
         Ok(wake)
     }
 
@@ -66,7 +76,16 @@ impl Wake {
         self.local.send_modify(|n| *n += 1);
         if let Some(publisher) = &self.redis {
             let publisher = publisher.clone();
-            tokio::spawn(async move { publisher.publish().await });
+            tokio::spawn(async move { publisher.publish(CHANNEL, "1".into()).await });
+        }
+    }
+
+    /// Reports a finished workflow through Redis (see [`forward_finished`]); nothing without
+    /// Redis (in one process the worker tells the API directly).
+    pub fn publish_finished(&self, id: WorkflowId, status: WorkflowStatus) {
+        if let Some(publisher) = &self.redis {
+            let publisher = publisher.clone();
+            tokio::spawn(async move { publisher.publish(FINISHED_CHANNEL, format!("{id} {status}")).await });
         }
     }
 
@@ -81,28 +100,20 @@ impl Wake {
 }
 
 impl Publisher {
-    async fn publish(&self) {
+    async fn publish(&self, channel: &str, payload: String) {
         let mut conn = self.conn.lock().await;
         if conn.is_none() {
-            match tokio::time::timeout(
-                Duration::from_secs(1),
-                self.client.get_multiplexed_async_connection(),
-            )
-            .await
-            {
+            let connect = self.client.get_multiplexed_async_connection();
+            match tokio::time::timeout(Duration::from_secs(1), connect).await {
                 Ok(Ok(c)) => *conn = Some(c),
                 _ => {
-                    tracing::debug!("redis unreachable; wake-up not published");
+                    tracing::debug!("redis unreachable; message not published");
                     return;
                 }
             }
         }
         let c = conn.as_mut().expect("connected above");
-        let sent: Result<i64, _> = redis::cmd("PUBLISH")
-            .arg(CHANNEL)
-            .arg(1)
-            .query_async(c)
-            .await;
+        let sent: Result<i64, _> = redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(c).await;
         if let Err(err) = sent {
             tracing::debug!(error = %err, "redis publish failed; reconnecting next time");
             *conn = None;
@@ -110,27 +121,43 @@ impl Publisher {
     }
 }
 
-/// Turns Redis messages into local wake-ups until the local signal is dropped; reconnects
-/// with backoff while Redis is away.
-async fn subscribe(client: redis::Client, local: std::sync::Weak<watch::Sender<u64>>) {
+/// Tells `notify` of every workflow any worker reports finished through Redis (an API
+/// process wakes its `?wait=` requests with it). Fails only on a malformed URL.
+pub fn forward_finished(
+    url: &str,
+    notify: impl Fn(WorkflowId, WorkflowStatus) + Send + 'static,
+) -> Result<(), redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    tokio::spawn(subscribe(client, FINISHED_CHANNEL, move |payload| {
+        let mut parts = payload.split(' ');
+        let id = parts.next().and_then(|id| id.parse().ok());
+        let status = parts.next().and_then(WorkflowStatus::parse);
+        if let (Some(id), Some(status)) = (id, status) {
+            notify(id, status);
+        }
+        true
+    }));
+    Ok(())
+}
+
+/// Hands every message on `channel` to `on_message` until it returns false; reconnects with
+/// backoff while Redis is away.
+async fn subscribe(client: redis::Client, channel: &'static str, mut on_message: impl FnMut(String) -> bool) {
     let mut backoff_ms = 100;
-    while local.strong_count() > 0 {
+    loop {
         match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(CHANNEL).await {
+            Ok(mut pubsub) => match pubsub.subscribe(channel).await {
                 Ok(()) => {
                     backoff_ms = 100;
                     let mut messages = pubsub.on_message();
-                    while messages.next().await.is_some() {
-                        let Some(signal) = local.upgrade() else {
+                    while let Some(message) = messages.next().await {
+                        if !on_message(message.get_payload().unwrap_or_default()) {
                             return;
-                        };
-                        signal.send_modify(|n| *n += 1);
+                        }
                     }
                     tracing::warn!("redis subscription ended; polling until it is back");
                 }
-                Err(err) => {
-                    tracing::warn!(error = %err, "redis subscribe failed; polling meanwhile")
-                }
+                Err(err) => tracing::warn!(error = %err, "redis subscribe failed; polling meanwhile"),
             },
             Err(err) => tracing::warn!(error = %err, "redis unreachable; polling meanwhile"),
         }

@@ -118,3 +118,50 @@ async fn redis_down_never_stops_work() {
     worker.kill().unwrap();
     worker.wait().unwrap();
 }
+
+/// A `?wait=` request on an API with no poller returns when a worker in another process
+/// reports the end through Redis (the wait is 30 s; the test allows 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_in_another_process_ends_a_wait_through_redis() {
+    let dbs = Databases::fresh(TestDb::sqlite("redis_finished")).await;
+    let participants = Participants::start(&dbs, 0).await;
+    let watcher = Watcher::new();
+    let forward = watcher.clone();
+    worker::wake::forward_finished(REDIS, move |id, status| forward.notify_finished(id, status))
+        .unwrap();
+    let state = ApiState::new(
+        open(&dbs).await,
+        engine::Registry::shipped().into(),
+        ApiConfig::default(),
+        watcher,
+    )
+    .with_on_submit(Arc::new(|| {}));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, engine::api::router(state)).await });
+    let before = subscribers().await;
+    let _worker = spawn_worker(
+        &dbs.saga.url,
+        &participants.flag(),
+        "reporter",
+        &["--redis-url", REDIS],
+    );
+    eventually(10, "the worker to subscribe", || async {
+        (subscribers().await > before).then_some(())
+    })
+    .await;
+    let input = json!({"user_id": 1, "product_id": 1, "quantity": 1, "payment_method_id": 1});
+    let (url, body) = (
+        format!("{api}/v1/workflows?wait=30s"),
+        json!({"type": "purchase", "input": input}),
+    );
+    let request = post_json(&url, &body);
+    let (status, answer) = tokio::time::timeout(std::time::Duration::from_secs(10), request)
+        .await
+        .expect("the wait ended by the Redis report, long before its 30 s");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (201, Some("completed")),
+        "{answer}"
+    );
+}
