@@ -96,22 +96,7 @@ pub async fn run_cases(api: &str, services: Option<&Services>) -> anyhow::Result
     let client = reqwest::Client::new();
     let mut rows = Vec::new();
     for case in CASES {
-        let balance_before = read(
-            &client,
-            services,
-            Service::User,
-            &format!("/admin/users/{}", case.user_id),
-            "balance",
-        )
-        .await;
-        let stock_before = read(
-            &client,
-            services,
-            Service::Order,
-            "/admin/products/1",
-            "available",
-        )
-        .await;
+        let before = snapshot(&client, services, case.user_id).await;
         let input = json!({"user_id": case.user_id, "product_id": 1, "quantity": case.quantity, "payment_method_id": case.payment_method_id});
         let submitted = send(
             client
@@ -138,30 +123,15 @@ pub async fn run_cases(api: &str, services: Option<&Services>) -> anyhow::Result
             .filter(|a| a["kind"] == "compensation" && a["status"] == "succeeded")
             .filter_map(|a| a["name"].as_str().map(str::to_owned))
             .collect();
-        let balance_after = read(
-            &client,
-            services,
-            Service::User,
-            &format!("/admin/users/{}", case.user_id),
-            "balance",
-        )
-        .await;
-        let stock_after = read(
-            &client,
-            services,
-            Service::Order,
-            "/admin/products/1",
-            "available",
-        )
-        .await;
+        let after = snapshot(&client, services, case.user_id).await;
         rows.push(Row {
             case,
             workflow,
             outcome,
             failed_step,
             compensations,
-            balance: balance_before.zip(balance_after),
-            stock: stock_before.zip(stock_after),
+            balance: before.0.zip(after.0),
+            stock: before.1.zip(after.1),
         });
     }
     Ok(rows)
@@ -175,6 +145,31 @@ async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         bail!("the API answered {status}: {body}");
     }
     Ok(body)
+}
+
+/// The user's balance and the product's available stock, where the services are known.
+async fn snapshot(
+    client: &reqwest::Client,
+    services: Option<&Services>,
+    user_id: i64,
+) -> (Option<i64>, Option<i64>) {
+    let balance = read(
+        client,
+        services,
+        Service::User,
+        &format!("/admin/users/{user_id}"),
+        "balance",
+    )
+    .await;
+    let stock = read(
+        client,
+        services,
+        Service::Order,
+        "/admin/products/1",
+        "available",
+    )
+    .await;
+    (balance, stock)
 }
 
 /// One number from a service's admin endpoint; `None` when unknown or unreachable.

@@ -107,13 +107,7 @@ async fn sigterm_drains_without_losing_work(db: TestDb) {
         );
     }
     eventually(20, "some workflows to finish", || async {
-        let done = store
-            .count_by_status()
-            .await
-            .unwrap()
-            .get(&WorkflowStatus::Completed)
-            .copied()
-            .unwrap_or(0);
+        let done = count(&store, WorkflowStatus::Completed).await;
         (done >= 2).then_some(())
     })
     .await;
@@ -142,13 +136,7 @@ async fn sigterm_drains_without_losing_work(db: TestDb) {
     .await;
     second.kill().unwrap();
     second.wait().unwrap();
-    let completed = store
-        .count_by_status()
-        .await
-        .unwrap()
-        .get(&WorkflowStatus::Completed)
-        .copied()
-        .unwrap_or(0);
+    let completed = count(&store, WorkflowStatus::Completed).await;
     let user = participants.ledger(Service::User).await;
     assert_eq!(
         user["captured"].as_i64(),

@@ -272,3 +272,14 @@ pub fn purchase(user_id: i64) -> NewWorkflow {
         idempotency_key: None,
     }
 }
+
+/// How many workflows are in `status` now.
+pub async fn count(store: &Store, status: engine::WorkflowStatus) -> u64 {
+    store
+        .count_by_status()
+        .await
+        .unwrap()
+        .get(&status)
+        .copied()
+        .unwrap_or(0)
+}

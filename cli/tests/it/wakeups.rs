@@ -105,13 +105,7 @@ async fn redis_down_never_stops_work() {
     let ids = [submit(&api).await, submit(&api).await];
     let store = open(&dbs).await;
     eventually(30, "both workflows to complete", || async {
-        let done = store
-            .count_by_status()
-            .await
-            .unwrap()
-            .get(&WorkflowStatus::Completed)
-            .copied()
-            .unwrap_or(0);
+        let done = count(&store, WorkflowStatus::Completed).await;
         (done == ids.len() as u64).then_some(())
     })
     .await;
