@@ -85,7 +85,11 @@ impl Wake {
     pub fn publish_finished(&self, id: WorkflowId, status: WorkflowStatus) {
         if let Some(publisher) = &self.redis {
             let publisher = publisher.clone();
-            tokio::spawn(async move { publisher.publish(FINISHED_CHANNEL, format!("{id} {status}")).await });
+            tokio::spawn(async move {
+                publisher
+                    .publish(FINISHED_CHANNEL, format!("{id} {status}"))
+                    .await
+            });
         }
     }
 
@@ -113,7 +117,11 @@ impl Publisher {
             }
         }
         let c = conn.as_mut().expect("connected above");
-        let sent: Result<i64, _> = redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(c).await;
+        let sent: Result<i64, _> = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async(c)
+            .await;
         if let Err(err) = sent {
             tracing::debug!(error = %err, "redis publish failed; reconnecting next time");
             *conn = None;
@@ -142,7 +150,11 @@ pub fn forward_finished(
 
 /// Hands every message on `channel` to `on_message` until it returns false; reconnects with
 /// backoff while Redis is away.
-async fn subscribe(client: redis::Client, channel: &'static str, mut on_message: impl FnMut(String) -> bool) {
+async fn subscribe(
+    client: redis::Client,
+    channel: &'static str,
+    mut on_message: impl FnMut(String) -> bool,
+) {
     let mut backoff_ms = 100;
     loop {
         match client.get_async_pubsub().await {
@@ -157,7 +169,9 @@ async fn subscribe(client: redis::Client, channel: &'static str, mut on_message:
                     }
                     tracing::warn!("redis subscription ended; polling until it is back");
                 }
-                Err(err) => tracing::warn!(error = %err, "redis subscribe failed; polling meanwhile"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "redis subscribe failed; polling meanwhile")
+                }
             },
             Err(err) => tracing::warn!(error = %err, "redis unreachable; polling meanwhile"),
         }
