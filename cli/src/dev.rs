@@ -113,6 +113,7 @@ pub struct Dev {
     stop: watch::Sender<bool>,
     pool: JoinHandle<Totals>,
     server: JoinHandle<std::io::Result<()>>,
+    sampler: JoinHandle<()>,
 }
 
 impl Dev {
@@ -143,6 +144,12 @@ impl Dev {
         };
         let watcher = Watcher::new();
         let notify = watcher.clone();
+        let _ = metrics();
+        engine::metrics::worker_up();
+        let sampler = crate::telemetry::spawn_backlog_sampler(
+            store.clone(),
+            std::time::Duration::from_secs(2),
+        );
         let runner = Runner::new(
             store.clone(),
             config.registry.clone(),
@@ -180,6 +187,7 @@ impl Dev {
             stop,
             pool,
             server,
+            sampler,
         })
     }
 
@@ -200,6 +208,7 @@ impl Dev {
     /// Drains the worker pool, then stops the API and the services.
     pub async fn stop(self) -> anyhow::Result<Totals> {
         let _ = self.stop.send(true);
+        self.sampler.abort();
         let totals = self.pool.await.context("worker pool")?;
         self.server.await.context("api")??;
         for (_, r) in self.services {

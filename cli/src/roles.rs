@@ -50,6 +50,9 @@ pub struct WorkerArgs {
     /// Redis for wake-ups (optional; without it the worker polls adaptively).
     #[arg(long, env = "SAGAFLOW_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Serve Prometheus metrics at http://<this>/metrics (off unless set).
+    #[arg(long, env = "SAGAFLOW_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Lease owner name (default: host name and process id).
     #[arg(long, env = "SAGAFLOW_WORKER_ID")]
     pub worker_id: Option<String>,
@@ -155,6 +158,8 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
     let watcher = Watcher::new();
     watcher.spawn_poller(store.clone(), 20);
+    let _ = metrics();
+    crate::telemetry::spawn_backlog_sampler(store.clone(), std::time::Duration::from_secs(5));
     let tokens = args
         .api_tokens
         .iter()
@@ -188,6 +193,12 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
 /// `sagaflow worker`: one stateless worker process.
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let _ = metrics();
+    engine::metrics::worker_up();
+    if let Some(listen) = args.metrics_listen {
+        crate::telemetry::serve_metrics(listen)
+            .await
+            .with_context(|| format!("--metrics-listen {listen}"))?;
+    }
     let services = Services::parse(&args.services)?;
     let connections = (args.tuning.concurrency * 2 + 2) as u32;
     let store = Store::connect(&args.database_url, connections)

@@ -37,11 +37,13 @@ pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
                 .expect("the buckets are not empty")
                 .install_recorder()
-                .expect("the recorder is installed once")
+                .expect("the recorder is installed once");
+            engine::metrics::describe();
+            handle
         })
         .clone()
 }
@@ -67,4 +69,34 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutdown requested");
+}
+
+/// Samples the saga database's backlog into the `sagaflow_ready_activities`,
+/// `sagaflow_overdue_activities` and `sagaflow_parked_workflows` gauges every `every`.
+pub fn spawn_backlog_sampler(
+    store: engine::Store,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match store.backlog().await {
+                Ok(b) => engine::metrics::sampled(b.ready, b.overdue, b.parked),
+                Err(err) => tracing::warn!(error = %err, "backlog sampling failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Serves the recorder's text at `GET /metrics` on `listen` (for roles without an HTTP API).
+pub async fn serve_metrics(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let handle = metrics();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || async move { handle.render() }),
+    );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(())
 }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod definition;
+pub mod metrics;
 pub mod model;
 pub mod outcome;
 pub mod retry;

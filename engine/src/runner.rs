@@ -6,6 +6,7 @@
 //! belong to the worker crate, which calls [`Runner::run_once`].
 
 use crate::definition::{Registry, Request};
+use crate::metrics;
 use crate::model::{ActivityError, Outcome, WorkflowId, WorkflowStatus};
 use crate::outcome::{classify_transport, Transport};
 use crate::scheduler::Decision;
@@ -143,10 +144,15 @@ impl<E: Executor> Runner<E> {
     /// none is left. A database error stops it; the leases then expire and are reclaimed.
     pub async fn run_once(&self) -> store::Result<Report> {
         let c = &self.config;
+        let started = std::time::Instant::now();
         let mut batch = self
             .store
             .claim(&c.worker_id, c.claim_batch_max, c.lease_ttl_ms)
             .await?;
+        metrics::claimed(started.elapsed());
+        for reclaimed in batch.iter().filter(|c| c.reclaimed) {
+            metrics::lease_expired(&reclaimed.workflow_type, &reclaimed.name);
+        }
         let mut report = Report {
             claimed: batch.len(),
             ..Report::default()
@@ -171,7 +177,9 @@ impl<E: Executor> Runner<E> {
     ) -> store::Result<Vec<Claimed>> {
         let leases: Vec<_> = batch.iter().map(|c| (c.key, c.epoch)).collect();
         let work = futures::future::join_all(batch.into_iter().map(|c| self.execute(c)));
+        metrics::inflight(leases.len() as f64);
         let completions = self.with_heartbeat(&leases, work).await;
+        metrics::inflight(-(leases.len() as f64));
         report.executed += completions.iter().filter(|c| c.executed).count();
         let lease_next = self
             .config
@@ -188,18 +196,47 @@ impl<E: Executor> Runner<E> {
             .await?;
         report.fenced += done.fenced.len();
         report.finished += done.finished.len();
-        for (_, decision) in &done.decisions {
-            if let Decision::Retry { delay_ms } = decision {
+        metrics::fenced(done.fenced.len());
+        let claimed: std::collections::HashMap<_, _> = completions
+            .iter()
+            .map(|c| (c.claimed.key, &c.claimed))
+            .collect();
+        for (key, decision) in &done.decisions {
+            self.record_decision(claimed[key], key.step, decision, report);
+        }
+        for f in &done.finished {
+            metrics::finished(f);
+            if let Some(notify) = &self.on_finished {
+                notify(f.id, f.status);
+            }
+        }
+        Ok(done.next)
+    }
+
+    /// Counts a scheduled retry or compensation and remembers the earliest retry.
+    fn record_decision(
+        &self,
+        claimed: &Claimed,
+        step: u32,
+        decision: &Decision,
+        report: &mut Report,
+    ) {
+        let step_name = |step: u32| {
+            self.registry
+                .get(&claimed.workflow_type, claimed.version)
+                .map_or("", |d| d.step(step).name.as_str())
+        };
+        match decision {
+            Decision::Retry { delay_ms } => {
+                metrics::retry_scheduled(&claimed.workflow_type, step_name(step));
                 report.next_retry_ms =
                     Some(report.next_retry_ms.map_or(*delay_ms, |d| d.min(*delay_ms)));
             }
+            Decision::Compensate { step } => {
+                metrics::compensation(&claimed.workflow_type, step_name(*step))
+            }
+            _ => {}
         }
-        if let Some(f) = &self.on_finished {
-            done.finished
-                .iter()
-                .for_each(|(id, status)| f(*id, *status));
-        }
-        Ok(done.next)
     }
 
     /// Awaits `work`, renewing `leases` every heartbeat interval while it runs.
@@ -268,14 +305,38 @@ impl<E: Executor> Runner<E> {
                 };
             }
         };
-        let timeout = Duration::from_millis(request.timeout_ms);
-        let outcome = match tokio::time::timeout(timeout, self.executor.execute(&request)).await {
+        let workflow = tracing::info_span!("workflow", workflow.id = %claimed.key.workflow_id, workflow.type = %claimed.workflow_type);
+        let span = tracing::info_span!(
+            parent: &workflow,
+            "activity",
+            workflow.id = %claimed.key.workflow_id,
+            step = %claimed.name,
+            kind = %claimed.key.kind,
+            attempt = claimed.attempt,
+        );
+        let started = std::time::Instant::now();
+        let call = tokio::time::timeout(
+            Duration::from_millis(request.timeout_ms),
+            self.executor.execute(&request),
+        );
+        let outcome = match tracing::Instrument::instrument(call, span.clone()).await {
             Ok(outcome) => outcome,
             Err(_) => classify_transport(
                 Transport::Timeout,
                 &format!("no answer within {} ms", request.timeout_ms),
             ),
         };
+        let elapsed = started.elapsed();
+        metrics::attempt(
+            &claimed.workflow_type,
+            &claimed.name,
+            outcome.attempt_outcome(),
+            Some(elapsed),
+        );
+        span.in_scope(|| match outcome.error() {
+            Some(err) => tracing::info!(error.code = %err.code, duration_ms = elapsed.as_millis() as u64, "attempt failed"),
+            None => tracing::debug!(duration_ms = elapsed.as_millis() as u64, "attempt succeeded"),
+        });
         Completion {
             claimed,
             outcome,

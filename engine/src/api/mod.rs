@@ -182,5 +182,29 @@ pub fn router(state: ApiState) -> Router {
             auth::require_token,
         ))
         .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(axum::middleware::from_fn(record_request))
         .with_state(state)
+}
+
+/// Counts and times every request by method, route template and status (never the raw
+/// path: ids would make the labels unbounded).
+async fn record_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::http_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }

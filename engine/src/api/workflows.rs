@@ -39,6 +39,9 @@ pub(super) async fn submit(
         idempotency_key: idempotency_key(&headers)?,
     };
     let submitted = state.store.submit(&state.registry, &new).await?;
+    if submitted.created {
+        crate::metrics::submitted(&new.workflow_type);
+    }
     if let (true, Some(hook)) = (submitted.created, &state.on_submit) {
         hook();
     }

@@ -34,6 +34,8 @@ pub struct Claimed {
     /// The lease of the last attempt expired and no attempt is left: complete this activity
     /// as failed without running it.
     pub exhausted: bool,
+    /// Taken over from a worker whose lease expired (that attempt was recorded as lost).
+    pub reclaimed: bool,
     pub input: Arc<Value>,
     /// Outputs of the steps completed so far, by step name.
     pub outputs: Arc<BTreeMap<String, Value>>,
@@ -274,6 +276,7 @@ impl Due {
             claimed_at: self.now,
             lease_expires_at: expires,
             exhausted,
+            reclaimed: self.was_leased,
             input,
             outputs,
         })

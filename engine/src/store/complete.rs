@@ -33,6 +33,16 @@ pub struct Completion {
     pub jitter: f64,
 }
 
+/// A workflow that reached a terminal status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub id: WorkflowId,
+    pub workflow_type: String,
+    pub status: WorkflowStatus,
+    /// From submit to this end, in DB time.
+    pub duration_us: i64,
+}
+
 /// What a batch completion did.
 #[derive(Debug, Clone, Default)]
 pub struct Completed {
@@ -41,7 +51,7 @@ pub struct Completed {
     /// Completions dropped because their lease was no longer current.
     pub fenced: Vec<ActivityKey>,
     /// Workflows that reached a terminal status.
-    pub finished: Vec<(WorkflowId, WorkflowStatus)>,
+    pub finished: Vec<Finished>,
     /// The decision taken for each completion that was not fenced.
     pub decisions: Vec<(ActivityKey, Decision)>,
 }
@@ -143,7 +153,7 @@ pub(super) async fn lock_batch(
     sorted.dedup();
     let (list, list_args) = padded_list(&sorted);
     let sql = format!(
-        "SELECT w.id, w.abort_requested, w.error_code, w.error_message, w.failed_step, a.step, a.kind, a.epoch, \
+        "SELECT w.id, w.created_at, w.abort_requested, w.error_code, w.error_message, w.failed_step, a.step, a.kind, a.epoch, \
          a.status, {} AS now FROM workflows w LEFT JOIN activities a ON a.workflow_id = w.id AND a.run_at IS NOT NULL \
          WHERE w.id IN ({list}) ORDER BY w.id{}",
         dialect.now(),
@@ -172,6 +182,7 @@ pub(super) async fn lock_batch(
             None => None,
         };
         let l = Locked {
+            created_at: row.int("created_at")?,
             abort_requested: row.int("abort_requested")? != 0,
             error_code: row.opt_text("error_code")?,
             error_message: row.opt_text("error_message")?,
@@ -208,7 +219,12 @@ pub(super) async fn write_plans(
     let mut attempts = Vec::new();
     for p in plans {
         if p.workflow.status.is_terminal() {
-            done.finished.push((p.key.workflow_id, p.workflow.status));
+            done.finished.push(Finished {
+                id: p.key.workflow_id,
+                workflow_type: p.workflow_type.clone(),
+                status: p.workflow.status,
+                duration_us: now - p.created_at,
+            });
         }
         attempts.extend(p.attempt.map(|a| (p.key, a)));
         next.extend(p.next);

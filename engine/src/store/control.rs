@@ -87,7 +87,7 @@ impl Store {
         let status = done
             .finished
             .first()
-            .map_or(WorkflowStatus::Compensating, |(_, s)| *s);
+            .map_or(WorkflowStatus::Compensating, |f| f.status);
         Ok(status)
     }
 
@@ -204,6 +204,7 @@ fn waiting_activity(head: &Head, row: &Row) -> Result<Claimed> {
         claimed_at: 0,
         lease_expires_at: 0,
         exhausted: false,
+        reclaimed: false,
         input: Arc::new(parse_json(&row.text("input")?, "workflow input")?),
         outputs: Arc::new(parse_json(&row.text("outputs")?, "workflow outputs")?),
     })

@@ -15,9 +15,9 @@ mod submit;
 mod watch;
 
 pub use claim::Claimed;
-pub use complete::{Completed, Completion};
+pub use complete::{Completed, Completion, Finished};
 pub use db::{ensure_database, Dialect};
-pub use read::{ActivityRecord, AttemptRecord, WorkflowRecord, WorkflowSummary};
+pub use read::{ActivityRecord, AttemptRecord, Backlog, WorkflowRecord, WorkflowSummary};
 pub use submit::{NewWorkflow, Submitted};
 
 use crate::definition::InputError;

@@ -17,6 +17,8 @@ use std::sync::Arc;
 /// A workflow row and its one unfinished activity, as locked by a completing transaction.
 #[derive(Debug, Clone)]
 pub(super) struct Locked {
+    /// When the workflow was submitted (DB time).
+    pub created_at: Micros,
     pub abort_requested: bool,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -37,6 +39,9 @@ impl Locked {
 #[derive(Debug, Clone)]
 pub(super) struct Plan {
     pub key: ActivityKey,
+    pub workflow_type: String,
+    /// When the workflow was submitted (DB time).
+    pub created_at: Micros,
     pub activity_status: ActivityStatus,
     pub run_at: Option<Micros>,
     pub request: Option<String>,
@@ -171,6 +176,8 @@ pub(super) fn plan(
     });
     Plan {
         key,
+        workflow_type: c.workflow_type.clone(),
+        created_at: wf.created_at,
         activity_status,
         run_at,
         request: None,
@@ -206,6 +213,7 @@ fn next_claimed(
         claimed_at: now,
         lease_expires_at: expires,
         exhausted: false,
+        reclaimed: false,
         input: c.input.clone(),
         outputs,
     }

@@ -262,3 +262,44 @@ fn activity_record(
         attempts: attempts.remove(&(key.step, key.kind)).unwrap_or_default(),
     })
 }
+
+/// What the database holds right now, for the operators' gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    /// Activities due and waiting for a worker.
+    pub ready: u64,
+    /// Leased activities whose lease has expired (a worker died or stalls).
+    pub overdue: u64,
+    /// Workflows parked as `failed`.
+    pub parked: u64,
+}
+
+impl Store {
+    /// Counts the backlog: due ready activities, expired leases, parked workflows.
+    pub async fn backlog(&self) -> Result<Backlog> {
+        let now = self.dialect().now();
+        let mut tx = self.begin_read().await?;
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'ready' THEN 1 ELSE 0 END), 0) AS SIGNED) AS ready, \
+             CAST(COALESCE(SUM(CASE WHEN status = 'leased' THEN 1 ELSE 0 END), 0) AS SIGNED) AS overdue \
+             FROM activities WHERE run_at <= {now}"
+        );
+        let sql = match self.dialect() {
+            super::Dialect::MySql => sql,
+            super::Dialect::Sqlite => sql.replace("AS SIGNED", "AS INTEGER"),
+        };
+        let due = tx.fetch_all(&sql, vec![]).await?;
+        let parked = tx
+            .fetch_all(
+                "SELECT COUNT(*) AS n FROM workflows WHERE status = 'failed'",
+                vec![],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Backlog {
+            ready: due[0].int("ready")? as u64,
+            overdue: due[0].int("overdue")? as u64,
+            parked: parked[0].int("n")? as u64,
+        })
+    }
+}

@@ -1,0 +1,175 @@
+//! The engine's Prometheus metrics (DESIGN.md §9), recorded through the `metrics` facade;
+//! the binary installs the exporter. Labels are bounded: workflow type, step name, outcome,
+//! HTTP method, route template and status — never a workflow or user id.
+//!
+//! Not a registry of its own and not an exporter: a thin, named layer so every call site
+//! uses the same names and labels.
+
+use crate::model::AttemptOutcome;
+use crate::store::Finished;
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use std::time::Duration;
+
+/// Describes every metric and exports the unlabelled counters at 0, so dashboards and alerts
+/// see them before the first event. Idempotent.
+pub fn describe() {
+    describe_counter!(
+        "sagaflow_workflows_submitted_total",
+        "Workflows created by submits"
+    );
+    describe_counter!(
+        "sagaflow_workflows_finished_total",
+        "Workflows that reached a terminal status, by outcome"
+    );
+    describe_histogram!(
+        "sagaflow_workflow_duration_seconds",
+        Unit::Seconds,
+        "From submit to the terminal status (DB time)"
+    );
+    describe_counter!(
+        "sagaflow_activity_attempts_total",
+        "Attempts of activities, by step and outcome"
+    );
+    describe_histogram!(
+        "sagaflow_activity_duration_seconds",
+        Unit::Seconds,
+        "One attempt's execution, by step"
+    );
+    describe_counter!(
+        "sagaflow_retries_scheduled_total",
+        "Retries scheduled after a retryable error, by step"
+    );
+    describe_counter!(
+        "sagaflow_compensations_total",
+        "Compensations scheduled, by the step they undo"
+    );
+    describe_counter!(
+        "sagaflow_lease_expirations_total",
+        "Leases that expired and were reclaimed by a worker"
+    );
+    describe_counter!(
+        "sagaflow_fenced_writes_total",
+        "Completions dropped because their lease was no longer current"
+    );
+    describe_gauge!(
+        "sagaflow_ready_activities",
+        "Activities due and waiting for a worker (sampled)"
+    );
+    describe_gauge!(
+        "sagaflow_overdue_activities",
+        "Leased activities whose lease has expired (sampled)"
+    );
+    describe_gauge!(
+        "sagaflow_parked_workflows",
+        "Workflows parked as failed, waiting for an operator (sampled)"
+    );
+    describe_gauge!(
+        "sagaflow_worker_inflight_activities",
+        "Activities this worker is executing"
+    );
+    describe_gauge!("sagaflow_worker_up", "1 per running worker process");
+    describe_gauge!(
+        "sagaflow_worker_last_claim_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of this worker's latest claim"
+    );
+    describe_histogram!(
+        "sagaflow_claim_duration_seconds",
+        Unit::Seconds,
+        "One claim transaction"
+    );
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests served by the API, by route and status"
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request handling time, by route"
+    );
+    counter!("sagaflow_lease_expirations_total").absolute(0);
+    counter!("sagaflow_fenced_writes_total").absolute(0);
+}
+
+pub fn submitted(workflow_type: &str) {
+    counter!("sagaflow_workflows_submitted_total", "type" => workflow_type.to_owned()).increment(1);
+}
+
+pub fn finished(f: &Finished) {
+    let labels = [
+        ("type", f.workflow_type.clone()),
+        ("outcome", f.status.as_str().to_owned()),
+    ];
+    counter!("sagaflow_workflows_finished_total", &labels).increment(1);
+    histogram!("sagaflow_workflow_duration_seconds", &labels)
+        .record(f.duration_us.max(0) as f64 / 1e6);
+}
+
+/// One attempt ended (`elapsed`: `None` when nothing ran, as for an expired lease).
+pub fn attempt(
+    workflow_type: &str,
+    step: &str,
+    outcome: AttemptOutcome,
+    elapsed: Option<Duration>,
+) {
+    let (t, s) = (workflow_type.to_owned(), step.to_owned());
+    counter!("sagaflow_activity_attempts_total", "type" => t.clone(), "step" => s.clone(), "outcome" => outcome.as_str())
+        .increment(1);
+    if let Some(elapsed) = elapsed {
+        histogram!("sagaflow_activity_duration_seconds", "type" => t, "step" => s)
+            .record(elapsed.as_secs_f64());
+    }
+}
+
+/// A lease expired and this worker reclaimed its activity (the lost attempt counts).
+pub fn lease_expired(workflow_type: &str, step: &str) {
+    counter!("sagaflow_lease_expirations_total").increment(1);
+    attempt(workflow_type, step, AttemptOutcome::LeaseExpired, None);
+}
+
+pub fn retry_scheduled(workflow_type: &str, step: &str) {
+    counter!("sagaflow_retries_scheduled_total", "type" => workflow_type.to_owned(), "step" => step.to_owned())
+        .increment(1);
+}
+
+pub fn compensation(workflow_type: &str, step: &str) {
+    counter!("sagaflow_compensations_total", "type" => workflow_type.to_owned(), "step" => step.to_owned()).increment(1);
+}
+
+pub fn fenced(count: usize) {
+    counter!("sagaflow_fenced_writes_total").increment(count as u64);
+}
+
+/// A claim ran: its duration, and the worker's heartbeat.
+pub fn claimed(elapsed: Duration) {
+    histogram!("sagaflow_claim_duration_seconds").record(elapsed.as_secs_f64());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    gauge!("sagaflow_worker_last_claim_timestamp_seconds").set(now.as_secs_f64());
+}
+
+pub fn inflight(delta: f64) {
+    gauge!("sagaflow_worker_inflight_activities").increment(delta);
+}
+
+/// This process runs a worker pool.
+pub fn worker_up() {
+    gauge!("sagaflow_worker_up").set(1.0);
+}
+
+/// The sampled state of the saga database.
+pub fn sampled(ready: u64, overdue: u64, parked: u64) {
+    gauge!("sagaflow_ready_activities").set(ready as f64);
+    gauge!("sagaflow_overdue_activities").set(overdue as f64);
+    gauge!("sagaflow_parked_workflows").set(parked as f64);
+}
+
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let (m, r) = (method.to_owned(), route.to_owned());
+    counter!("http_requests_total", "method" => m.clone(), "route" => r.clone(), "status" => status.to_string()).increment(1);
+    histogram!("http_request_duration_seconds", "method" => m, "route" => r)
+        .record(elapsed.as_secs_f64());
+}
