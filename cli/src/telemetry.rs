@@ -43,6 +43,7 @@ pub fn metrics() -> PrometheusHandle {
                 .install_recorder()
                 .expect("the recorder is installed once");
             engine::metrics::describe();
+            services::describe_metrics();
             handle
         })
         .clone()

@@ -11,6 +11,7 @@ pub mod db;
 pub mod faults;
 pub mod http;
 mod observe;
+pub use observe::describe as describe_metrics;
 pub mod order;
 pub mod payment;
 pub mod tcc;

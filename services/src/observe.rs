@@ -7,6 +7,24 @@ use std::{future::Future, time::Instant};
 
 use crate::http;
 
+/// Describes the services' metrics (HELP text); the binary calls it once after installing
+/// the recorder.
+pub fn describe() {
+    metrics::describe_counter!(
+        "tcc_requests_total",
+        "TCC phase requests by service, phase and outcome (ok, replayed, rejected, error)"
+    );
+    metrics::describe_histogram!(
+        "tcc_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "TCC phase handling time by service and phase"
+    );
+    metrics::describe_counter!(
+        "tcc_injected_faults_total",
+        "Faults injected on purpose by service and kind"
+    );
+}
+
 /// Tells whether a reply repeats an earlier call's result (an idempotent replay).
 pub(crate) trait Replayed {
     fn replayed(&self) -> bool {
