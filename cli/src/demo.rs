@@ -24,6 +24,9 @@ pub struct DemoArgs {
     pub services: Option<String>,
     #[command(flatten)]
     pub databases: Databases,
+    /// Exit 1 when a case does not end as the original README says (for scripts and CI).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// One purchase the demo makes.
@@ -281,6 +284,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             r.summary(),
             r.case.expected
         );
+    }
+    if args.check && !unexpected.is_empty() {
+        anyhow::bail!("{} of {} cases did not end as the README says", unexpected.len(), rows.len());
     }
     Ok(())
 }

@@ -33,6 +33,11 @@ enum Command {
     Service(roles::ServiceArgs),
     /// Apply a database's migrations (creating it if missing).
     Migrate(roles::MigrateArgs),
+    /// Exit 0 when a URL answers 2xx within 2 s (container health checks without curl).
+    Probe {
+        /// The URL to GET, e.g. http://127.0.0.1:8080/healthz.
+        url: String,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -51,7 +56,7 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo(_) | Command::Bench { .. });
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Bench { .. } | Command::Probe { .. });
     if !quiet || std::env::var_os("RUST_LOG").is_some() {
         init_logs(cli.log_format);
     }
@@ -62,6 +67,7 @@ async fn main() {
         Command::Worker(args) => roles::worker(args).await,
         Command::Service(args) => roles::service(args).await,
         Command::Migrate(args) => roles::migrate(args).await,
+        Command::Probe { url } => roles::probe(&url).await,
         Command::Bench {
             which: BenchCommand::Engine(args),
         } => bench::engine(args).await,

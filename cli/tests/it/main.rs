@@ -5,6 +5,7 @@
 mod support;
 
 mod cases;
+mod compose;
 mod faults;
 mod processes;
 mod restart;
