@@ -286,7 +286,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
     }
     if args.check && !unexpected.is_empty() {
-        anyhow::bail!("{} of {} cases did not end as the README says", unexpected.len(), rows.len());
+        anyhow::bail!(
+            "{} of {} cases did not end as the README says",
+            unexpected.len(),
+            rows.len()
+        );
     }
     Ok(())
 }

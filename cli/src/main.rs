@@ -56,7 +56,10 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Demo(_) | Command::Bench { .. } | Command::Probe { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Demo(_) | Command::Bench { .. } | Command::Probe { .. }
+    );
     if !quiet || std::env::var_os("RUST_LOG").is_some() {
         init_logs(cli.log_format);
     }

@@ -268,8 +268,15 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
 
 /// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s).
 pub async fn probe(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build()?;
-    let status = client.get(url).send().await.with_context(|| format!("GET {url}"))?.status();
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()?;
+    let status = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?
+        .status();
     anyhow::ensure!(status.is_success(), "GET {url} answered {status}");
     Ok(())
 }
