@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_e2e;
 pub mod demo;
 pub mod dev;
+pub mod reconcile;
 pub mod roles;
 pub mod telemetry;
 

@@ -33,6 +33,8 @@ enum Command {
     Service(roles::ServiceArgs),
     /// Apply a database's migrations (creating it if missing).
     Migrate(roles::MigrateArgs),
+    /// Check the saga journal against every participant's ledger; exit 1 on any mismatch.
+    Reconcile(sagaflow::reconcile::ReconcileArgs),
     /// Exit 0 when a URL answers 2xx within 2 s (container health checks without curl).
     Probe {
         /// The URL to GET, e.g. http://127.0.0.1:8080/healthz.
@@ -58,7 +60,7 @@ async fn main() {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Demo(_) | Command::Bench { .. } | Command::Probe { .. }
+        Command::Demo(_) | Command::Bench { .. } | Command::Probe { .. } | Command::Reconcile(_)
     );
     if !quiet || std::env::var_os("RUST_LOG").is_some() {
         init_logs(cli.log_format);
@@ -71,6 +73,7 @@ async fn main() {
         Command::Service(args) => roles::service(args).await,
         Command::Migrate(args) => roles::migrate(args).await,
         Command::Probe { url } => roles::probe(&url).await,
+        Command::Reconcile(args) => sagaflow::reconcile::run(args).await,
         Command::Bench {
             which: BenchCommand::Engine(args),
         } => bench::engine(args).await,

@@ -38,6 +38,8 @@ pub enum Error {
     Serve(#[source] io::Error),
     #[error("unknown service {0:?} (expected user, payment or order)")]
     UnknownService(String),
+    #[error("reading the ledger failed: {0}")]
+    Read(#[source] sqlx::Error),
 }
 
 /// One of the three participants.

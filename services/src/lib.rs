@@ -14,6 +14,7 @@ mod observe;
 pub use observe::describe as describe_metrics;
 pub mod order;
 pub mod payment;
+pub mod reconcile;
 pub mod tcc;
 pub mod user;
 

@@ -8,5 +8,6 @@ mod cases;
 mod compose;
 mod faults;
 mod processes;
+mod reconcile;
 mod restart;
 mod wakeups;

@@ -5,6 +5,7 @@
 //! and fences every write of a leased activity on its epoch, checking row counts. Every
 //! operation is one short transaction; none stays open across a network call.
 
+mod audit;
 mod claim;
 mod complete;
 mod control;
@@ -14,6 +15,7 @@ mod read;
 mod submit;
 mod watch;
 
+pub use audit::{AuditedWorkflow, Journal};
 pub use claim::Claimed;
 pub use complete::{Completed, Completion, Finished};
 pub use db::{ensure_database, Dialect};

@@ -1,0 +1,37 @@
+use crate::support::*;
+use sagaflow::demo;
+use sagaflow::reconcile::{reconcile, Expected};
+
+testkit::backend_tests!(reconcile_passes_on_a_clean_run_and_reports_each_corruption);
+
+/// After the README cases the books balance; then a tampered ledger row and a tampered
+/// journal row are each reported, and the run fails.
+async fn reconcile_passes_on_a_clean_run_and_reports_each_corruption(db: TestDb) {
+    let dbs = Databases::fresh(db).await;
+    let dev = start_system(&dbs, engine::Registry::shipped().into()).await;
+    let rows = demo::run_cases(&dev.api_url(), None).await.unwrap();
+    dev.stop().await.unwrap();
+    let seeded = Expected {
+        money: Some(3_500),
+        stock: Some(10),
+    };
+    let clean = reconcile(&dbs.urls(), seeded, 300, 60).await.unwrap();
+    assert!(clean.ok(), "{:?}", clean.mismatches);
+    assert_eq!(clean.by_status.values().sum::<u64>(), 4);
+
+    dbs.user
+        .execute("UPDATE users SET captured = captured + 1 WHERE id = 1")
+        .await;
+    let bob = rows[1].workflow["id"].as_str().unwrap().to_owned();
+    dbs.saga
+        .execute(&format!(
+            "UPDATE workflows SET status = 'completed' WHERE id = '{bob}'"
+        ))
+        .await;
+    let dirty = reconcile(&dbs.urls(), seeded, 300, 60).await.unwrap();
+    let text = dirty.mismatches.join("\n");
+    assert!(text.contains("user 1: reserved 0 / settled 101"), "{text}");
+    assert!(text.contains("money not conserved"), "{text}");
+    assert!(text.contains(&format!("completed {bob}: user")), "{text}");
+    assert!(!dirty.ok());
+}

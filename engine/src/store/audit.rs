@@ -1,0 +1,81 @@
+//! A read-only view of the whole journal for reconciliation: every workflow's status, input
+//! and outputs, and the leases that outlived their expiry. Read in one transaction.
+
+use super::db::args;
+use super::{parse_id, parse_json, parse_name, Result, Store};
+use crate::model::{ActivityKey, ActivityKind, Micros, WorkflowId, WorkflowStatus};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One workflow as reconciliation sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditedWorkflow {
+    pub id: WorkflowId,
+    pub workflow_type: String,
+    pub status: WorkflowStatus,
+    pub input: Value,
+    pub outputs: BTreeMap<String, Value>,
+    pub created_at: Micros,
+    pub finished_at: Option<Micros>,
+}
+
+/// The journal at one moment (DB time `now`).
+#[derive(Debug, Clone, Default)]
+pub struct Journal {
+    pub now: Micros,
+    pub workflows: Vec<AuditedWorkflow>,
+    /// Activities still leased more than the grace period after their lease expired.
+    pub stale_leases: Vec<ActivityKey>,
+}
+
+impl Store {
+    /// Every workflow, and the leases expired for longer than `lease_grace_ms`.
+    pub async fn journal(&self, lease_grace_ms: u64) -> Result<Journal> {
+        let now_sql = format!("SELECT {} AS now", self.dialect().now());
+        let mut tx = self.begin_read().await?;
+        let now = tx.fetch_all(&now_sql, vec![]).await?[0].int("now")?;
+        let rows = tx
+            .fetch_all("SELECT id, workflow_type, status, input, outputs, created_at, finished_at FROM workflows", vec![])
+            .await?;
+        let stale = tx
+            .fetch_all(
+                "SELECT workflow_id, step, kind FROM activities WHERE status = 'leased' AND run_at < ?",
+                args![now - lease_grace_ms as i64 * 1_000],
+            )
+            .await?;
+        tx.commit().await?;
+        let workflows = rows
+            .iter()
+            .map(|r| {
+                Ok(AuditedWorkflow {
+                    id: parse_id(&r.text("id")?)?,
+                    workflow_type: r.text("workflow_type")?,
+                    status: parse_name(
+                        &r.text("status")?,
+                        WorkflowStatus::parse,
+                        "workflow status",
+                    )?,
+                    input: parse_json(&r.text("input")?, "workflow input")?,
+                    outputs: parse_json(&r.text("outputs")?, "workflow outputs")?,
+                    created_at: r.int("created_at")?,
+                    finished_at: r.opt_int("finished_at")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        let stale_leases = stale
+            .iter()
+            .map(|r| {
+                Ok(ActivityKey {
+                    workflow_id: parse_id(&r.text("workflow_id")?)?,
+                    step: r.int("step")? as u32,
+                    kind: parse_name(&r.text("kind")?, ActivityKind::parse, "activity kind")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Journal {
+            now,
+            workflows,
+            stale_leases,
+        })
+    }
+}
