@@ -44,7 +44,7 @@ pub async fn e2e(args: E2eArgs) -> anyhow::Result<()> {
     let server = args.mysql_url.trim_end_matches('/');
     let url = |name: &str| format!("{server}/sagaflow_bench_{name}");
     for name in ["saga", "user", "payment", "order"] {
-        recreate(server, &format!("sagaflow_bench_{name}")).await?;
+        crate::procs::recreate_mysql_database(server, &format!("sagaflow_bench_{name}")).await?;
     }
     let mut running = Vec::new();
     for (service, name) in [
@@ -207,18 +207,6 @@ fn percentiles(values: &mut [f64]) -> String {
     )
 }
 
-async fn recreate(server: &str, name: &str) -> anyhow::Result<()> {
-    use sqlx::{Connection, Executor};
-    let mut conn = sqlx::MySqlConnection::connect(server)
-        .await
-        .with_context(|| format!("connecting to {server}"))?;
-    conn.execute(format!("DROP DATABASE IF EXISTS `{name}`").as_str())
-        .await?;
-    conn.execute(format!("CREATE DATABASE `{name}`").as_str())
-        .await?;
-    Ok(())
-}
-
 /// One buyer rich enough for every purchase, with a card, and a product with deep stock.
 async fn seed(user: &str, payment: &str, order: &str) -> anyhow::Result<Value> {
     let client = reqwest::Client::new();
@@ -265,20 +253,10 @@ async fn seed(user: &str, payment: &str, order: &str) -> anyhow::Result<Value> {
 }
 
 fn spawn_worker(saga: &str, services: &str, args: &E2eArgs) -> anyhow::Result<std::process::Child> {
-    let exe = std::env::current_exe().context("locating the sagaflow binary")?;
-    let mut command = std::process::Command::new(exe);
-    command.args([
-        "worker",
-        "--database-url",
-        saga,
-        "--services",
-        services,
-        "--worker-id",
-        "bench",
-    ]);
+    let mut command = crate::procs::worker_command(saga, services, "bench")?;
     command.args(["--poll-interval-ms", &args.poll_interval_ms.to_string()]);
     if let Some(redis) = &args.redis_url {
         command.args(["--redis-url", redis]);
     }
-    Ok(command.env("RUST_LOG", "warn").spawn()?)
+    Ok(command.spawn()?)
 }

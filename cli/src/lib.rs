@@ -5,8 +5,10 @@
 
 pub mod bench;
 pub mod bench_e2e;
+pub mod chaos;
 pub mod demo;
 pub mod dev;
+pub mod procs;
 pub mod reconcile;
 pub mod roles;
 pub mod telemetry;

@@ -33,6 +33,8 @@ enum Command {
     Service(roles::ServiceArgs),
     /// Apply a database's migrations (creating it if missing).
     Migrate(roles::MigrateArgs),
+    /// Load with faults: kill and freeze workers, fail and drop participant answers, repeat submits; then reconcile.
+    Chaos(sagaflow::chaos::ChaosArgs),
     /// Check the saga journal against every participant's ledger; exit 1 on any mismatch.
     Reconcile(sagaflow::reconcile::ReconcileArgs),
     /// Exit 0 when a URL answers 2xx within 2 s (container health checks without curl).
@@ -74,6 +76,7 @@ async fn main() {
         Command::Migrate(args) => roles::migrate(args).await,
         Command::Probe { url } => roles::probe(&url).await,
         Command::Reconcile(args) => sagaflow::reconcile::run(args).await,
+        Command::Chaos(args) => sagaflow::chaos::run(args).await,
         Command::Bench {
             which: BenchCommand::Engine(args),
         } => bench::engine(args).await,

@@ -194,6 +194,9 @@ impl<E: Executor> Runner<E> {
                 &completions,
             )
             .await?;
+        // Crash window: the completion (and with it, maybe the pivot) is committed, the next
+        // activity is leased to this runner and not started.
+        fail::fail_point!("runner::after_complete");
         report.fenced += done.fenced.len();
         report.finished += done.finished.len();
         metrics::fenced(done.fenced.len());
@@ -327,6 +330,13 @@ impl<E: Executor> Runner<E> {
             ),
         };
         let elapsed = started.elapsed();
+        // Crash windows: the participant has answered, nothing is journaled yet.
+        match claimed.key.kind {
+            crate::model::ActivityKind::Action => fail::fail_point!("runner::after_call"),
+            crate::model::ActivityKind::Compensation => {
+                fail::fail_point!("runner::after_compensation_call")
+            }
+        }
         metrics::attempt(
             &claimed.workflow_type,
             &claimed.name,

@@ -26,6 +26,8 @@ pub struct Journal {
     pub workflows: Vec<AuditedWorkflow>,
     /// Activities still leased more than the grace period after their lease expired.
     pub stale_leases: Vec<ActivityKey>,
+    /// Attempts lost to an expired lease (a worker died or stalled; another took over).
+    pub lease_expired_attempts: u64,
 }
 
 impl Store {
@@ -43,7 +45,14 @@ impl Store {
                 args![now - lease_grace_ms as i64 * 1_000],
             )
             .await?;
+        let lost = tx
+            .fetch_all(
+                "SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'lease_expired'",
+                vec![],
+            )
+            .await?;
         tx.commit().await?;
+        let lease_expired_attempts = lost[0].int("n")? as u64;
         let workflows = rows
             .iter()
             .map(|r| {
@@ -76,6 +85,22 @@ impl Store {
             now,
             workflows,
             stale_leases,
+            lease_expired_attempts,
         })
+    }
+}
+
+impl Store {
+    /// How many activities `owner` holds leased right now (expired leases included).
+    pub async fn leases_held_by(&self, owner: &str) -> Result<u64> {
+        let mut tx = self.begin_read().await?;
+        let rows = tx
+            .fetch_all(
+                "SELECT COUNT(*) AS n FROM activities WHERE status = 'leased' AND lease_owner = ?",
+                args![owner],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(rows[0].int("n")? as u64)
     }
 }

@@ -122,6 +122,8 @@ impl Store {
         }
         let owner = matches!(handoff, Handoff::Lease { .. }).then_some(worker);
         let mut done = write_plans(&mut tx, plans, now, owner).await?;
+        // Crash window: everything written, nothing committed (the transaction rolls back).
+        fail::fail_point!("store::before_complete_commit");
         tx.commit().await?;
         done.fenced = fenced;
         Ok(done)

@@ -5,6 +5,7 @@
 mod bad_input;
 mod control;
 mod ops;
+mod props;
 mod read;
 mod submit;
 mod wait;

@@ -1,0 +1,423 @@
+//! `sagaflow chaos`: the system under load while things break — worker processes killed
+//! and restarted, a worker frozen past its lease (a zombie whose late writes must be
+//! fenced), participants failing transiently or committing and then dropping their answer,
+//! duplicate submits — then quiescence and `reconcile`. Fails when an invariant breaks or
+//! when an injected fault never fired.
+
+use crate::dev::Urls;
+use crate::procs::{recreate_mysql_database, signal, worker_command};
+use crate::reconcile::{reconcile, Expected};
+use anyhow::{bail, Context};
+use engine::api::{ApiConfig, ApiState, Watcher};
+use engine::{Registry, Store, WorkflowStatus};
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use services::Service;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::Child;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[path = "chaos_load.rs"]
+mod load;
+
+/// Flags of `sagaflow chaos`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ChaosArgs {
+    /// Run on this MySQL server (databases sagaflow_chaos_* are recreated); default SQLite.
+    #[arg(long, env = "SAGAFLOW_MYSQL_URL")]
+    pub mysql_url: Option<String>,
+    /// Worker processes.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// How long faults are injected.
+    #[arg(long, default_value_t = 60)]
+    pub duration_s: u64,
+    /// SIGKILL a random worker (and start a new one) this often.
+    #[arg(long, default_value_t = 2_000)]
+    pub kill_every_ms: u64,
+    /// Purchases submitted per second.
+    #[arg(long, default_value_t = 25)]
+    pub rate: u32,
+    /// Workers' lease length (short, so takeovers happen within the run).
+    #[arg(long, default_value_t = 1_500)]
+    pub lease_ttl_ms: u64,
+    /// Share of participant calls answered 503 before doing anything.
+    #[arg(long, default_value_t = 0.05)]
+    pub error_rate: f64,
+    /// Share of participant calls that commit, then answer 503 (the ambiguous outcome).
+    #[arg(long, default_value_t = 0.03)]
+    pub drop_rate: f64,
+    /// Seed of the random choices.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// The figures of a run.
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub submitted: u64,
+    pub acknowledged: u64,
+    pub duplicates_absorbed: u64,
+    pub kills: u64,
+    pub zombie_fenced: u64,
+    pub injected_faults: u64,
+    pub lease_reclaims: u64,
+    pub max_to_terminal_ms: i64,
+}
+
+struct Worker {
+    id: String,
+    child: Child,
+    metrics: SocketAddr,
+}
+
+impl Drop for Worker {
+    /// A worker process never outlives the run, whatever path ends it.
+    fn drop(&mut self) {
+        let _ = signal(self.child.id(), "-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The system under test: in-process services and API, worker processes.
+struct Rig {
+    urls: Urls,
+    store: Store,
+    api: String,
+    services: Vec<(Service, services::Running)>,
+    flag: String,
+    args: ChaosArgs,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
+    let rig = Rig::start(args.clone()).await?;
+    let expected = rig.expected().await?;
+    let result = rig.storm(expected).await;
+    rig.stop().await;
+    let figures = result?;
+    println!("chaos: passed ({figures:?})");
+    Ok(())
+}
+
+impl Rig {
+    async fn start(args: ChaosArgs) -> anyhow::Result<Rig> {
+        let (urls, dir) = match &args.mysql_url {
+            Some(server) => {
+                let server = server.trim_end_matches('/');
+                for name in ["saga", "user", "payment", "order"] {
+                    recreate_mysql_database(server, &format!("sagaflow_chaos_{name}")).await?;
+                }
+                let db = |n: &str| format!("{server}/sagaflow_chaos_{n}");
+                (
+                    Urls {
+                        saga: db("saga"),
+                        user: db("user"),
+                        payment: db("payment"),
+                        order: db("order"),
+                    },
+                    None,
+                )
+            }
+            None => {
+                let dir = tempfile::tempdir()?;
+                (Urls::sqlite(dir.path()), Some(dir))
+            }
+        };
+        let mut running = Vec::new();
+        for (service, url) in [
+            (Service::User, &urls.user),
+            (Service::Payment, &urls.payment),
+            (Service::Order, &urls.order),
+        ] {
+            let mut config = services::Config::new(url.clone());
+            config.admin_enabled = true;
+            config.faults.latency_ms = 10;
+            config.db_connections_max = 8;
+            let state =
+                services::AppState::connect(service, &config, Some(crate::telemetry::metrics()))
+                    .await?;
+            running.push((
+                service,
+                services::spawn(state, SocketAddr::from(([127, 0, 0, 1], 0))).await?,
+            ));
+        }
+        let flag = running
+            .iter()
+            .map(|(s, r)| format!("{}={}", s.name(), r.url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let store = crate::open_store(&urls.saga, 8).await?;
+        let watcher = Watcher::new();
+        watcher.spawn_poller(store.clone(), 20);
+        let state = ApiState::new(
+            store.clone(),
+            Arc::new(Registry::shipped()),
+            ApiConfig::default(),
+            watcher,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let api = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(async move { axum::serve(listener, engine::api::router(state)).await });
+        Ok(Rig {
+            urls,
+            store,
+            api,
+            services: running,
+            flag,
+            args,
+            _dir: dir,
+        })
+    }
+
+    fn service(&self, service: Service) -> String {
+        self.services
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, r)| r.url())
+            .expect("started")
+    }
+
+    /// Seeds buyers and stock; returns the totals that must be conserved.
+    async fn expected(&self) -> anyhow::Result<(Expected, load::Cast)> {
+        let cast = load::seed(
+            &self.service(Service::User),
+            &self.service(Service::Payment),
+            &self.service(Service::Order),
+        )
+        .await?;
+        let ledger = |s: Service| async move {
+            let v: Value = reqwest::get(format!("{}/admin/ledger", self.service(s)))
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok(v)
+        };
+        let (user, order) = (ledger(Service::User).await?, ledger(Service::Order).await?);
+        let sum = |v: &Value, keys: [&str; 3]| {
+            keys.iter()
+                .map(|k| v[*k].as_i64().unwrap_or(0))
+                .sum::<i64>()
+        };
+        let expected = Expected {
+            money: Some(sum(&user, ["balance", "reserved", "captured"])),
+            stock: Some(sum(&order, ["available", "reserved", "sold"])),
+        };
+        Ok((expected, cast))
+    }
+
+    fn spawn_worker(&self, id: &str) -> anyhow::Result<Worker> {
+        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let mut command = worker_command(&self.urls.saga, &self.flag, id)?;
+        command.args(["--lease-ttl-ms", &self.args.lease_ttl_ms.to_string()]);
+        command.args(["--heartbeat-ms", &(self.args.lease_ttl_ms / 3).to_string()]);
+        command.args([
+            "--poll-interval-ms",
+            "50",
+            "--concurrency",
+            "2",
+            "--metrics-listen",
+            &metrics.to_string(),
+        ]);
+        Ok(Worker {
+            id: id.to_owned(),
+            child: command.spawn()?,
+            metrics,
+        })
+    }
+
+    async fn faults(&self, error_rate: f64, drop_rate: f64) -> anyhow::Result<()> {
+        let body = json!({"error_rate": error_rate, "latency_ms": 10, "drop_after_commit_rate": drop_rate});
+        for (service, _) in &self.services {
+            let url = format!("{}/admin/faults", self.service(*service));
+            reqwest::Client::new()
+                .put(url)
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+        Ok(())
+    }
+
+    /// The run: load and faults for the duration, then quiescence and reconciliation.
+    async fn storm(&self, (expected, cast): (Expected, load::Cast)) -> anyhow::Result<Figures> {
+        let mut workers: Vec<Worker> = (0..self.args.workers)
+            .map(|i| self.spawn_worker(&format!("w{i}")))
+            .collect::<Result<_, _>>()?;
+        self.faults(self.args.error_rate, self.args.drop_rate)
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(self.args.duration_s);
+        let traffic = tokio::spawn(load::drive(
+            self.api.clone(),
+            cast,
+            self.args.rate,
+            deadline,
+            self.args.seed,
+        ));
+        let mut figures = Figures::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.args.seed);
+        let zombie_at = Instant::now() + Duration::from_secs(self.args.duration_s / 3);
+        let mut zombie_done = false;
+        let mut generation = 0;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(self.args.kill_every_ms)).await;
+            if !zombie_done && Instant::now() >= zombie_at {
+                self.zombie(&workers[0]).await?;
+                zombie_done = true;
+            }
+            // Worker 0 is the zombie: it is never killed, so its fenced writes can be read.
+            let victim = rng
+                .gen_range(1..workers.len().max(2))
+                .min(workers.len() - 1);
+            if victim == 0 {
+                continue;
+            }
+            generation += 1;
+            // Dropping the old one kills it (SIGKILL).
+            workers[victim] = self.spawn_worker(&format!("w{victim}-{generation}"))?;
+            figures.kills += 1;
+        }
+        let sent = traffic.await.context("load task")??;
+        self.faults(0.0, 0.0).await?;
+        figures.submitted = sent.submitted;
+        figures.acknowledged = sent.acknowledged.len() as u64;
+        figures.duplicates_absorbed = sent.duplicates_absorbed;
+        figures.zombie_fenced = scrape(workers[0].metrics, "sagaflow_fenced_writes_total")
+            .await
+            .unwrap_or(0.0) as u64;
+        self.settle(&sent.acknowledged, expected, &mut figures)
+            .await?;
+        drop(workers);
+        Ok(figures)
+    }
+
+    /// Freezes a worker while it holds a lease, keeps it frozen well past the lease (others
+    /// take its work over), then wakes it: its late completions must be fenced.
+    async fn zombie(&self, w: &Worker) -> anyhow::Result<()> {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if self.store.leases_held_by(&w.id).await? > 0 {
+                signal(w.child.id(), "-STOP")?;
+                if self.store.leases_held_by(&w.id).await? > 0 {
+                    tracing::info!(worker = %w.id, "zombie: frozen holding a lease");
+                    // The fault itself: frozen for three lease lengths (not a synchronisation).
+                    tokio::time::sleep(Duration::from_millis(self.args.lease_ttl_ms * 3)).await;
+                    return signal(w.child.id(), "-CONT");
+                }
+                signal(w.child.id(), "-CONT")?;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        bail!("worker {} never held a lease to freeze it with", w.id)
+    }
+
+    /// Waits for every workflow to end, then reconciles and checks every fault fired.
+    async fn settle(
+        &self,
+        acknowledged: &HashSet<String>,
+        expected: Expected,
+        f: &mut Figures,
+    ) -> anyhow::Result<()> {
+        let until = Instant::now() + Duration::from_secs(180);
+        let journal = loop {
+            let journal = self.store.journal(60_000).await?;
+            if journal.workflows.iter().all(|w| w.status.is_terminal()) {
+                break journal;
+            }
+            if Instant::now() > until {
+                bail!("workflows still running 180 s after the storm");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let ids: HashSet<String> = journal.workflows.iter().map(|w| w.id.to_string()).collect();
+        let lost: Vec<_> = acknowledged.difference(&ids).collect();
+        f.lease_reclaims = journal.lease_expired_attempts;
+        f.max_to_terminal_ms = journal
+            .workflows
+            .iter()
+            .filter_map(|w| w.finished_at.map(|t| (t - w.created_at) / 1_000))
+            .max()
+            .unwrap_or(0);
+        f.injected_faults = injected_faults();
+        let count = |s: WorkflowStatus| journal.workflows.iter().filter(|w| w.status == s).count();
+        println!(
+            "chaos: submitted {} acknowledged {} completed {} compensated {} failed {} kills {} lease reclaims {} \
+             fenced writes (zombie) {} duplicates absorbed {} injected faults {} max time to terminal {} ms",
+            f.submitted, f.acknowledged, count(WorkflowStatus::Completed), count(WorkflowStatus::Compensated),
+            count(WorkflowStatus::Failed), f.kills, f.lease_reclaims, f.zombie_fenced, f.duplicates_absorbed,
+            f.injected_faults, f.max_to_terminal_ms
+        );
+        let report = reconcile(&self.urls, expected, 600, 60).await?;
+        crate::reconcile::print(&report);
+        let mut failures = Vec::new();
+        if !lost.is_empty() {
+            failures.push(format!("{} acknowledged workflows are missing", lost.len()));
+        }
+        if !report.ok() {
+            failures.push(format!(
+                "reconcile found {} mismatches",
+                report.mismatches.len()
+            ));
+        }
+        for (name, fired) in [
+            ("worker kills", f.kills),
+            ("lease takeovers", f.lease_reclaims),
+            ("fenced zombie writes", f.zombie_fenced),
+            ("duplicate submits", f.duplicates_absorbed),
+            ("injected participant faults", f.injected_faults),
+        ] {
+            if fired == 0 {
+                failures.push(format!(
+                    "no {name} happened: that fault was never exercised"
+                ));
+            }
+        }
+        if !failures.is_empty() {
+            bail!("chaos failed: {}", failures.join("; "));
+        }
+        Ok(())
+    }
+
+    async fn stop(self) {
+        for (_, r) in self.services {
+            let _ = r.stop().await;
+        }
+        self.store.close().await;
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// One counter (summed over its series) from a process's `/metrics`.
+async fn scrape(addr: SocketAddr, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(sum_metric(&text, name))
+}
+
+fn sum_metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Faults the in-process services injected (they share this process's recorder).
+fn injected_faults() -> u64 {
+    sum_metric(
+        &crate::telemetry::metrics().render(),
+        "tcc_injected_faults_total",
+    ) as u64
+}
