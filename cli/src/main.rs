@@ -37,6 +37,8 @@ enum Command {
     Chaos(sagaflow::chaos::ChaosArgs),
     /// Check the saga journal against every participant's ledger; exit 1 on any mismatch.
     Reconcile(sagaflow::reconcile::ReconcileArgs),
+    /// Load test through the HTTP API: profiles, results directory with JSON, CSV and PNG charts.
+    Load(sagaflow::load::LoadArgs),
     /// Exit 0 when a URL answers 2xx within 2 s (container health checks without curl).
     Probe {
         /// The URL to GET, e.g. http://127.0.0.1:8080/healthz.
@@ -62,7 +64,11 @@ async fn main() {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Demo(_) | Command::Bench { .. } | Command::Probe { .. } | Command::Reconcile(_)
+        Command::Demo(_)
+            | Command::Bench { .. }
+            | Command::Probe { .. }
+            | Command::Load(_)
+            | Command::Reconcile(_)
     );
     if !quiet || std::env::var_os("RUST_LOG").is_some() {
         init_logs(cli.log_format);
@@ -75,6 +81,7 @@ async fn main() {
         Command::Service(args) => roles::service(args).await,
         Command::Migrate(args) => roles::migrate(args).await,
         Command::Probe { url } => roles::probe(&url).await,
+        Command::Load(args) => sagaflow::load::run(args).await,
         Command::Reconcile(args) => sagaflow::reconcile::run(args).await,
         Command::Chaos(args) => sagaflow::chaos::run(args).await,
         Command::Bench {

@@ -7,6 +7,7 @@ mod support;
 mod cases;
 mod compose;
 mod faults;
+mod load;
 mod processes;
 mod reconcile;
 mod restart;

@@ -1,0 +1,396 @@
+//! `sagaflow load`: load tests through the HTTP API. Runs one or more profiles (open loop at
+//! a fixed arrival rate, closed loop at a fixed concurrency) with a mix of purchase cases,
+//! optionally with transient faults injected into the payment service, waits until every
+//! submitted workflow is terminal (with a deadline), and writes a results directory:
+//! `summary.json`, `workflows.csv`, `retries.csv`, PNG charts and `index.html`.
+//!
+//! Starts its own system (`dev` in process, or with worker processes) unless given `--api`.
+//! Not a test of correctness under crashes (that is `chaos`); figures, not assertions.
+
+pub mod charts;
+pub mod collect;
+pub mod drive;
+pub mod output;
+pub mod profile;
+pub mod resources;
+pub mod seed;
+pub mod stats;
+pub mod system;
+
+use anyhow::Context;
+use clap::Parser;
+use drive::Driver;
+use output::RunSummary;
+use profile::{Choice, Mix, Mode, Profile};
+use resources::Probe;
+use stats::{ProfileSummary, Record};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use system::{SystemConfig, Target, Topology};
+use worker::Services;
+
+/// Why a load run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Profile(#[from] profile::Error),
+    #[error("the `{0}` service is unknown: with --api, pass --services user=…,payment=…,order=… (admin endpoints on)")]
+    NoService(String),
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{url} answered {status}: {body}")]
+    Refused {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("seeding through the admin API returned unexpected ids")]
+    Seed,
+    #[error("drawing a chart: {0}")]
+    Chart(String),
+    #[error("writing {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Flags of `sagaflow load`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LoadArgs {
+    /// Which profile(s) to run.
+    #[arg(long, value_enum, default_value_t = Choice::Light)]
+    pub profile: Choice,
+    /// Open loop at this many submits per second (overrides the profile's load).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Closed loop with this many clients (overrides the profile's load).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Seconds each profile offers load (overrides the profile's duration).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Weights of the purchase cases, in percent.
+    #[arg(
+        long,
+        default_value = "success=85,insufficient=5,out_of_stock=5,invalid_payment=5"
+    )]
+    pub mix: Mix,
+    /// Transient error rate (0..1) injected into the payment service during the run.
+    #[arg(long, default_value_t = 0.0)]
+    pub faults: f64,
+    /// Use this running API instead of starting a system.
+    #[arg(long, env = "SAGAFLOW_API")]
+    pub api: Option<String>,
+    /// With --api: where the services are (their admin endpoints seed the run).
+    #[arg(long, env = "SAGAFLOW_SERVICES")]
+    pub services: Option<String>,
+    /// Start the system on this MySQL server (databases sagaflow_load_* are recreated);
+    /// also reads its counters. Default: SQLite files under --data-dir/load.
+    #[arg(long, env = "SAGAFLOW_MYSQL_URL")]
+    pub mysql_url: Option<String>,
+    /// Where the self-started system keeps its SQLite files (in a `load` subdirectory).
+    #[arg(long, env = "SAGAFLOW_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Results directory (default: load-results/<UTC date-time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Layout of the self-started system.
+    #[arg(long, value_enum, default_value_t = Topology::InProcess)]
+    pub topology: Topology,
+    /// Worker processes, with --topology processes.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Claim loops per worker (pool) of the self-started system.
+    #[arg(long, default_value_t = 4)]
+    pub worker_concurrency: usize,
+    /// Most activities a worker claims per batch.
+    #[arg(long, default_value_t = 32)]
+    pub claim_batch_max: u32,
+    /// Redis for wake-ups in the self-started system.
+    #[arg(long, env = "SAGAFLOW_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Rich buyers seeded for the run.
+    #[arg(long, default_value_t = 1000)]
+    pub buyers: usize,
+    /// Stocked products seeded for the run (1: every purchase locks the same stock row).
+    #[arg(long, default_value_t = 1)]
+    pub products: usize,
+    /// Seed of the case choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// After the load, how long to wait for workflows to become terminal.
+    #[arg(long, default_value_t = 120)]
+    pub finish_timeout_s: u64,
+    /// Also measure the no-engine baseline (the six TCC calls directly) in the same run, with
+    /// as many clients as the heavy profile (MariaDB only: needs --mysql-url).
+    #[arg(long)]
+    pub baseline: bool,
+    /// Purchases the baseline makes.
+    #[arg(long, default_value_t = 10_000)]
+    pub baseline_purchases: usize,
+    /// The `sagaflow` binary for worker processes (default: this executable).
+    #[arg(long, hide = true)]
+    pub worker_bin: Option<PathBuf>,
+}
+
+impl LoadArgs {
+    /// Parses the flags of `sagaflow load` (for tests and tools that build a run in code).
+    pub fn from_flags<'a>(
+        flags: impl IntoIterator<Item = &'a str>,
+    ) -> Result<LoadArgs, clap::Error> {
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: LoadArgs,
+        }
+        let argv = std::iter::once("load").chain(flags);
+        Wrapper::try_parse_from(argv).map(|w| w.args)
+    }
+}
+
+/// What a run produced.
+pub struct Finished {
+    pub dir: PathBuf,
+    pub summary: RunSummary,
+}
+
+/// `sagaflow load`.
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let finished = execute(args).await?;
+    print!("{}", output::table(&finished.summary));
+    println!("results: {}/index.html", finished.dir.display());
+    Ok(())
+}
+
+/// Runs the load test and writes its results directory.
+pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
+    let duration = args.duration.map(Duration::from_secs_f64);
+    let profiles = profile::plan(args.profile, args.rate, args.concurrency, duration)?;
+    let dir = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("load-results").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
+    });
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let target = match &args.api {
+        Some(api) => {
+            let services = Services::parse(args.services.as_deref().unwrap_or(""))?;
+            Target::external(api, services)
+        }
+        None => Target::start(&system_config(&args)).await?,
+    };
+    let result = run_profiles(&args, &target, profiles).await;
+    target.stop().await.context("stopping the system")?;
+    let (records, summaries) = result?;
+    let mut notes = Vec::new();
+    if args.choice_adapts_medium() {
+        notes.push("medium ran at half of heavy's measured throughput".into());
+    }
+    let (baseline, baseline_resources) = measure_baseline(&args, &summaries, &mut notes).await;
+    if args.api.is_some() {
+        notes.push("external API: CPU and memory figures cover only the load process".into());
+    }
+    if args.mysql_url.is_some() {
+        notes.push(
+            "commits and statements per saga are MariaDB's server-wide Com_commit and Questions \
+             deltas: every other client of the server counts too"
+                .into(),
+        );
+    }
+    let summary = RunSummary {
+        started_at,
+        api: args.api.clone().unwrap_or_else(|| "self-started".into()),
+        topology: args
+            .api
+            .as_ref()
+            .map_or_else(|| topology_name(&args), |_| "external".into()),
+        backend: backend_name(&args),
+        mix: args.mix.to_string(),
+        payment_error_rate: args.faults,
+        seed: args.seed,
+        profiles: summaries,
+        baseline,
+        baseline_resources,
+        notes,
+    };
+    output::write_all(&dir, &summary, &records)?;
+    Ok(Finished { dir, summary })
+}
+
+type Ran = (Vec<Record>, Vec<ProfileSummary>);
+
+/// Seeds, sets faults, runs every profile in order and reads how its workflows ended.
+async fn run_profiles(
+    args: &LoadArgs,
+    target: &Target,
+    profiles: Vec<Profile>,
+) -> anyhow::Result<Ran> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("building the HTTP client")?;
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let fixtures = seed::seed(&client, &target.services, args.buyers, args.products, &tag).await?;
+    if args.faults > 0.0 {
+        seed::set_payment_faults(&client, &target.services, args.faults).await?;
+    }
+    let probe = Probe::start(target.worker_pids.clone(), args.mysql_url.clone());
+    let (mut records, mut summaries) = (Vec::new(), Vec::<ProfileSummary>::new());
+    for (i, mut profile) in profiles.into_iter().enumerate() {
+        if profile.name == "medium" && args.choice_adapts_medium() {
+            if let Some(heavy) = summaries.iter().find(|s| s.name == "heavy") {
+                let rate_per_s = (heavy.throughput_per_s / 2.0).round().max(1.0);
+                profile.mode = Mode::Open { rate_per_s };
+            }
+        }
+        let driver = Arc::new(Driver {
+            client: client.clone(),
+            api: target.api.clone(),
+            fixtures: fixtures.clone(),
+            mix: args.mix,
+            seed: args.seed.wrapping_add(i as u64),
+        });
+        let finish = Duration::from_secs(args.finish_timeout_s);
+        let (mine, summary) = run_one(driver, &profile, &probe, finish).await;
+        summaries.push(summary);
+        records.extend(mine);
+    }
+    if args.faults > 0.0 {
+        seed::set_payment_faults(&client, &target.services, 0.0).await?;
+    }
+    Ok((records, summaries))
+}
+
+/// One profile: offers its load, measures what it cost, then reads how each workflow ended
+/// (waiting at most `finish` for the last ones).
+async fn run_one(
+    driver: Arc<Driver>,
+    profile: &Profile,
+    probe: &Probe,
+    finish: Duration,
+) -> (Vec<Record>, ProfileSummary) {
+    let (client, api) = (driver.client.clone(), driver.api.clone());
+    eprintln!(
+        "{}: {} for {:.0} s",
+        profile.name,
+        profile.mode,
+        profile.duration.as_secs_f64()
+    );
+    let before = probe.snapshot().await;
+    let submissions = drive::drive(driver, profile).await;
+    let accepted = submissions.iter().filter(|s| s.result.is_ok()).count() as u64;
+    let usage = probe.usage(&before, accepted).await;
+    let ids: Vec<String> = submissions
+        .iter()
+        .filter_map(|s| s.result.clone().ok())
+        .collect();
+    let deadline = Instant::now() + finish;
+    let mut ended = collect::collect(&client, &api, ids, deadline)
+        .await
+        .into_iter();
+    let records: Vec<Record> = submissions
+        .into_iter()
+        .map(|s| Record {
+            profile: profile.name.clone(),
+            case: s.case,
+            sent_ms: s.sent_ms,
+            ended: s.result.as_ref().ok().and_then(|_| ended.next().flatten()),
+            submit: s.result,
+        })
+        .collect();
+    let mut summary = stats::summarize(profile, &records);
+    summary.resources = Some(usage);
+    eprintln!("{}", output::line(&summary));
+    (records, summary)
+}
+
+impl LoadArgs {
+    /// With `--profile all` and no explicit load, medium follows heavy's throughput.
+    fn choice_adapts_medium(&self) -> bool {
+        self.profile == Choice::All
+    }
+}
+
+fn topology_name(args: &LoadArgs) -> String {
+    match args.topology {
+        Topology::InProcess => "in-process".into(),
+        Topology::Processes => format!("processes (worker processes: {})", args.workers.max(1)),
+    }
+}
+
+fn backend_name(args: &LoadArgs) -> String {
+    match (&args.api, &args.mysql_url) {
+        (Some(_), _) => "unknown".into(),
+        (None, Some(_)) => "mysql".into(),
+        (None, None) => "sqlite".into(),
+    }
+}
+
+fn system_config(args: &LoadArgs) -> SystemConfig {
+    let tuning = crate::roles::WorkerTuning {
+        concurrency: args.worker_concurrency,
+        claim_batch_max: args.claim_batch_max,
+        lease_ttl_ms: 30_000,
+        heartbeat_ms: 10_000,
+        poll_interval_ms: 250,
+        poll_interval_min_ms: 5,
+        drain_timeout_ms: 10_000,
+    };
+    SystemConfig {
+        mysql_url: args.mysql_url.clone(),
+        data_dir: args.data_dir.clone(),
+        topology: args.topology,
+        workers: args.workers,
+        tuning,
+        redis_url: args.redis_url.clone(),
+        worker_bin: args.worker_bin.clone(),
+    }
+}
+
+/// The no-engine baseline with as many clients as the heavy profile had, when asked for,
+/// and what it cost (this process holds its clients and the three services).
+async fn measure_baseline(
+    args: &LoadArgs,
+    summaries: &[ProfileSummary],
+    notes: &mut Vec<String>,
+) -> (Option<services::bench::Report>, Option<resources::Usage>) {
+    if !args.baseline {
+        return (None, None);
+    }
+    let Some(server) = &args.mysql_url else {
+        notes.push("no baseline: it needs MariaDB (--mysql-url)".into());
+        return (None, None);
+    };
+    let clients = summaries
+        .iter()
+        .find_map(|s| s.concurrency)
+        .unwrap_or(profile::HEAVY_CONCURRENCY);
+    let mut config = services::bench::BaselineConfig::new(server.clone());
+    config.clients = clients;
+    config.purchases = args.baseline_purchases;
+    config.users = args.buyers.max(1);
+    config.products = args.products.max(1);
+    eprintln!(
+        "baseline: {} purchases from {clients} clients, no engine",
+        config.purchases
+    );
+    let probe = Probe::start(Vec::new(), Some(server.clone()));
+    let before = probe.snapshot().await;
+    match services::bench::baseline(&config).await {
+        Ok(report) => {
+            eprintln!("baseline: {report}");
+            let succeeded = (report.purchases - report.failed) as u64;
+            let usage = probe.usage(&before, succeeded).await;
+            (Some(report), Some(usage))
+        }
+        Err(err) => {
+            notes.push(format!("baseline failed: {err}"));
+            (None, None)
+        }
+    }
+}

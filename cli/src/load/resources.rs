@@ -1,0 +1,203 @@
+//! What a profile cost: CPU time of this process, of worker processes and of MariaDB (from
+//! `/proc/<pid>/stat`), resident memory peaks (sampled from `/proc/<pid>/status`), and
+//! MariaDB's server-wide `Com_commit` and `Questions` counters. Linux only; figures that
+//! cannot be read are left out, never guessed.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `/proc` counts CPU time in clock ticks of `USER_HZ`, which Linux fixes at 100 per second
+/// on every architecture it exposes to user space.
+const CLOCK_TICKS_PER_S: u64 = 100;
+/// How often resident memory is sampled.
+const RSS_SAMPLE_MS: u64 = 100;
+
+/// What one profile cost, per finished saga where it says so.
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    /// CPU of the load process and of any worker processes. With an in-process system the
+    /// load process holds the API, the workers, the services and the load generator.
+    pub cpu_ms_per_saga: f64,
+    /// Of which the worker processes (with `--topology processes`).
+    pub worker_cpu_ms_per_saga: Option<f64>,
+    /// MariaDB's own CPU (when its process is readable).
+    pub mariadb_cpu_ms_per_saga: Option<f64>,
+    /// `Com_commit` delta per saga: server-wide, so everything else on the server counts too.
+    pub commits_per_saga: Option<f64>,
+    /// `Questions` delta per saga (statements sent by clients): server-wide as well.
+    pub statements_per_saga: Option<f64>,
+    /// Peak resident memory of the load process.
+    pub process_rss_max_mib: f64,
+    /// Peak resident memory of the largest worker process.
+    pub worker_rss_max_mib: Option<f64>,
+}
+
+/// CPU and counters at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    own_ticks: u64,
+    worker_ticks: u64,
+    mariadb_ticks: Option<u64>,
+    server: Option<(u64, u64)>,
+}
+
+/// Reads the processes and the database server of one run.
+pub struct Probe {
+    workers: Vec<u32>,
+    mariadb: Option<u32>,
+    mysql_url: Option<String>,
+    own_rss_kib: Arc<AtomicU64>,
+    worker_rss_kib: Arc<AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl Probe {
+    /// Starts sampling the resident memory of this process and of `workers`. With a MySQL
+    /// server URL, also reads its counters and (when it runs here) its process.
+    pub fn start(workers: Vec<u32>, mysql_url: Option<String>) -> Probe {
+        let own_rss_kib = Arc::new(AtomicU64::new(0));
+        let worker_rss_kib = Arc::new(AtomicU64::new(0));
+        let (own, peak, pids) = (own_rss_kib.clone(), worker_rss_kib.clone(), workers.clone());
+        let sampler = tokio::spawn(async move {
+            loop {
+                own.fetch_max(rss_kib(std::process::id()).unwrap_or(0), Ordering::Relaxed);
+                for pid in &pids {
+                    peak.fetch_max(rss_kib(*pid).unwrap_or(0), Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(RSS_SAMPLE_MS)).await;
+            }
+        });
+        let mariadb = mysql_url
+            .as_ref()
+            .and_then(|_| find_process(&["mariadbd", "mysqld"]));
+        Probe {
+            workers,
+            mariadb,
+            mysql_url,
+            own_rss_kib,
+            worker_rss_kib,
+            sampler,
+        }
+    }
+
+    /// CPU and counters now; also restarts the memory peaks.
+    pub async fn snapshot(&self) -> Snapshot {
+        self.own_rss_kib.store(0, Ordering::Relaxed);
+        self.worker_rss_kib.store(0, Ordering::Relaxed);
+        let server = match &self.mysql_url {
+            Some(url) => server_counters(url)
+                .await
+                .map_err(|err| tracing::warn!(error = %err, "reading MariaDB's counters failed"))
+                .ok(),
+            None => None,
+        };
+        Snapshot {
+            own_ticks: cpu_ticks(std::process::id()).unwrap_or(0),
+            worker_ticks: self.workers.iter().filter_map(|p| cpu_ticks(*p)).sum(),
+            mariadb_ticks: self.mariadb.and_then(cpu_ticks),
+            server,
+        }
+    }
+
+    /// What happened between `before` and now, per saga of `sagas`.
+    pub async fn usage(&self, before: &Snapshot, sagas: u64) -> Usage {
+        let own_peak = self.own_rss_kib.load(Ordering::Relaxed);
+        let worker_peak = self.worker_rss_kib.load(Ordering::Relaxed);
+        let after = self.snapshot().await;
+        let per = |delta: u64| delta as f64 / sagas.max(1) as f64;
+        let cpu_ms = |ticks: u64| per(ticks * 1000 / CLOCK_TICKS_PER_S);
+        let own = after.own_ticks.saturating_sub(before.own_ticks);
+        let workers = after.worker_ticks.saturating_sub(before.worker_ticks);
+        let has_workers = !self.workers.is_empty();
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let server = before.server.zip(after.server);
+        Usage {
+            cpu_ms_per_saga: cpu_ms(own + workers),
+            worker_cpu_ms_per_saga: has_workers.then(|| cpu_ms(workers)),
+            mariadb_cpu_ms_per_saga: before
+                .mariadb_ticks
+                .zip(after.mariadb_ticks)
+                .map(|(a, b)| cpu_ms(b.saturating_sub(a))),
+            commits_per_saga: server.map(|((_, c0), (_, c1))| per(c1.saturating_sub(c0))),
+            statements_per_saga: server.map(|((q0, _), (q1, _))| per(q1.saturating_sub(q0))),
+            process_rss_max_mib: mib(own_peak),
+            worker_rss_max_mib: has_workers.then(|| mib(worker_peak)),
+        }
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.sampler.abort();
+    }
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat)
+}
+
+/// Fields 14 and 15 of `/proc/<pid>/stat`, counted after the command name (which may hold
+/// spaces and parentheses, so the split starts at the last `)`).
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The first process whose command name is one of `names`.
+fn find_process(names: &[&str]) -> Option<u32> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        names.contains(&comm.trim()).then_some(pid)
+    })
+}
+
+/// MariaDB's server-wide `Questions` and `Com_commit`.
+async fn server_counters(url: &str) -> Result<(u64, u64), sqlx::Error> {
+    use sqlx::Connection;
+    let mut conn = sqlx::MySqlConnection::connect(url).await?;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit')")
+            .fetch_all(&mut conn)
+            .await?;
+    let get = |name: &str| {
+        rows.iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((get("Questions"), get("Com_commit")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_skip_odd_command_names() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194304 126 0 0 0 7 5 0 0 20 0 1";
+        assert_eq!(parse_cpu_ticks(stat), Some(12));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_is_readable() {
+        assert!(cpu_ticks(std::process::id()).is_some());
+        assert!(rss_kib(std::process::id()).unwrap() > 0);
+    }
+}
