@@ -2,8 +2,8 @@
 //! and outputs, and the leases that outlived their expiry. Read in one transaction.
 
 use super::db::args;
-use super::{parse_id, parse_json, parse_name, Result, Store};
-use crate::model::{ActivityKey, ActivityKind, Micros, WorkflowId, WorkflowStatus};
+use super::{parse_id, parse_json, parse_key, parse_name, Result, Store};
+use crate::model::{ActivityKey, Micros, WorkflowId, WorkflowStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -71,16 +71,7 @@ impl Store {
                 })
             })
             .collect::<Result<_>>()?;
-        let stale_leases = stale
-            .iter()
-            .map(|r| {
-                Ok(ActivityKey {
-                    workflow_id: parse_id(&r.text("workflow_id")?)?,
-                    step: r.int("step")? as u32,
-                    kind: parse_name(&r.text("kind")?, ActivityKind::parse, "activity kind")?,
-                })
-            })
-            .collect::<Result<_>>()?;
+        let stale_leases = stale.iter().map(parse_key).collect::<Result<_>>()?;
         Ok(Journal {
             now,
             workflows,

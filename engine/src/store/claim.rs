@@ -5,8 +5,8 @@
 //! that expired as a lost attempt. Not the execution of what was claimed (that is `runner`).
 
 use super::db::{args, padded_list, tuples, Arg, Row, Tx};
-use super::{parse_id, parse_json, parse_name, retry_transient, Result, Store};
-use crate::model::{ActivityKey, ActivityKind, AttemptOutcome, Micros};
+use super::{parse_json, parse_key, retry_transient, Result, Store};
+use crate::model::{ActivityKey, AttemptOutcome, Micros};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -235,11 +235,7 @@ async fn read_workflow_state(
 impl Due {
     fn from_row(row: &Row) -> Result<Due> {
         Ok(Due {
-            key: ActivityKey {
-                workflow_id: parse_id(&row.text("workflow_id")?)?,
-                step: row.int("step")? as u32,
-                kind: parse_name(&row.text("kind")?, ActivityKind::parse, "activity kind")?,
-            },
+            key: parse_key(row)?,
             name: row.text("name")?,
             workflow_type: row.text("workflow_type")?,
             was_leased: row.text("status")? == "leased",

@@ -204,6 +204,19 @@ fn parse_name<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result
     parse(text).ok_or_else(|| Error::Corrupt(format!("unknown {what} `{text}`")))
 }
 
+/// The journal key in a row's `workflow_id`, `step` and `kind` columns.
+fn parse_key(row: &db::Row) -> Result<crate::model::ActivityKey> {
+    Ok(crate::model::ActivityKey {
+        workflow_id: parse_id(&row.text("workflow_id")?)?,
+        step: row.int("step")? as u32,
+        kind: parse_name(
+            &row.text("kind")?,
+            crate::model::ActivityKind::parse,
+            "activity kind",
+        )?,
+    })
+}
+
 fn parse_id(text: &str) -> Result<WorkflowId> {
     text.parse()
         .map_err(|_| Error::Corrupt(format!("bad workflow id `{text}`")))

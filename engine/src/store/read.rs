@@ -4,8 +4,7 @@
 use super::db::{args, Arg, Row};
 use super::{parse_id, parse_json, parse_name, Result, Store};
 use crate::model::{
-    ActivityError, ActivityKey, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId,
-    WorkflowStatus,
+    ActivityError, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId, WorkflowStatus,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -239,11 +238,7 @@ fn activity_record(
     a: &Row,
     attempts: &mut BTreeMap<(u32, ActivityKind), Vec<AttemptRecord>>,
 ) -> Result<ActivityRecord> {
-    let key = ActivityKey {
-        workflow_id: parse_id(&a.text("workflow_id")?)?,
-        step: a.int("step")? as u32,
-        kind: parse_name(&a.text("kind")?, ActivityKind::parse, "activity kind")?,
-    };
+    let key = super::parse_key(a)?;
     Ok(ActivityRecord {
         step: key.step,
         kind: key.kind,
