@@ -86,6 +86,9 @@ impl Db {
         let session_sql = backend.session_sql();
         let pool = AnyPoolOptions::new()
             .max_connections(connections_max)
+            // No ping before every transaction (a round trip each): `begin` passes over a
+            // connection that died while idle instead.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| Box::pin(set_session(conn, session_sql.clone())))
             .connect(url)
             .await
@@ -110,10 +113,27 @@ impl Db {
 
     /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
     /// IMMEDIATE`), so a transaction never has to upgrade a read lock.
+    ///
+    /// A connection that died while idle (the server restarted or dropped the session) fails
+    /// its `BEGIN`; nothing has run yet, so the next connection is tried. Each failure closes
+    /// a dead connection, so this ends within the pool's size.
     pub(crate) async fn begin(&self) -> sqlx::Result<Transaction<'static, Any>> {
-        match self.backend {
-            Backend::MySql => self.pool.begin().await,
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+        let mut tries = 0;
+        loop {
+            let begun = match self.backend {
+                Backend::MySql => self.pool.begin().await,
+                Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            };
+            match begun {
+                Err(err)
+                    if is_dead_connection(&err)
+                        && tries <= self.pool.options().get_max_connections() =>
+                {
+                    tracing::debug!(error = %err, "connection died while idle, taking another");
+                    tries += 1;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -158,6 +178,18 @@ impl Transient for sqlx::Error {
             Some(mysql) => matches!(mysql.number(), 1213 | 1205 | 1020),
             None => matches!(err.code().as_deref(), Some("5" | "6" | "261" | "517")),
         }
+    }
+}
+
+/// True for errors that say the connection itself is gone: I/O errors, and MySQL's "server
+/// has gone away" (2006), "lost connection" (2013) and "server shutdown" (1053).
+pub(crate) fn is_dead_connection(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .is_some_and(|mysql| matches!(mysql.number(), 1053 | 2006 | 2013)),
+        _ => false,
     }
 }
 

@@ -95,6 +95,34 @@ impl TestDb {
         }
     }
 
+    /// Kills every connection to this MariaDB database but the caller's own, as a server
+    /// restart or an idle timeout would, and returns how many it killed. The pools that held
+    /// them find out at their next use.
+    pub async fn kill_connections(&self) -> usize {
+        assert!(
+            self.is_mysql(),
+            "only a MariaDB database has connections to kill"
+        );
+        let mut conn = MySqlConnection::connect(&mysql_server_url())
+            .await
+            .expect("connect");
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT CAST(id AS SIGNED) FROM information_schema.PROCESSLIST \
+             WHERE db = ? AND id <> CONNECTION_ID()",
+        )
+        .bind(&self.name)
+        .fetch_all(&mut conn)
+        .await
+        .expect("list connections");
+        for id in &ids {
+            sqlx::query(&format!("KILL CONNECTION {id}"))
+                .execute(&mut conn)
+                .await
+                .expect("kill connection");
+        }
+        ids.len()
+    }
+
     /// True for a MariaDB database.
     pub fn is_mysql(&self) -> bool {
         self.url.starts_with("mysql:")

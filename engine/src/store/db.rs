@@ -49,6 +49,28 @@ impl Dialect {
     }
 }
 
+/// `args![a, b, c]`: a `Vec<Arg>` from values of mixed types.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => { vec![$($crate::store::db::Arg::from($value)),*] };
+}
+pub(crate) use args;
+
+/// Binds `args` to `sqlx::query(sql)` for one backend.
+macro_rules! bind_all {
+    ($sql:expr, $args:expr) => {{
+        let mut query = sqlx::query($sql);
+        for arg in $args {
+            query = match arg {
+                Arg::Int(v) => query.bind(v),
+                Arg::OptInt(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+                Arg::OptText(v) => query.bind(v),
+            };
+        }
+        query
+    }};
+}
+
 /// A connection pool on either backend.
 #[derive(Debug, Clone)]
 pub enum Pool {
@@ -71,10 +93,18 @@ impl Pool {
             let pool = MySqlPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
+                // No ping before every transaction: sqlx already pings each connection when it
+                // comes back to the pool, and a connection that died idle fails its first
+                // statement, which the callers retry (`Store` operations are idempotent).
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // Record locks only (no gap locks) for claims, and no stale snapshots.
                         conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .await?;
+                        // The batches' `workflow_id IN (…)` lists are planned from index
+                        // statistics, not by one index dive per value.
+                        conn.execute("SET SESSION eq_range_index_dive_limit = 4")
                             .await?;
                         Ok(())
                     })
@@ -111,7 +141,7 @@ impl Pool {
     /// so two writers never deadlock upgrading a read lock.
     pub async fn begin(&self) -> Result<Tx<'_>, sqlx::Error> {
         let inner = match self {
-            Pool::MySql(pool) => TxInner::MySql(pool.begin().await?),
+            Pool::MySql(pool) => TxInner::MySql(begin_mysql(pool).await?),
             Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         };
         Ok(Tx {
@@ -123,7 +153,7 @@ impl Pool {
     /// Starts a read-only transaction (on SQLite a deferred one: no write lock).
     pub async fn begin_read(&self) -> Result<Tx<'_>, sqlx::Error> {
         let inner = match self {
-            Pool::MySql(pool) => TxInner::MySql(pool.begin().await?),
+            Pool::MySql(pool) => TxInner::MySql(begin_mysql(pool).await?),
             Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
         };
         Ok(Tx {
@@ -132,11 +162,74 @@ impl Pool {
         })
     }
 
+    /// Runs one read-only statement outside a transaction (autocommit: no `BEGIN` and
+    /// `COMMIT` round trips). A read is safe to repeat, so a connection that died while idle
+    /// is passed over as in [`Pool::begin`].
+    pub async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, sqlx::Error> {
+        match self {
+            Pool::MySql(pool) => {
+                let mut tries = 0;
+                loop {
+                    match bind_all!(sql, args.clone()).fetch_all(pool).await {
+                        Err(err)
+                            if is_dead_connection(&err)
+                                && tries <= pool.options().get_max_connections() =>
+                        {
+                            tries += 1;
+                        }
+                        rows => return Ok(rows?.into_iter().map(Row::MySql).collect()),
+                    }
+                }
+            }
+            Pool::Sqlite(pool) => Ok(bind_all!(sql, args)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect()),
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Pool::MySql(pool) => pool.close().await,
             Pool::Sqlite(pool) => pool.close().await,
         }
+    }
+}
+
+/// Begins a transaction on a MySQL pool, passing over connections that died while idle.
+///
+/// The pool does not ping a connection before handing it out (a round trip per transaction),
+/// so after the server restarted or dropped idle sessions the first `BEGIN` on each old
+/// connection fails. Nothing has run yet at that point, so trying the next connection is
+/// safe; every dead connection is closed as it fails, and the pool opens new ones.
+async fn begin_mysql(
+    pool: &MySqlPool,
+) -> Result<sqlx::Transaction<'static, sqlx::MySql>, sqlx::Error> {
+    let mut tries = 0;
+    loop {
+        match pool.begin().await {
+            Err(err)
+                if is_dead_connection(&err) && tries <= pool.options().get_max_connections() =>
+            {
+                tracing::debug!(error = %err, "connection died while idle, taking another");
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// True for errors that say the connection itself is gone: I/O errors, and MySQL's "server
+/// has gone away" (2006), "lost connection" (2013) and "server shutdown" (1053).
+pub fn is_dead_connection(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|mysql| matches!(mysql.number(), 1053 | 2006 | 2013)),
+        _ => false,
     }
 }
 
@@ -173,28 +266,6 @@ impl From<Option<String>> for Arg {
     fn from(v: Option<String>) -> Arg {
         Arg::OptText(v)
     }
-}
-
-/// `args![a, b, c]`: a `Vec<Arg>` from values of mixed types.
-macro_rules! args {
-    ($($value:expr),* $(,)?) => { vec![$($crate::store::db::Arg::from($value)),*] };
-}
-pub(crate) use args;
-
-/// Binds `args` to `sqlx::query(sql)` for one backend.
-macro_rules! bind_all {
-    ($sql:expr, $args:expr) => {{
-        let mut query = sqlx::query($sql);
-        for arg in $args {
-            query = match arg {
-                Arg::Int(v) => query.bind(v),
-                Arg::OptInt(v) => query.bind(v),
-                Arg::Text(v) => query.bind(v),
-                Arg::OptText(v) => query.bind(v),
-            };
-        }
-        query
-    }};
 }
 
 enum TxInner<'p> {

@@ -188,6 +188,12 @@ impl Store {
         Ok(self.pool.begin_read().await?.counted(&self.counters))
     }
 
+    /// One read-only statement, outside a transaction.
+    async fn read(&self, sql: &str, args: Vec<db::Arg>) -> Result<Vec<db::Row>> {
+        self.counters.statements.fetch_add(1, Ordering::Relaxed);
+        Ok(self.pool.fetch_all(sql, args).await?)
+    }
+
     /// The database clock, in microseconds since the Unix epoch.
     pub async fn now(&self) -> Result<i64> {
         let mut tx = self.begin_read().await?;

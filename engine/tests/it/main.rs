@@ -7,6 +7,7 @@ mod api;
 mod bad_input;
 mod claims;
 mod compensation;
+mod connections;
 mod leases;
 mod parking;
 mod retries;

@@ -4,6 +4,7 @@
 mod admin;
 mod bench;
 mod concurrency;
+mod connections;
 mod faults;
 mod order;
 mod payment;
