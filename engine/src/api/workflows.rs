@@ -11,7 +11,7 @@ use super::wire::{
     WorkflowType, WorkflowTypes,
 };
 use super::ApiState;
-use crate::model::WorkflowId;
+use crate::model::{WorkflowId, WorkflowStatus};
 use crate::store::{self, NewWorkflow, WorkflowRecord};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -47,7 +47,7 @@ pub(super) async fn submit(
     }
     let status = match wait.is_zero() {
         true => submitted.status,
-        false => wait_for_end(&state, submitted.id, wait).await?.status,
+        false => wait_for_status(&state, submitted, wait).await?,
     };
     let code = match submitted.created {
         true => StatusCode::CREATED,
@@ -92,6 +92,37 @@ async fn wait_for_end(
     let _ = tokio::time::timeout(wait, waiter.finished()).await;
     drop(waiter);
     read(state, id).await
+}
+
+/// Like [`wait_for_end`] for an answer that is only the status, as a submit's: the finish
+/// comes from the [`super::Watcher`] with its status, so the workflow is not read back then;
+/// one status read after registering covers a finish before it.
+async fn wait_for_status(
+    state: &ApiState,
+    submitted: store::Submitted,
+    wait: Duration,
+) -> Result<WorkflowStatus, Error> {
+    if submitted.status.is_terminal() {
+        return Ok(submitted.status);
+    }
+    let id = submitted.id;
+    let mut waiter = state.watcher.watch(id);
+    let status = read_status(state, id).await?;
+    if status.is_terminal() {
+        return Ok(status);
+    }
+    match tokio::time::timeout(wait, waiter.finished()).await {
+        Ok(finished) => Ok(finished),
+        Err(_elapsed) => {
+            drop(waiter);
+            read_status(state, id).await
+        }
+    }
+}
+
+async fn read_status(state: &ApiState, id: WorkflowId) -> Result<WorkflowStatus, Error> {
+    let status = state.store.status(id).await?;
+    Ok(status.ok_or(store::Error::NotFound(id))?)
 }
 
 async fn read(state: &ApiState, id: WorkflowId) -> Result<WorkflowRecord, Error> {
