@@ -249,7 +249,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 lease_ttl_ms: 30_000,
                 heartbeat_ms: 10_000,
                 poll_interval_ms: 250,
-                poll_interval_min_ms: 5,
+                poll_interval_min_ms: Some(5),
                 drain_timeout_ms: 10_000,
             };
             let config = DevConfig {

@@ -162,7 +162,7 @@ impl Dev {
         let (stop, stopped) = watch::channel(false);
         let pool = tokio::spawn(worker::run(
             runner,
-            config.tuning.pool_config(),
+            config.tuning.pool_config(false),
             wake.clone(),
             wait_true(stopped.clone()),
         ));

@@ -81,9 +81,11 @@ pub struct WorkerTuning {
     /// Longest wait between claims while idle (the wait starts at the minimum and doubles).
     #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MS", default_value_t = 250)]
     pub poll_interval_ms: u64,
-    /// First wait after a claim found nothing.
-    #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MIN_MS", default_value_t = 5)]
-    pub poll_interval_min_ms: u64,
+    /// First wait after a claim found nothing [default: 5; with --redis-url, the longest wait:
+    /// submits and due retries wake the worker, so polling only covers lost messages and other
+    /// workers' expired leases].
+    #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MIN_MS")]
+    pub poll_interval_min_ms: Option<u64>,
     /// On SIGTERM, how long in-flight work may take before the worker exits anyway.
     #[arg(long, env = "SAGAFLOW_DRAIN_TIMEOUT_MS", default_value_t = 10_000)]
     pub drain_timeout_ms: u64,
@@ -100,10 +102,16 @@ impl WorkerTuning {
         }
     }
 
-    pub fn pool_config(&self) -> PoolConfig {
+    /// The claim loops' settings; `woken_by_redis` when Redis wake-ups reach this worker.
+    pub fn pool_config(&self, woken_by_redis: bool) -> PoolConfig {
+        let min_default = match woken_by_redis {
+            true => self.poll_interval_ms,
+            false => 5,
+        };
+        let min = self.poll_interval_min_ms.unwrap_or(min_default);
         PoolConfig {
             concurrency: self.concurrency,
-            poll_interval_min_ms: self.poll_interval_min_ms.min(self.poll_interval_ms),
+            poll_interval_min_ms: min.min(self.poll_interval_ms),
             poll_interval_max_ms: self.poll_interval_ms,
             drain_timeout_ms: self.drain_timeout_ms,
         }
@@ -222,7 +230,13 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         finished.publish_finished(wf, status)
     }));
     tracing::info!(worker = %id, concurrency = args.tuning.concurrency, "worker started");
-    let totals = worker::run(runner, args.tuning.pool_config(), wake, shutdown_signal()).await;
+    let totals = worker::run(
+        runner,
+        args.tuning.pool_config(args.redis_url.is_some()),
+        wake,
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!(worker = %id, executed = totals.executed, released = totals.released, timed_out = totals.drain_timed_out, "worker stopped");
     Ok(())
 }
@@ -279,4 +293,46 @@ pub async fn probe(url: &str) -> anyhow::Result<()> {
         .status();
     anyhow::ensure!(status.is_success(), "GET {url} answered {status}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        tuning: WorkerTuning,
+    }
+
+    fn pool(flags: &[&str], woken_by_redis: bool) -> PoolConfig {
+        let flags = Flags::try_parse_from(std::iter::once("worker").chain(flags.iter().copied()))
+            .expect("valid flags");
+        flags.tuning.pool_config(woken_by_redis)
+    }
+
+    #[test]
+    fn redis_wakeups_replace_fast_idle_polls_unless_the_flag_says_otherwise() {
+        let polling = pool(&[], false);
+        assert_eq!(
+            (polling.poll_interval_min_ms, polling.poll_interval_max_ms),
+            (5, 250)
+        );
+        let woken = pool(&[], true);
+        assert_eq!(
+            (woken.poll_interval_min_ms, woken.poll_interval_max_ms),
+            (250, 250)
+        );
+        let explicit = pool(&["--poll-interval-min-ms", "20"], true);
+        assert_eq!(explicit.poll_interval_min_ms, 20);
+        let capped = pool(
+            &["--poll-interval-min-ms", "900", "--poll-interval-ms", "100"],
+            false,
+        );
+        assert_eq!(
+            capped.poll_interval_min_ms, 100,
+            "never above the longest wait"
+        );
+    }
 }

@@ -338,7 +338,8 @@ fn system_config(args: &LoadArgs) -> SystemConfig {
         lease_ttl_ms: 30_000,
         heartbeat_ms: 10_000,
         poll_interval_ms: 250,
-        poll_interval_min_ms: 5,
+        // The worker's default: 5 ms, or no fast polls when Redis wakes it.
+        poll_interval_min_ms: None,
         drain_timeout_ms: 10_000,
     };
     SystemConfig {

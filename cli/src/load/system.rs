@@ -267,10 +267,9 @@ fn spawn_worker(
     command.args(["--concurrency", &t.concurrency.to_string()]);
     command.args(["--claim-batch-max", &t.claim_batch_max.to_string()]);
     command.args(["--poll-interval-ms", &t.poll_interval_ms.to_string()]);
-    command.args([
-        "--poll-interval-min-ms",
-        &t.poll_interval_min_ms.to_string(),
-    ]);
+    if let Some(min) = t.poll_interval_min_ms {
+        command.args(["--poll-interval-min-ms", &min.to_string()]);
+    }
     if let Some(redis) = &config.redis_url {
         command.args(["--redis-url", redis]);
     }
