@@ -1,11 +1,13 @@
 //! The run's PNG charts, drawn in Rust with plotters: throughput over time, latency
-//! percentiles per profile, outcome ratios per profile, and the retry timeline (attempts of
+//! percentiles per profile, outcome ratios per profile, the retry timeline (attempts of
 //! retried activities against time since their first attempt, where the 1 s / 2 s / 4 s
-//! backoff shows as columns).
+//! backoff shows as columns), and, when CPU was measured, the cost of a saga per profile next
+//! to the no-engine baseline's purchase.
 //!
 //! Text needs a TrueType font from the system (Debian: fonts-dejavu-core); `SAGAFLOW_FONT`
 //! names another file.
 
+use super::resources::Usage;
 use super::stats::{ProfileSummary, Record};
 use super::Error;
 use plotters::coord::ranged1d::SegmentValue;
@@ -24,6 +26,14 @@ pub const FILES: [&str; 4] = [
     "outcomes.png",
     "retries.png",
 ];
+/// The cost chart's file: drawn only when the run measured CPU.
+pub const COST_FILE: &str = "cost.png";
+
+/// The no-engine baseline as the cost chart shows it: purchases per second and their cost.
+pub struct BaselineCost<'a> {
+    pub purchases_per_s: f64,
+    pub usage: &'a Usage,
+}
 /// Where a TrueType font is looked for when `SAGAFLOW_FONT` is not set.
 const FONT_PATHS: [&str; 4] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -41,14 +51,29 @@ const COLOURS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-/// Draws every chart of [`FILES`] into `dir`.
-pub fn draw_all(dir: &Path, summaries: &[ProfileSummary], records: &[Record]) -> Result<(), Error> {
+/// Draws every chart of [`FILES`] into `dir`, and [`COST_FILE`] when a profile or the
+/// baseline measured CPU; returns whether the cost chart was drawn.
+pub fn draw_all(
+    dir: &Path,
+    summaries: &[ProfileSummary],
+    records: &[Record],
+    baseline: Option<BaselineCost<'_>>,
+) -> Result<bool, Error> {
     register_font()?;
     throughput(&dir.join(FILES[0]), records).map_err(chart)?;
     latency(&dir.join(FILES[1]), summaries).map_err(chart)?;
     outcomes(&dir.join(FILES[2]), summaries).map_err(chart)?;
     retries(&dir.join(FILES[3]), records).map_err(chart)?;
-    Ok(())
+    let mut costs: Vec<(String, f64, &Usage)> = summaries
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.throughput_per_s, s.resources.as_ref()?)))
+        .collect();
+    costs.extend(baseline.map(|b| ("no-engine baseline".to_owned(), b.purchases_per_s, b.usage)));
+    if costs.is_empty() {
+        return Ok(false);
+    }
+    cost(&dir.join(COST_FILE), &costs).map_err(chart)?;
+    Ok(true)
 }
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
@@ -256,6 +281,75 @@ fn outcomes(path: &Path, summaries: &[ProfileSummary]) -> Drawn {
     chart.draw_series(summaries.iter().enumerate().map(|(i, s)| {
         let text = format!("{:.1}% completed", parts(s)[0]);
         Text::new(text, (SegmentValue::CenterOf(i), 101.0), centred_text())
+    }))?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    root.present()?;
+    Ok(())
+}
+
+/// CPU milliseconds per saga (per purchase for the baseline), stacked by where they were
+/// spent, with the throughput above each bar: what the engine adds to the same purchase.
+fn cost(path: &Path, costs: &[(String, f64, &Usage)]) -> Drawn {
+    let parts = |u: &Usage| {
+        let worker = u.worker_cpu_ms_per_saga.unwrap_or(0.0);
+        [
+            u.cpu_ms_per_saga - worker,
+            worker,
+            u.mariadb_cpu_ms_per_saga.unwrap_or(0.0),
+        ]
+    };
+    let names = [
+        "load process (load generator, services, API)",
+        "worker processes",
+        "MariaDB",
+    ];
+    let y_max = costs
+        .iter()
+        .map(|(_, _, u)| parts(u).iter().sum::<f64>())
+        .fold(1.0, f64::max)
+        * 1.3;
+    let labels: Vec<String> = costs.iter().map(|c| c.0.clone()).collect();
+    let formatter = |v: &SegmentValue<usize>| segment_label(v, &labels);
+    let root = BitMapBackend::new(path, SIZE_PX).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "CPU per saga, and per purchase without the engine",
+            ("sans-serif", 24),
+        )
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(segments(costs.len()), 0.0..y_max)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(costs.len())
+        .x_label_formatter(&formatter)
+        .y_desc("CPU milliseconds")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    for (k, name) in names.iter().enumerate() {
+        let colour = COLOURS[k];
+        let stacked = costs.iter().enumerate().map(|(i, (_, _, u))| {
+            let shares = parts(u);
+            let low: f64 = shares[..k].iter().sum();
+            bar(i, low, low + shares[k], colour)
+        });
+        chart
+            .draw_series(stacked)?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
+    }
+    chart.draw_series(costs.iter().enumerate().map(|(i, (_, rate, u))| {
+        let total: f64 = parts(u).iter().sum();
+        let text = format!("{total:.1} ms at {rate:.0}/s");
+        Text::new(
+            text,
+            (SegmentValue::CenterOf(i), total + y_max * 0.01),
+            centred_text(),
+        )
     }))?;
     legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present()?;

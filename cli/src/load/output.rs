@@ -45,8 +45,16 @@ pub fn write_all(dir: &Path, summary: &RunSummary, records: &[Record]) -> Result
     std::fs::write(dir.join("workflows.csv"), workflows_csv(records))
         .map_err(io("workflows.csv"))?;
     std::fs::write(dir.join("retries.csv"), retries_csv(records)).map_err(io("retries.csv"))?;
-    charts::draw_all(dir, &summary.profiles, records)?;
-    std::fs::write(dir.join("index.html"), html(summary)).map_err(io("index.html"))?;
+    let baseline = summary
+        .baseline
+        .as_ref()
+        .zip(summary.baseline_resources.as_ref())
+        .map(|(report, usage)| charts::BaselineCost {
+            purchases_per_s: report.purchases_per_s,
+            usage,
+        });
+    let cost_drawn = charts::draw_all(dir, &summary.profiles, records, baseline)?;
+    std::fs::write(dir.join("index.html"), html(summary, cost_drawn)).map_err(io("index.html"))?;
     Ok(())
 }
 
@@ -135,7 +143,7 @@ fn row(p: &ProfileSummary) -> String {
 }
 
 /// The page: what ran, the summary table, the baseline, then the charts.
-pub fn html(summary: &RunSummary) -> String {
+pub fn html(summary: &RunSummary, cost_drawn: bool) -> String {
     let rows: String = summary.profiles.iter().map(row).collect();
     let baseline = summary.baseline.as_ref().map_or_else(
         || {
@@ -154,8 +162,10 @@ pub fn html(summary: &RunSummary) -> String {
         .iter()
         .map(|n| format!("<li>{}</li>", escape(n)))
         .collect();
+    let cost = cost_drawn.then_some(charts::COST_FILE);
     let charts: String = charts::FILES
         .iter()
+        .chain(cost.iter())
         .map(|f| format!("<figure><img src=\"{f}\" alt=\"{f}\"></figure>\n"))
         .collect();
     format!(

@@ -96,6 +96,10 @@ async fn a_light_run_writes_consistent_results() {
         assert!(html.contains(png), "index.html shows {png}");
     }
     assert!(html.contains("<td>light</td>"));
+    // CPU is read from /proc, so the run measured its cost: the cost chart is drawn and shown.
+    assert!(profile["resources"]["cpu_ms_per_saga"].as_f64().unwrap() > 0.0);
+    assert_png(&out.join(sagaflow::load::charts::COST_FILE));
+    assert!(html.contains(sagaflow::load::charts::COST_FILE));
 }
 
 fn assert_png(path: &Path) {
