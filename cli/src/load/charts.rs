@@ -240,51 +240,30 @@ fn outcomes(path: &Path, summaries: &[ProfileSummary]) -> Drawn {
             c.unfinished + c.submit_errors,
         ]
         .map(|n| n as f64 * 100.0 / total)
+        .to_vec()
     };
-    let names = [
-        "completed",
-        "compensated",
-        "failed",
-        "unfinished or refused",
-    ];
-    let labels: Vec<String> = summaries.iter().map(|s| s.name.clone()).collect();
-    let formatter = |v: &SegmentValue<usize>| segment_label(v, &labels);
-    let root = BitMapBackend::new(path, SIZE_PX).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Outcomes per profile", ("sans-serif", 24))
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(64)
-        .build_cartesian_2d(segments(summaries.len()), 0.0..110.0)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(summaries.len())
-        .x_label_formatter(&formatter)
-        .y_desc("% of submitted workflows")
-        .y_label_formatter(&|y| format!("{y:.0}"))
-        .label_style(("sans-serif", 14))
-        .draw()?;
-    for (k, name) in names.iter().enumerate() {
-        let colour = [COLOURS[2], COLOURS[1], COLOURS[3], COLOURS[5]][k];
-        let stacked = summaries.iter().enumerate().map(|(i, s)| {
-            let shares = parts(s);
-            let low: f64 = shares[..k].iter().sum();
-            bar(i, low, low + shares[k], colour)
-        });
-        chart
-            .draw_series(stacked)?
-            .label(*name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
-    }
-    chart.draw_series(summaries.iter().enumerate().map(|(i, s)| {
-        let text = format!("{:.1}% completed", parts(s)[0]);
-        Text::new(text, (SegmentValue::CenterOf(i), 101.0), centred_text())
-    }))?;
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-    root.present()?;
-    Ok(())
+    stacked_bars(
+        path,
+        &Stacked {
+            caption: "Outcomes per profile",
+            y_desc: "% of submitted workflows",
+            y_max: 110.0,
+            series: &[
+                ("completed", COLOURS[2]),
+                ("compensated", COLOURS[1]),
+                ("failed", COLOURS[3]),
+                ("unfinished or refused", COLOURS[5]),
+            ],
+            bars: summaries
+                .iter()
+                .map(|s| {
+                    let values = parts(s);
+                    let note = (format!("{:.1}% completed", values[0]), 101.0);
+                    (s.name.clone(), values, note)
+                })
+                .collect(),
+        },
+    )
 }
 
 /// CPU milliseconds per saga (per purchase for the baseline), stacked by where they were
@@ -292,62 +271,83 @@ fn outcomes(path: &Path, summaries: &[ProfileSummary]) -> Drawn {
 fn cost(path: &Path, costs: &[(String, f64, &Usage)]) -> Drawn {
     let parts = |u: &Usage| {
         let worker = u.worker_cpu_ms_per_saga.unwrap_or(0.0);
-        [
+        vec![
             u.cpu_ms_per_saga - worker,
             worker,
             u.mariadb_cpu_ms_per_saga.unwrap_or(0.0),
         ]
     };
-    let names = [
-        "load process (load generator, services, API)",
-        "worker processes",
-        "MariaDB",
-    ];
-    let y_max = costs
-        .iter()
-        .map(|(_, _, u)| parts(u).iter().sum::<f64>())
-        .fold(1.0, f64::max)
-        * 1.3;
-    let labels: Vec<String> = costs.iter().map(|c| c.0.clone()).collect();
+    let total = |u: &Usage| parts(u).iter().sum::<f64>();
+    let y_max = costs.iter().map(|c| total(c.2)).fold(1.0, f64::max) * 1.3;
+    stacked_bars(
+        path,
+        &Stacked {
+            caption: "CPU per saga, and per purchase without the engine",
+            y_desc: "CPU milliseconds",
+            y_max,
+            series: &[
+                ("load process (load generator, services, API)", COLOURS[0]),
+                ("worker processes", COLOURS[1]),
+                ("MariaDB", COLOURS[2]),
+            ],
+            bars: costs
+                .iter()
+                .map(|(name, rate, u)| {
+                    let t = total(u);
+                    let note = (format!("{t:.1} ms at {rate:.0}/s"), t + y_max * 0.01);
+                    (name.clone(), parts(u), note)
+                })
+                .collect(),
+        },
+    )
+}
+
+/// A chart of stacked bars: one bar per entry, one segment per series, a note above each.
+struct Stacked<'a> {
+    caption: &'a str,
+    y_desc: &'a str,
+    y_max: f64,
+    series: &'a [(&'a str, RGBColor)],
+    /// Label, one value per series, and the note with its height.
+    bars: Vec<(String, Vec<f64>, (String, f64))>,
+}
+
+fn stacked_bars(path: &Path, chart_spec: &Stacked<'_>) -> Drawn {
+    let bars = &chart_spec.bars;
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     let formatter = |v: &SegmentValue<usize>| segment_label(v, &labels);
     let root = BitMapBackend::new(path, SIZE_PX).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "CPU per saga, and per purchase without the engine",
-            ("sans-serif", 24),
-        )
+        .caption(chart_spec.caption, ("sans-serif", 24))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d(segments(costs.len()), 0.0..y_max)?;
+        .build_cartesian_2d(segments(bars.len()), 0.0..chart_spec.y_max)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(costs.len())
+        .x_labels(bars.len())
         .x_label_formatter(&formatter)
-        .y_desc("CPU milliseconds")
+        .y_desc(chart_spec.y_desc)
         .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style(("sans-serif", 14))
         .draw()?;
-    for (k, name) in names.iter().enumerate() {
-        let colour = COLOURS[k];
-        let stacked = costs.iter().enumerate().map(|(i, (_, _, u))| {
-            let shares = parts(u);
-            let low: f64 = shares[..k].iter().sum();
-            bar(i, low, low + shares[k], colour)
+    for (k, (name, colour)) in chart_spec.series.iter().enumerate() {
+        let colour = *colour;
+        let stacked = bars.iter().enumerate().map(|(i, (_, values, _))| {
+            let low: f64 = values[..k].iter().sum();
+            bar(i, low, low + values[k], colour)
         });
         chart
             .draw_series(stacked)?
             .label(*name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
     }
-    chart.draw_series(costs.iter().enumerate().map(|(i, (_, rate, u))| {
-        let total: f64 = parts(u).iter().sum();
-        let text = format!("{total:.1} ms at {rate:.0}/s");
+    chart.draw_series(bars.iter().enumerate().map(|(i, (_, _, (text, y)))| {
         Text::new(
-            text,
-            (SegmentValue::CenterOf(i), total + y_max * 0.01),
+            text.clone(),
+            (SegmentValue::CenterOf(i), *y),
             centred_text(),
         )
     }))?;
@@ -424,7 +424,9 @@ fn retries(path: &Path, records: &[Record]) -> Drawn {
 fn segments(
     count: usize,
 ) -> plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordusize> {
-    (0..count.max(1) - 1).into_segmented()
+    // A segmented integer range holds one slot per value, end included; a range of one value
+    // has no width, so a lone bar gets a second, empty slot beside it.
+    (0..count.max(2) - 1).into_segmented()
 }
 
 /// (seconds since the activity's first attempt, attempt number, succeeded) of every attempt
