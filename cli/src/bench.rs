@@ -197,10 +197,15 @@ async fn wait_until_done(
 /// MariaDB's server-wide `Questions` and `Com_commit` counters (`None` on SQLite): a check of
 /// the store's own counts from the other side of the wire.
 async fn server_counters(url: &str) -> anyhow::Result<Option<(u64, u64)>> {
-    use sqlx::Connection;
     if !url.starts_with("mysql:") {
         return Ok(None);
     }
+    Ok(Some(mariadb_counters(url).await?))
+}
+
+/// MariaDB's server-wide `Questions` and `Com_commit`.
+pub(crate) async fn mariadb_counters(url: &str) -> Result<(u64, u64), sqlx::Error> {
+    use sqlx::Connection;
     let mut conn = sqlx::MySqlConnection::connect(url).await?;
     let rows: Vec<(String, String)> =
         sqlx::query_as("SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit')")
@@ -212,5 +217,5 @@ async fn server_counters(url: &str) -> anyhow::Result<Option<(u64, u64)>> {
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0)
     };
-    Ok(Some((get("Questions"), get("Com_commit"))))
+    Ok((get("Questions"), get("Com_commit")))
 }

@@ -87,7 +87,7 @@ impl Probe {
         self.own_rss_kib.store(0, Ordering::Relaxed);
         self.worker_rss_kib.store(0, Ordering::Relaxed);
         let server = match &self.mysql_url {
-            Some(url) => server_counters(url)
+            Some(url) => crate::bench::mariadb_counters(url)
                 .await
                 .map_err(|err| tracing::warn!(error = %err, "reading MariaDB's counters failed"))
                 .ok(),
@@ -165,23 +165,6 @@ fn find_process(names: &[&str]) -> Option<u32> {
         let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
         names.contains(&comm.trim()).then_some(pid)
     })
-}
-
-/// MariaDB's server-wide `Questions` and `Com_commit`.
-async fn server_counters(url: &str) -> Result<(u64, u64), sqlx::Error> {
-    use sqlx::Connection;
-    let mut conn = sqlx::MySqlConnection::connect(url).await?;
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit')")
-            .fetch_all(&mut conn)
-            .await?;
-    let get = |name: &str| {
-        rows.iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok((get("Questions"), get("Com_commit")))
 }
 
 #[cfg(test)]

@@ -146,7 +146,8 @@ async fn fresh_databases(config: &SystemConfig) -> anyhow::Result<Urls> {
         Some(server) => {
             let server = server.trim_end_matches('/');
             for name in ["saga", "user", "payment", "order"] {
-                recreate(server, &format!("sagaflow_load_{name}")).await?;
+                crate::procs::recreate_mysql_database(server, &format!("sagaflow_load_{name}"))
+                    .await?;
             }
             let db = |name: &str| format!("{server}/sagaflow_load_{name}");
             Ok(Urls {
@@ -166,18 +167,6 @@ async fn fresh_databases(config: &SystemConfig) -> anyhow::Result<Urls> {
             Ok(Urls::sqlite(&dir))
         }
     }
-}
-
-async fn recreate(server: &str, name: &str) -> anyhow::Result<()> {
-    use sqlx::{Connection, Executor};
-    let mut conn = sqlx::MySqlConnection::connect(server)
-        .await
-        .with_context(|| format!("connecting to {server}"))?;
-    conn.execute(format!("DROP DATABASE IF EXISTS `{name}`").as_str())
-        .await?;
-    conn.execute(format!("CREATE DATABASE `{name}`").as_str())
-        .await?;
-    Ok(())
 }
 
 /// Services and API here, `config.workers` worker processes.

@@ -168,18 +168,10 @@ impl Pool {
     pub async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, sqlx::Error> {
         match self {
             Pool::MySql(pool) => {
-                let mut tries = 0;
-                loop {
-                    match bind_all!(sql, args.clone()).fetch_all(pool).await {
-                        Err(err)
-                            if is_dead_connection(&err)
-                                && tries <= pool.options().get_max_connections() =>
-                        {
-                            tries += 1;
-                        }
-                        rows => return Ok(rows?.into_iter().map(Row::MySql).collect()),
-                    }
-                }
+                let rows =
+                    passing_dead_connections(pool, || bind_all!(sql, args.clone()).fetch_all(pool))
+                        .await?;
+                Ok(rows.into_iter().map(Row::MySql).collect())
             }
             Pool::Sqlite(pool) => Ok(bind_all!(sql, args)
                 .fetch_all(pool)
@@ -199,17 +191,29 @@ impl Pool {
 }
 
 /// Begins a transaction on a MySQL pool, passing over connections that died while idle.
-///
-/// The pool does not ping a connection before handing it out (a round trip per transaction),
-/// so after the server restarted or dropped idle sessions the first `BEGIN` on each old
-/// connection fails. Nothing has run yet at that point, so trying the next connection is
-/// safe; every dead connection is closed as it fails, and the pool opens new ones.
 async fn begin_mysql(
     pool: &MySqlPool,
 ) -> Result<sqlx::Transaction<'static, sqlx::MySql>, sqlx::Error> {
+    passing_dead_connections(pool, || pool.begin()).await
+}
+
+/// Runs `op` (a `BEGIN`, or a read that is safe to repeat) again while it fails because its
+/// connection is gone.
+///
+/// The pool does not ping a connection before handing it out (a round trip per transaction),
+/// so after the server restarted or dropped idle sessions the first use of each old
+/// connection fails. Every dead connection is closed as it fails and the pool opens new ones,
+/// so this ends within the pool's size.
+async fn passing_dead_connections<T, Fut>(
+    pool: &MySqlPool,
+    mut op: impl FnMut() -> Fut,
+) -> Result<T, sqlx::Error>
+where
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
     let mut tries = 0;
     loop {
-        match pool.begin().await {
+        match op().await {
             Err(err)
                 if is_dead_connection(&err) && tries <= pool.options().get_max_connections() =>
             {
