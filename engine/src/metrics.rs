@@ -53,6 +53,10 @@ pub fn describe() {
         "sagaflow_fenced_writes_total",
         "Completions dropped because their lease was no longer current"
     );
+    describe_counter!(
+        "sagaflow_activities_isolated_total",
+        "Activities parked because the store could not process them (a corrupt row, a refused write), by operation"
+    );
     describe_gauge!(
         "sagaflow_ready_activities",
         "Activities due and waiting for a worker (sampled)"
@@ -136,6 +140,12 @@ pub fn retry_scheduled(workflow_type: &str, step: &str) {
 
 pub fn compensation(workflow_type: &str, step: &str) {
     counter!("sagaflow_compensations_total", "type" => workflow_type.to_owned(), "step" => step.to_owned()).increment(1);
+}
+
+/// An activity the store could not claim or complete was parked (with its workflow) so the
+/// rest of its batch could proceed. `operation`: `claim` or `complete`.
+pub fn isolated(operation: &'static str) {
+    counter!("sagaflow_activities_isolated_total", "operation" => operation).increment(1);
 }
 
 pub fn fenced(count: usize) {

@@ -147,7 +147,12 @@ impl<E: Executor> Runner<E> {
         let started = std::time::Instant::now();
         let mut batch = self
             .store
-            .claim(&c.worker_id, c.claim_batch_max, c.lease_ttl_ms)
+            .claim(
+                &self.registry,
+                &c.worker_id,
+                c.claim_batch_max,
+                c.lease_ttl_ms,
+            )
             .await?;
         metrics::claimed(started.elapsed());
         for reclaimed in batch.iter().filter(|c| c.reclaimed) {
@@ -159,8 +164,7 @@ impl<E: Executor> Runner<E> {
         };
         while !batch.is_empty() {
             if self.stopping() {
-                let leases: Vec<_> = batch.iter().map(|c| (c.key, c.epoch)).collect();
-                report.released += self.store.release(&leases).await?;
+                report.released += self.store.release(&batch).await?;
                 break;
             }
             batch = self.run_batch(batch, &mut report).await?;

@@ -25,6 +25,17 @@ pub struct Activity {
     pub kind: ActivityKind,
     /// Attempts made so far, this one included (an expired lease counts).
     pub attempt: u32,
+    /// Attempts spent before the current budget began: 0, until an operator retries a
+    /// parked workflow, which gives the activity the policy's full budget again on top of
+    /// the attempts already made.
+    pub budget_start: u32,
+}
+
+impl Activity {
+    /// This attempt's number within the current budget (what the retry policy counts).
+    fn in_budget(&self) -> u32 {
+        self.attempt.saturating_sub(self.budget_start)
+    }
 }
 
 /// What the engine does next.
@@ -109,8 +120,13 @@ fn decide_action(
         Outcome::Success(_) if abort => compensate_below(def, act.step + 1),
         Outcome::Success(_) if act.step + 1 == def.step_count() => Decision::Complete,
         Outcome::Success(_) => Decision::Next { step: act.step + 1 },
-        // The participant refused: nothing of this step to undo.
-        Outcome::BusinessError(_) if !step.after_pivot => compensate_below(def, act.step),
+        // The participant refused this attempt. When it was the first, nothing of this step
+        // is left to undo. After an earlier attempt whose outcome is unknown (a timeout, an
+        // expired lease), that attempt may still reach the participant and take effect: the
+        // step's own compensation runs too (a TCC cancel also blocks a late try).
+        Outcome::BusinessError(_) if !step.after_pivot => {
+            compensate_below(def, act.step + u32::from(act.attempt > 1))
+        }
         Outcome::BusinessError(err) => Decision::Park {
             reason: format!(
                 "step `{}` was refused after the pivot: {}: {}",
@@ -119,14 +135,19 @@ fn decide_action(
         },
         // The outcome is unknown: this step's own effect may stand, so undo it too.
         Outcome::Retryable(_) if abort => compensate_below(def, act.step + 1),
-        Outcome::Retryable(_) if step.action_retry.allows_another(act.attempt) => Decision::Retry {
-            delay_ms: step.action_retry.delay_ms(act.attempt, jitter),
-        },
+        Outcome::Retryable(_) if step.action_retry.allows_another(act.in_budget()) => {
+            Decision::Retry {
+                delay_ms: step.action_retry.delay_ms(act.in_budget(), jitter),
+            }
+        }
         Outcome::Retryable(_) if !step.after_pivot => compensate_below(def, act.step + 1),
         Outcome::Retryable(err) => Decision::Park {
             reason: format!(
                 "step `{}` failed after the pivot, {} attempts: {}: {}",
-                step.name, act.attempt, err.code, err.message
+                step.name,
+                act.in_budget(),
+                err.code,
+                err.message
             ),
         },
     }
@@ -145,15 +166,18 @@ fn decide_compensation(def: &Definition, act: Activity, event: &Event, jitter: f
                 step.name, err.code, err.message
             ),
         },
-        Outcome::Retryable(_) if step.compensation_retry.allows_another(act.attempt) => {
+        Outcome::Retryable(_) if step.compensation_retry.allows_another(act.in_budget()) => {
             Decision::Retry {
-                delay_ms: step.compensation_retry.delay_ms(act.attempt, jitter),
+                delay_ms: step.compensation_retry.delay_ms(act.in_budget(), jitter),
             }
         }
         Outcome::Retryable(err) => Decision::Park {
             reason: format!(
                 "compensation of `{}` failed, {} attempts: {}: {}",
-                step.name, act.attempt, err.code, err.message
+                step.name,
+                act.in_budget(),
+                err.code,
+                err.message
             ),
         },
     }

@@ -71,7 +71,9 @@ impl Error {
                 }
                 S::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
                 S::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
-                S::Database(_) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+                S::Database(_) | S::Unavailable(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+                }
                 S::Migrate(_) | S::Corrupt(_) | S::MissingDefinition { .. } => {
                     (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL")
                 }

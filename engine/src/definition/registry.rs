@@ -85,6 +85,15 @@ impl Registry {
         self.types.get(name)?.get(&version)
     }
 
+    /// Every loaded (type, version) pair, by name then version: what a worker with this
+    /// registry can run, and so all it may claim.
+    pub fn versions(&self) -> Vec<(String, u32)> {
+        self.all()
+            .into_iter()
+            .map(|d| (d.name.clone(), d.version))
+            .collect()
+    }
+
     /// Every loaded definition, by name then version.
     pub fn all(&self) -> Vec<&Arc<Definition>> {
         let mut all: Vec<_> = self.types.values().flat_map(|v| v.values()).collect();

@@ -73,6 +73,27 @@ fn rows() -> Vec<Row> {
             Compensate { step: 2 },
             Compensating,
         ),
+        // business error after an earlier attempt of unknown outcome (a timeout, a lost
+        // lease): that attempt may still take effect, so this step is compensated too
+        (
+            A,
+            2,
+            2,
+            false,
+            business(),
+            Compensate { step: 2 },
+            Compensating,
+        ),
+        (
+            A,
+            1,
+            3,
+            false,
+            business(),
+            Compensate { step: 1 },
+            Compensating,
+        ),
+        (A, 0, 2, false, business(), DONE, UNDONE),
         // business error after the pivot: inconsistency, park
         (A, 4, 1, false, business(), park(), Failed),
         (A, 6, 1, false, business(), park(), Failed),
@@ -242,6 +263,7 @@ fn every_status_outcome_and_phase() {
             step,
             kind,
             attempt,
+            budget_start: 0,
         };
         let got = decide(&def, abort, act, &event, 0.5);
         let same = match (&got, &expected) {
@@ -268,12 +290,58 @@ fn every_status_outcome_and_phase() {
 }
 
 #[test]
+fn an_operator_retry_restarts_the_policy_after_the_spent_attempts() {
+    let def = purchase();
+    // Parked after 40 attempts of a post-pivot step; the operator's retry gives 40 more.
+    let decisions: Vec<Decision> = [41, 42, 43, 79, 80]
+        .into_iter()
+        .map(|attempt| {
+            let act = Activity {
+                step: 5,
+                kind: A,
+                attempt,
+                budget_start: 40,
+            };
+            decide(&def, false, act, &transient(), 0.0)
+        })
+        .collect();
+    assert_eq!(
+        decisions[..4],
+        [
+            Decision::Retry { delay_ms: 1_000 },
+            Decision::Retry { delay_ms: 2_000 },
+            Decision::Retry { delay_ms: 4_000 },
+            Decision::Retry { delay_ms: 60_000 },
+        ]
+    );
+    let Decision::Park { reason } = &decisions[4] else {
+        panic!(
+            "the new budget ends at 40 more attempts: {:?}",
+            decisions[4]
+        )
+    };
+    assert!(reason.contains(", 40 attempts"), "{reason}");
+    let act = Activity {
+        step: 2,
+        kind: C,
+        attempt: 45,
+        budget_start: 40,
+    };
+    assert_eq!(
+        decide(&def, false, act, &transient(), 0.0),
+        Decision::Retry { delay_ms: 16_000 },
+        "compensations too: the 5th attempt of the new budget"
+    );
+}
+
+#[test]
 fn park_reasons_name_the_step_and_the_error() {
     let def = purchase();
     let act = Activity {
         step: 5,
         kind: A,
         attempt: 40,
+        budget_start: 0,
     };
     let Decision::Park { reason } = decide(&def, false, act, &transient(), 0.0) else {
         panic!("must park")
@@ -286,6 +354,7 @@ fn park_reasons_name_the_step_and_the_error() {
         step: 1,
         kind: C,
         attempt: 1,
+        budget_start: 0,
     };
     let Decision::Park { reason } = decide(&def, false, act, &business(), 0.0) else {
         panic!("must park")
@@ -313,6 +382,7 @@ fn a_post_pivot_step_is_never_compensated() {
                             step,
                             kind,
                             attempt: 40,
+                            budget_start: 0,
                         },
                         &event,
                         0.0,
@@ -340,6 +410,7 @@ fn aborting_a_compensation_is_a_bug() {
             step: 1,
             kind: C,
             attempt: 0,
+            budget_start: 0,
         },
         &Event::Aborted,
         0.0,

@@ -5,7 +5,9 @@
 //! that expired as a lost attempt. Not the execution of what was claimed (that is `runner`).
 
 use super::db::{args, padded_list, tuples, Arg, Row, Tx};
+use super::isolate::RawKey;
 use super::{parse_json, parse_key, retry_transient, Result, Store};
+use crate::definition::Registry;
 use crate::model::{ActivityKey, AttemptOutcome, Micros};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +27,8 @@ pub struct Claimed {
     pub version: u32,
     /// This attempt's number (1-based; an expired lease counted as one).
     pub attempt: u32,
+    /// The activity's attempt budget: the step's policy, raised by each operator retry.
+    pub max_attempts: u32,
     /// The lease's epoch: every later write of this activity is fenced on it.
     pub epoch: i64,
     /// Database time at which this lease was taken.
@@ -55,38 +59,135 @@ struct Due {
     now: Micros,
 }
 
+/// Which due rows a claim may take: the workflow types and versions its worker has loaded
+/// (a worker without a definition never claims its activities: rolling deploys), and
+/// optionally one row only (claiming row by row).
+struct Filter<'a> {
+    versions: &'a [(String, u32)],
+    only: Option<&'a RawKey>,
+}
+
+impl Filter<'_> {
+    /// `AND …` conditions and their values.
+    fn sql(&self) -> (String, Vec<Arg>) {
+        let mut args = Vec::with_capacity(self.versions.len() * 2 + 3);
+        let pairs: Vec<&str> = self
+            .versions
+            .iter()
+            .map(|(name, version)| {
+                args.extend(args![name.as_str(), i64::from(*version)]);
+                "(workflow_type = ? AND version = ?)"
+            })
+            .collect();
+        let mut sql = format!(" AND ({})", pairs.join(" OR "));
+        if let Some(key) = self.only {
+            sql.push_str(" AND workflow_id = ? AND step = ? AND kind = ?");
+            args.extend(key.args());
+        }
+        (sql, args)
+    }
+}
+
 impl Store {
     /// Leases up to `batch_max` due activities to `worker` for `lease_ttl_ms`: ready ones
     /// whose `run_at` has come, and leased ones whose lease expired (reclaimed; the lost
-    /// attempt is recorded and counts).
+    /// attempt is recorded and counts). Only activities of the types and versions `registry`
+    /// holds are taken.
+    ///
+    /// One row never fails the claim of the others: when a batch fails on something a row
+    /// holds (a corrupt value, a write the database refuses), the due rows are claimed one by
+    /// one and a row that still fails is parked with its workflow (`failed`, with the reason).
     pub async fn claim(
         &self,
+        registry: &Registry,
         worker: &str,
         batch_max: u32,
         lease_ttl_ms: u64,
     ) -> Result<Vec<Claimed>> {
         let batch_max = batch_max.clamp(1, CLAIM_BATCH_MAX);
-        retry_transient!(self.claim_once(worker, batch_max, lease_ttl_ms))
+        let versions = registry.versions();
+        if versions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all = Filter {
+            versions: &versions,
+            only: None,
+        };
+        match retry_transient!(self.claim_once(&all, worker, batch_max, lease_ttl_ms)) {
+            Err(err) if err.is_row_specific() => {
+                tracing::warn!(error = %err, "claim failed on a row; claiming row by row");
+                self.claim_row_by_row(&versions, worker, batch_max, lease_ttl_ms)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn claim_row_by_row(
+        &self,
+        versions: &[(String, u32)],
+        worker: &str,
+        batch_max: u32,
+        lease_ttl_ms: u64,
+    ) -> Result<Vec<Claimed>> {
+        let (filter, filter_args) = Filter {
+            versions,
+            only: None,
+        }
+        .sql();
+        let mut a = filter_args;
+        a.push(Arg::Int(i64::from(batch_max)));
+        let sql = format!(
+            "SELECT workflow_id, step, kind FROM activities WHERE run_at <= {}{filter} ORDER BY run_at LIMIT ?",
+            self.dialect().now()
+        );
+        let keys = self
+            .read(&sql, a)
+            .await?
+            .iter()
+            .map(RawKey::from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let mut claimed = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let one = Filter {
+                versions,
+                only: Some(key),
+            };
+            match retry_transient!(self.claim_once(&one, worker, 1, lease_ttl_ms)) {
+                Ok(rows) => claimed.extend(rows),
+                Err(err) if err.is_row_specific() => {
+                    tracing::error!(activity = %key, error = %err, "activity cannot be claimed; parking its workflow");
+                    let reason = format!("the activity could not be claimed: {err}");
+                    self.isolate(key, None, &reason, "claim").await?;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(claimed)
     }
 
     async fn claim_once(
         &self,
+        filter: &Filter<'_>,
         worker: &str,
         batch_max: u32,
         lease_ttl_ms: u64,
     ) -> Result<Vec<Claimed>> {
         let d = self.dialect();
         let mut tx = self.begin().await?;
+        let (filter_sql, mut select_args) = filter.sql();
+        select_args.push(Arg::Int(i64::from(batch_max)));
         let rows = tx
             .fetch_all(
                 &format!(
                     "SELECT workflow_id, step, kind, workflow_type, name, status, attempt, max_attempts, epoch, \
-                     lease_owner, claimed_at, {} AS now FROM activities WHERE run_at <= {} ORDER BY run_at LIMIT ?{}",
+                     lease_owner, claimed_at, {} AS now FROM activities WHERE run_at <= {}{filter_sql} \
+                     ORDER BY run_at LIMIT ?{}",
                     d.now(),
                     d.now(),
                     d.for_update_skip_locked()
                 ),
-                args![i64::from(batch_max)],
+                select_args,
             )
             .await?;
         if rows.is_empty() {
@@ -149,23 +250,25 @@ impl Store {
         Ok(held)
     }
 
-    /// Gives back leases whose activities were not started (a draining worker): they are due
-    /// again at once, and the attempt they were claimed for is not counted.
-    pub async fn release(&self, leases: &[(ActivityKey, i64)]) -> Result<usize> {
-        retry_transient!(self.release_once(leases))
+    /// Gives back claimed activities that were not started (a draining worker): they are due
+    /// again at once, and the attempt they were claimed for is not counted. (An exhausted
+    /// claim took no attempt, so none is given back.)
+    pub async fn release(&self, claimed: &[Claimed]) -> Result<usize> {
+        retry_transient!(self.release_once(claimed))
     }
 
-    async fn release_once(&self, leases: &[(ActivityKey, i64)]) -> Result<usize> {
+    async fn release_once(&self, claimed: &[Claimed]) -> Result<usize> {
         let mut tx = self.begin().await?;
         let sql = format!(
-            "UPDATE activities SET status = 'ready', run_at = {}, lease_owner = NULL, attempt = attempt - 1 \
+            "UPDATE activities SET status = 'ready', run_at = {}, lease_owner = NULL, attempt = attempt - ? \
              WHERE workflow_id = ? AND step = ? AND kind = ? AND epoch = ? AND status = 'leased' AND attempt > 0",
             self.dialect().now()
         );
         let mut released = 0;
-        for (key, epoch) in leases {
-            let mut a = key_args(key);
-            a.push(Arg::Int(*epoch));
+        for c in claimed {
+            let mut a = args![i64::from(!c.exhausted)];
+            a.extend(key_args(&c.key));
+            a.push(Arg::Int(c.epoch));
             released += tx.execute(&sql, a).await? as usize;
         }
         tx.commit().await?;
@@ -188,11 +291,12 @@ async fn record_expired(tx: &mut Tx<'_>, due: &[Due], now: Micros) -> Result<()>
     if expired.is_empty() {
         return Ok(());
     }
-    let mut a = Vec::with_capacity(expired.len() * 8);
+    let mut a = Vec::with_capacity(expired.len() * 9);
     for d in &expired {
         a.extend(key_args(&d.key));
         a.extend(args![
             i64::from(d.attempt),
+            d.epoch,
             d.lease_owner.clone(),
             d.claimed_at.unwrap_or(now),
             now
@@ -201,8 +305,9 @@ async fn record_expired(tx: &mut Tx<'_>, due: &[Due], now: Micros) -> Result<()>
     }
     tx.execute(
         &format!(
-            "INSERT INTO attempts (workflow_id, step, kind, attempt, worker, started_at, finished_at, outcome) VALUES {}",
-            tuples(expired.len(), 8)
+            "INSERT INTO attempts (workflow_id, step, kind, attempt, epoch, worker, started_at, finished_at, outcome) \
+             VALUES {}",
+            tuples(expired.len(), 9)
         ),
         a,
     )
@@ -268,6 +373,7 @@ impl Due {
             } else {
                 self.attempt + 1
             },
+            max_attempts: self.max_attempts,
             epoch: self.epoch + 1,
             claimed_at: self.now,
             lease_expires_at: expires,

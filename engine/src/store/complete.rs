@@ -9,6 +9,7 @@
 
 use super::claim::{key_args, Claimed};
 use super::db::{args, case_update, padded_list, tuples, Arg, Column, Dialect, Tx};
+use super::isolate::RawKey;
 use super::plan::{plan, AttemptRow, Handoff, Locked, Plan};
 use super::{parse_id, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry, Request};
@@ -56,6 +57,16 @@ pub struct Completed {
     pub decisions: Vec<(ActivityKey, Decision)>,
 }
 
+impl Completed {
+    /// Adds another completion's results to these.
+    fn absorb(&mut self, other: Completed) {
+        self.next.extend(other.next);
+        self.fenced.extend(other.fenced);
+        self.finished.extend(other.finished);
+        self.decisions.extend(other.decisions);
+    }
+}
+
 /// Most rows one `CASE` update carries.
 const CASE_ROWS_MAX: usize = 32;
 
@@ -76,7 +87,46 @@ impl Store {
             Some(ttl_ms) => Handoff::Lease { ttl_ms },
             None => Handoff::Ready,
         };
-        retry_transient!(self.complete_once(registry, worker, handoff, completions))
+        match retry_transient!(self.complete_once(registry, worker, handoff, completions)) {
+            Err(err) if err.is_row_specific() => {
+                tracing::warn!(error = %err, completions = completions.len(), "batch completion failed on a row; completing row by row");
+                self.complete_row_by_row(registry, worker, handoff, completions)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Completes each completion in a transaction of its own, so one that cannot be written
+    /// costs only itself: it is parked with its workflow, and the others apply.
+    async fn complete_row_by_row(
+        &self,
+        registry: &Registry,
+        worker: &str,
+        handoff: Handoff,
+        completions: &[Completion],
+    ) -> Result<Completed> {
+        let mut all = Completed::default();
+        for c in completions {
+            let one = std::slice::from_ref(c);
+            match retry_transient!(self.complete_once(registry, worker, handoff, one)) {
+                Ok(done) => all.absorb(done),
+                Err(err) if err.is_row_specific() => {
+                    let key = c.claimed.key;
+                    tracing::error!(activity = %key, error = %err, "outcome cannot be recorded; parking its workflow");
+                    let reason = format!(
+                        "the outcome of attempt {} ({}) could not be recorded: {err}",
+                        c.claimed.attempt,
+                        c.outcome.attempt_outcome()
+                    );
+                    let raw = RawKey::from(key);
+                    self.isolate(&raw, Some(c.claimed.epoch), &reason, "complete")
+                        .await?;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(all)
     }
 
     async fn complete_once(
@@ -105,19 +155,23 @@ impl Store {
                 continue;
             };
             let def = definition_of(registry, &c.claimed)?;
-            let event = Event::Finished(c.outcome.clone());
+            // Participant-provided values are bounded here too, whatever executor ran.
+            let outcome = crate::outcome::bounded(&c.outcome).unwrap_or_else(|| c.outcome.clone());
+            let attempt = c.executed.then(|| AttemptRow {
+                attempt: c.claimed.attempt,
+                epoch: c.claimed.epoch,
+                worker: worker.to_owned(),
+                started_at: c.claimed.claimed_at,
+                outcome: outcome.attempt_outcome(),
+                error: outcome.error().cloned(),
+            });
+            let event = Event::Finished(outcome);
             let mut p = plan(def, wf, &c.claimed, &event, c.jitter, now, handoff);
             p.request = c
                 .request
                 .as_ref()
                 .map(|r| serde_json::to_string(r).expect("requests serialize"));
-            p.attempt = c.executed.then(|| AttemptRow {
-                attempt: c.claimed.attempt,
-                worker: worker.to_owned(),
-                started_at: c.claimed.claimed_at,
-                outcome: c.outcome.attempt_outcome(),
-                error: c.outcome.error().cloned(),
-            });
+            p.attempt = attempt;
             plans.push(p);
         }
         let owner = matches!(handoff, Handoff::Lease { .. }).then_some(worker);
@@ -234,11 +288,7 @@ pub(super) async fn write_plans(
     }
     insert_next(tx, &next, now, owner).await?;
     insert_attempts(tx, &attempts, now).await?;
-    done.next = next
-        .into_iter()
-        .filter(|(c, _)| c.epoch > 0)
-        .map(|(c, _)| c)
-        .collect();
+    done.next = next.into_iter().filter(|c| c.epoch > 0).collect();
     Ok(done)
 }
 
@@ -342,23 +392,24 @@ async fn update_workflows(tx: &mut Tx<'_>, plans: &[Plan], now: Micros) -> Resul
 
 async fn insert_next(
     tx: &mut Tx<'_>,
-    next: &[(Claimed, u32)],
+    next: &[Claimed],
     now: Micros,
     owner: Option<&str>,
 ) -> Result<()> {
     if next.is_empty() {
         return Ok(());
     }
-    let mut a = Vec::with_capacity(next.len() * 14);
-    for (c, max_attempts) in next {
+    let mut a = Vec::with_capacity(next.len() * 15);
+    for c in next {
         let leased = c.epoch > 0;
         a.extend(key_args(&c.key));
         a.extend(args![
             c.workflow_type.as_str(),
+            i64::from(c.version),
             c.name.as_str(),
             if leased { "leased" } else { "ready" },
             i64::from(c.attempt),
-            i64::from(*max_attempts),
+            i64::from(c.max_attempts),
             c.lease_expires_at,
             leased.then_some(c.claimed_at),
             c.epoch,
@@ -369,9 +420,9 @@ async fn insert_next(
     }
     tx.execute(
         &format!(
-            "INSERT INTO activities (workflow_id, step, kind, workflow_type, name, status, attempt, max_attempts, \
-             run_at, claimed_at, epoch, lease_owner, created_at, updated_at) VALUES {}",
-            tuples(next.len(), 14)
+            "INSERT INTO activities (workflow_id, step, kind, workflow_type, version, name, status, attempt, \
+             max_attempts, run_at, claimed_at, epoch, lease_owner, created_at, updated_at) VALUES {}",
+            tuples(next.len(), 15)
         ),
         a,
     )
@@ -387,11 +438,12 @@ async fn insert_attempts(
     if attempts.is_empty() {
         return Ok(());
     }
-    let mut a = Vec::with_capacity(attempts.len() * 10);
+    let mut a = Vec::with_capacity(attempts.len() * 11);
     for (key, row) in attempts {
         a.extend(key_args(key));
         a.extend(args![
             i64::from(row.attempt),
+            row.epoch,
             row.worker.as_str(),
             row.started_at,
             now,
@@ -402,9 +454,9 @@ async fn insert_attempts(
     }
     tx.execute(
         &format!(
-            "INSERT INTO attempts (workflow_id, step, kind, attempt, worker, started_at, finished_at, outcome, \
-             error_code, error_message) VALUES {}",
-            tuples(attempts.len(), 10)
+            "INSERT INTO attempts (workflow_id, step, kind, attempt, epoch, worker, started_at, finished_at, \
+             outcome, error_code, error_message) VALUES {}",
+            tuples(attempts.len(), 11)
         ),
         a,
     )

@@ -51,7 +51,7 @@ impl Store {
         let row = tx
             .fetch_all(
                 &format!(
-                    "SELECT a.status, a.attempt, a.epoch, a.name, w.input, w.outputs FROM activities a \
+                    "SELECT a.status, a.attempt, a.max_attempts, a.epoch, a.name, w.input, w.outputs FROM activities a \
                      JOIN workflows w ON w.id = a.workflow_id \
                      WHERE a.workflow_id = ? AND a.step = ? AND a.kind = ?{}",
                     self.dialect().for_update()
@@ -200,6 +200,7 @@ fn waiting_activity(head: &Head, row: &Row) -> Result<Claimed> {
         workflow_type: head.def.name.clone(),
         version: head.def.version,
         attempt: row.int("attempt")? as u32,
+        max_attempts: row.int("max_attempts")? as u32,
         epoch: row.int("epoch")?,
         claimed_at: 0,
         lease_expires_at: 0,

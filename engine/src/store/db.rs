@@ -377,6 +377,21 @@ impl Row {
             Row::Sqlite(r) => r.try_get(column),
         }
     }
+
+    /// A text column stored byte-exact (MySQL `VARBINARY`, SQLite `TEXT`), such as an
+    /// idempotency key.
+    pub fn opt_exact_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        match self {
+            Row::MySql(r) => {
+                let bytes: Option<Vec<u8>> = r.try_get(column)?;
+                bytes
+                    .map(String::from_utf8)
+                    .transpose()
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+            }
+            Row::Sqlite(r) => r.try_get(column),
+        }
+    }
 }
 
 /// `?, ?, ?` with `n` placeholders.
@@ -463,6 +478,29 @@ pub fn is_transient(err: &sqlx::Error) -> bool {
         Some(mysql) => matches!(mysql.number(), 1213 | 1205 | 1020),
         // SQLite extended result codes: BUSY, LOCKED, BUSY_RECOVERY, BUSY_SNAPSHOT.
         None => matches!(db.code().as_deref(), Some("5" | "6" | "261" | "517")),
+    }
+}
+
+/// True when the database refused a statement for the data it carries: a value too long
+/// or out of range, a bad string, a constraint, a packet too large (MySQL 1048, 1062, 1153,
+/// 1264, 1292, 1366, 1406, 3140, 4025; SQLite constraint and too-big codes), or a value that
+/// does not decode. Schema errors, outages and timeouts are not.
+pub fn is_refused_data(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => true,
+        sqlx::Error::Database(db) => match db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        {
+            Some(mysql) => matches!(
+                mysql.number(),
+                1048 | 1062 | 1153 | 1264 | 1292 | 1366 | 1406 | 3140 | 4025
+            ),
+            // SQLite: TOOBIG (18), CONSTRAINT (19) and its extended codes (… + 256 * n).
+            None => db
+                .code()
+                .and_then(|c| c.parse::<u32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 18 | 19)),
+        },
+        _ => false,
     }
 }
 

@@ -10,6 +10,7 @@ mod claim;
 mod complete;
 mod control;
 pub(crate) mod db;
+mod isolate;
 mod plan;
 mod read;
 mod submit;
@@ -76,6 +77,8 @@ pub enum Error {
     Conflict(String),
     #[error("corrupt journal row: {0}")]
     Corrupt(String),
+    #[error("the store cannot take this request now: {0}")]
+    Unavailable(&'static str),
 }
 
 impl Error {
@@ -83,20 +86,39 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Database(e) if db::is_transient(e))
     }
+
+    /// True when the failure lies in what one row holds or would hold (a value that does not
+    /// parse, a write the database refuses for its data): the other rows of a batch can go
+    /// on without it. Not for outages, timeouts or schema errors, which every row shares.
+    pub fn is_row_specific(&self) -> bool {
+        match self {
+            Error::Corrupt(_) | Error::MissingDefinition { .. } => true,
+            Error::Database(e) => db::is_refused_data(e),
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Runs a store operation again while it fails with a transient database error.
+/// Retries of one store operation after transient database errors (deadlock, lock wait,
+/// busy), the first try not counted.
+pub(crate) const TRANSIENT_RETRIES_MAX: u32 = 8;
+/// The wait before retry `n` is `n` times this (5, 10, … 40 ms: 180 ms in all).
+pub(crate) const TRANSIENT_BACKOFF_STEP_MS: u64 = 5;
+
+/// Runs a store operation again while it fails with a transient database error, at most
+/// [`TRANSIENT_RETRIES_MAX`] times.
 macro_rules! retry_transient {
     ($op:expr) => {{
         let mut tries = 0u32;
         loop {
             match $op.await {
-                Err(err) if err.is_transient() && tries < 8 => {
+                Err(err) if err.is_transient() && tries < $crate::store::TRANSIENT_RETRIES_MAX => {
                     tries += 1;
                     tracing::debug!(error = %err, tries, "transient database error, retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(tries) * 5)).await;
+                    let step = $crate::store::TRANSIENT_BACKOFF_STEP_MS;
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(tries) * step)).await;
                 }
                 other => break other,
             }

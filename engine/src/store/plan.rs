@@ -49,8 +49,8 @@ pub(super) struct Plan {
     pub error: Option<ActivityError>,
     pub finished_at: Option<Micros>,
     pub workflow: WorkflowWrite,
-    /// The activity that follows, and its attempt budget.
-    pub next: Option<(Claimed, u32)>,
+    /// The activity that follows (its `max_attempts` is its budget).
+    pub next: Option<Claimed>,
     pub attempt: Option<AttemptRow>,
     pub decision: Decision,
 }
@@ -72,6 +72,8 @@ pub(super) struct WorkflowWrite {
 #[derive(Debug, Clone)]
 pub(super) struct AttemptRow {
     pub attempt: u32,
+    /// The lease's epoch: the history row's key.
+    pub epoch: i64,
     pub worker: String,
     pub started_at: Micros,
     pub outcome: AttemptOutcome,
@@ -98,10 +100,14 @@ pub(super) fn plan(
     handoff: Handoff,
 ) -> Plan {
     let key = c.key;
+    // An operator's retry raised the budget past the policy's: the attempts before it are
+    // spent, and the policy (count and delays) starts again after them.
+    let policy_max = def.policy(key.step, key.kind).max_attempts;
     let activity = Activity {
         step: key.step,
         kind: key.kind,
         attempt: c.attempt,
+        budget_start: c.max_attempts.saturating_sub(policy_max),
     };
     let decision = scheduler::decide(def, wf.abort_requested, activity, event, jitter);
     let activity_status = decision.activity_status(event);
@@ -161,17 +167,13 @@ pub(super) fn plan(
     };
     let next = next.map(|(step, kind)| {
         workflow.current = (step, kind);
-        let budget = def.policy(step, kind).max_attempts;
-        (
-            next_claimed(
-                def,
-                c,
-                ActivityKey { step, kind, ..key },
-                next_outputs,
-                now,
-                handoff,
-            ),
-            budget,
+        next_claimed(
+            def,
+            c,
+            ActivityKey { step, kind, ..key },
+            next_outputs,
+            now,
+            handoff,
         )
     });
     Plan {
@@ -209,6 +211,7 @@ fn next_claimed(
         workflow_type: c.workflow_type.clone(),
         version: c.version,
         attempt,
+        max_attempts: def.policy(key.step, key.kind).max_attempts,
         epoch,
         claimed_at: now,
         lease_expires_at: expires,

@@ -60,6 +60,9 @@ pub struct ActivityRecord {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttemptRecord {
     pub attempt: u32,
+    /// The epoch of the lease this attempt ran under: unique and increasing per activity
+    /// (attempt numbers repeat when a lease with no attempt left expires again).
+    pub epoch: i64,
     pub worker: Option<String>,
     pub started_at: Micros,
     pub finished_at: Micros,
@@ -113,7 +116,7 @@ impl Store {
             .await?;
         let tries = tx
             .fetch_all(
-                "SELECT * FROM attempts WHERE workflow_id = ? ORDER BY started_at, attempt",
+                "SELECT * FROM attempts WHERE workflow_id = ? ORDER BY epoch",
                 args![id.to_string()],
             )
             .await?;
@@ -126,6 +129,7 @@ impl Store {
             );
             by_key.entry(key).or_default().push(AttemptRecord {
                 attempt: t.int("attempt")? as u32,
+                epoch: t.int("epoch")?,
                 worker: t.opt_text("worker")?,
                 started_at: t.int("started_at")?,
                 finished_at: t.int("finished_at")?,
@@ -158,7 +162,7 @@ impl Store {
             failed_step: w.opt_int("failed_step")?.map(|s| s as u32),
             parked_reason: w.opt_text("parked_reason")?,
             abort_requested: w.int("abort_requested")? != 0,
-            idempotency_key: w.opt_text("idempotency_key")?,
+            idempotency_key: w.opt_exact_text("idempotency_key")?,
             created_at: w.int("created_at")?,
             updated_at: w.int("updated_at")?,
             finished_at: w.opt_int("finished_at")?,

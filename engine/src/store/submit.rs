@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 const SUBMIT_BATCH_MAX: usize = 128;
 /// Submit transactions in flight at once (one commits while the next batch fills).
 const SUBMIT_WRITERS_MAX: usize = 2;
+/// Times one submit written alone is tried again after losing a race for its idempotency
+/// key (each retry reads the winner, so one is enough unless the winner was rolled back).
+const KEY_RACE_RETRIES_MAX: u32 = 4;
 
 /// A workflow to start.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +43,10 @@ pub struct Submitted {
 
 /// A checked submit waiting to be written.
 pub(super) struct Pending {
+    /// Chosen before anything is written, so a submit written again after an unknown
+    /// outcome (a lost `COMMIT` answer) can never create a second workflow: the id is the
+    /// primary key.
+    id: WorkflowId,
     def: Arc<Definition>,
     new: NewWorkflow,
     /// The input as stored (compact JSON).
@@ -65,7 +72,7 @@ impl Store {
         }
         answer
             .await
-            .expect("the group-commit task answers every submit it takes")
+            .map_err(|_| Error::Unavailable("the submit writer stopped"))?
     }
 
     fn check(&self, registry: &Registry, new: &NewWorkflow) -> Result<Pending> {
@@ -91,22 +98,60 @@ impl Store {
         }
         def.check_input(&new.input)?;
         Ok(Pending {
+            id: WorkflowId::new(),
             def: def.clone(),
             new: new.clone(),
             input,
         })
     }
 
-    /// Writes one submit in its own transaction; a lost key race reads the winner.
+    /// Writes one submit in its own transaction. A unique-key violation means either that
+    /// this very submit was written before (its id exists: an earlier `COMMIT` whose answer
+    /// was lost) or that a concurrent submit took its idempotency key (the retry reads it).
     async fn submit_alone(&self, pending: &Pending) -> Result<Submitted> {
-        loop {
+        for _ in 0..=KEY_RACE_RETRIES_MAX {
             match retry_transient!(self.write_submits(std::slice::from_ref(pending))) {
                 Ok(mut results) => return results.pop().expect("one result per submit"),
-                Err(Error::Database(e))
-                    if is_unique_violation(&e) && pending.new.idempotency_key.is_some() => {}
+                Err(Error::Database(e)) if is_unique_violation(&e) => {
+                    if let Some(found) = self.written(&[pending.id]).await?.pop() {
+                        return Ok(found);
+                    }
+                    if pending.new.idempotency_key.is_none() {
+                        return Err(Error::Database(e));
+                    }
+                }
                 Err(e) => return Err(e),
             }
         }
+        Err(Error::Conflict(format!(
+            "the idempotency key of this submit was taken and released {} times in a row; try again",
+            KEY_RACE_RETRIES_MAX + 1
+        )))
+    }
+
+    /// The submits among `ids` that are already written (an autocommit read).
+    async fn written(&self, ids: &[WorkflowId]) -> Result<Vec<Submitted>> {
+        let ids: Vec<String> = ids.iter().map(WorkflowId::to_string).collect();
+        let (list, list_args) = padded_list(&ids);
+        let rows = self
+            .read(
+                &format!("SELECT id, status FROM workflows WHERE id IN ({list})"),
+                list_args,
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Submitted {
+                    id: parse_id(&row.text("id")?)?,
+                    status: parse_name(
+                        &row.text("status")?,
+                        WorkflowStatus::parse,
+                        "workflow status",
+                    )?,
+                    created: true,
+                })
+            })
+            .collect()
     }
 
     /// Writes `batch` in one transaction: reads the workflows its idempotency keys already
@@ -138,7 +183,10 @@ impl Store {
                     input,
                     status,
                 );
-                known.insert(row.text("idempotency_key")?, seen);
+                let key = row
+                    .opt_exact_text("idempotency_key")?
+                    .ok_or_else(|| Error::Corrupt("a workflow found by its key has none".into()))?;
+                known.insert(key, seen);
             }
         }
         let mut results = Vec::with_capacity(batch.len());
@@ -158,7 +206,7 @@ impl Store {
                 });
                 continue;
             }
-            let id = WorkflowId::new();
+            let id = p.id;
             if let Some(key) = &p.new.idempotency_key {
                 let seen = (
                     id,
@@ -177,6 +225,14 @@ impl Store {
         }
         self.insert_fresh(&mut tx, &fresh).await?;
         tx.commit().await?;
+        // Crash window: committed, but the answer is lost (the connection dropped after the
+        // `COMMIT` was sent): the caller cannot tell whether anything was written.
+        fail::fail_point!("store::after_submit_commit", |_| Err(Error::Database(
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "failpoint: connection lost after COMMIT"
+            ))
+        )));
         Ok(results)
     }
 
@@ -205,6 +261,7 @@ impl Store {
                 id.to_string(),
                 ActivityKind::Action.as_str(),
                 p.def.name.as_str(),
+                i64::from(p.def.version),
                 p.def.steps[0].name.as_str(),
                 i64::from(p.def.policy(0, ActivityKind::Action).max_attempts),
             ]);
@@ -216,9 +273,9 @@ impl Store {
         );
         tx.execute(&sql, workflows).await?;
         let sql = format!(
-            "INSERT INTO activities (workflow_id, step, kind, workflow_type, name, status, attempt, max_attempts, \
-             run_at, epoch, created_at, updated_at) VALUES {}",
-            rows(format!("(?, 0, ?, ?, ?, 'ready', 0, ?, {now}, 0, {now}, {now})"))
+            "INSERT INTO activities (workflow_id, step, kind, workflow_type, version, name, status, attempt, \
+             max_attempts, run_at, epoch, created_at, updated_at) VALUES {}",
+            rows(format!("(?, 0, ?, ?, ?, ?, 'ready', 0, ?, {now}, 0, {now}, {now})"))
         );
         tx.execute(&sql, activities).await?;
         Ok(())
@@ -258,20 +315,40 @@ pub(super) fn spawn_group_commit(store: Store) -> SubmitQueue {
 }
 
 impl Store {
+    /// Writes a group in one transaction. When it fails (possibly at or after `COMMIT`, so
+    /// possibly written), first finds out which of its submits exist, answers those, and
+    /// only then writes the others one by one.
     async fn write_group(&self, batch: Vec<Queued>) {
         let (pending, replies): (Vec<Pending>, Vec<_>) = batch.into_iter().unzip();
-        match retry_transient!(self.write_submits(&pending)) {
+        let err = match retry_transient!(self.write_submits(&pending)) {
             Ok(results) => {
                 for (result, reply) in results.into_iter().zip(replies) {
                     let _ = reply.send(result);
                 }
+                return;
             }
+            Err(err) => err,
+        };
+        tracing::debug!(error = %err, submits = pending.len(), "group submit failed; writing one by one");
+        let ids: Vec<WorkflowId> = pending.iter().map(|p| p.id).collect();
+        let written = match retry_transient!(self.written(&ids)) {
+            Ok(found) => found,
             Err(err) => {
-                tracing::debug!(error = %err, submits = pending.len(), "group submit failed; writing one by one");
-                for (p, reply) in pending.iter().zip(replies) {
-                    let _ = reply.send(self.submit_alone(p).await);
+                tracing::warn!(error = %err, "cannot tell which submits of a failed group were written");
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Unavailable(
+                        "the database did not answer; the submit may or may not have been made",
+                    )));
                 }
+                return;
             }
+        };
+        for (p, reply) in pending.iter().zip(replies) {
+            let result = match written.iter().find(|w| w.id == p.id) {
+                Some(found) => Ok(*found),
+                None => self.submit_alone(p).await,
+            };
+            let _ = reply.send(result);
         }
     }
 }

@@ -25,11 +25,14 @@ async fn concurrent_claims(db: TestDb, claimers: usize, workflows: usize) {
     }
     let tasks: Vec<_> = (0..claimers)
         .map(|i| {
-            let store = store.clone();
+            let (store, registry) = (store.clone(), registry.clone());
             tokio::spawn(async move {
                 let mut held = Vec::new();
                 loop {
-                    let batch = store.claim(&format!("w{i}"), 7, 60_000).await.unwrap();
+                    let batch = store
+                        .claim(&registry, &format!("w{i}"), 7, 60_000)
+                        .await
+                        .unwrap();
                     if batch.is_empty() {
                         return held;
                     }

@@ -26,10 +26,10 @@ async fn a_batch_with_one_stale_completion_applies_the_rest(db: TestDb) {
         .await
         .unwrap()
         .id;
-    let held = store.claim("A", 2, 30_000).await.unwrap();
+    let held = store.claim(&registry, "A", 2, 30_000).await.unwrap();
     assert_eq!(held.len(), 2);
     make_due(&db, second).await;
-    let stolen = store.claim("B", 2, 30_000).await.unwrap();
+    let stolen = store.claim(&registry, "B", 2, 30_000).await.unwrap();
     assert_eq!(stolen.len(), 1);
     let ok = |c: &engine::store::Claimed| Completion {
         claimed: c.clone(),
@@ -69,9 +69,19 @@ async fn a_stale_worker_is_fenced_after_its_lease_was_reclaimed(db: TestDb) {
         .await
         .unwrap()
         .id;
-    let a = store.claim("A", 1, 30_000).await.unwrap().pop().unwrap();
+    let a = store
+        .claim(&registry, "A", 1, 30_000)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(make_due(&db, id).await, 1, "backdate A's lease");
-    let b = store.claim("B", 1, 30_000).await.unwrap().pop().unwrap();
+    let b = store
+        .claim(&registry, "B", 1, 30_000)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!((b.key, b.epoch, b.attempt), (a.key, a.epoch + 1, 2));
     let late = Completion {
         claimed: a,
@@ -130,7 +140,7 @@ async fn an_abandoned_workflow_is_finished_by_another_worker(db: TestDb) {
     let script = Arc::new(Script::default());
     let a = runner(&store, &registry, &script, "A");
     let mut report = Default::default();
-    let mut batch = store.claim("A", 1, 30_000).await.unwrap();
+    let mut batch = store.claim(&registry, "A", 1, 30_000).await.unwrap();
     for _ in 0..3 {
         batch = a.run_batch(batch, &mut report).await.unwrap();
     }
@@ -185,7 +195,7 @@ async fn lost_leases_count_as_attempts_and_exhaust_the_budget(db: TestDb) {
         .id;
     let script = Arc::new(Script::default());
     let mut report = Default::default();
-    let first = store.claim("A", 1, 30_000).await.unwrap();
+    let first = store.claim(&registry, "A", 1, 30_000).await.unwrap();
     let mut batch = runner(&store, &registry, &script, "A")
         .run_batch(first, &mut report)
         .await
@@ -198,7 +208,7 @@ async fn lost_leases_count_as_attempts_and_exhaust_the_budget(db: TestDb) {
     for lost in 1..=3 {
         make_due(&db, id).await;
         let c = store
-            .claim(&format!("dying{lost}"), 1, 30_000)
+            .claim(&registry, &format!("dying{lost}"), 1, 30_000)
             .await
             .unwrap()
             .pop()
@@ -243,7 +253,12 @@ async fn renew_extends_only_a_current_lease(db: TestDb) {
         .await
         .unwrap()
         .id;
-    let a = store.claim("A", 1, 1_000).await.unwrap().pop().unwrap();
+    let a = store
+        .claim(&registry, "A", 1, 1_000)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(
         store.renew(&[(a.key, a.epoch)], 60_000).await.unwrap(),
         [true]
@@ -259,8 +274,13 @@ async fn renew_extends_only_a_current_lease(db: TestDb) {
         store.renew(&[(a.key, a.epoch + 1)], 60_000).await.unwrap(),
         [false]
     );
-    assert_eq!(store.release(&[(a.key, a.epoch)]).await.unwrap(), 1);
-    let again = store.claim("B", 1, 1_000).await.unwrap().pop().unwrap();
+    assert_eq!(store.release(std::slice::from_ref(&a)).await.unwrap(), 1);
+    let again = store
+        .claim(&registry, "B", 1, 1_000)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(
         again.attempt, 1,
         "a released lease does not count as an attempt"

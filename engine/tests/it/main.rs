@@ -10,6 +10,7 @@ mod compensation;
 mod connections;
 mod leases;
 mod parking;
+mod regressions;
 mod retries;
 mod running;
 mod submit;

@@ -46,7 +46,11 @@ async fn a_long_activity_keeps_its_lease_by_heartbeat(db: TestDb) {
         "the lease was extended past its first expiry"
     );
     assert!(
-        store.claim("thief", 1, 1_000).await.unwrap().is_empty(),
+        store
+            .claim(&registry, "thief", 1, 1_000)
+            .await
+            .unwrap()
+            .is_empty(),
         "nobody can take a renewed lease"
     );
     gate.0.add_permits(100);
