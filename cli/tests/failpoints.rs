@@ -255,3 +255,24 @@ async fn crash_right_after_the_pivot() {
         "{order}"
     );
 }
+
+/// Defect 4: a group-committed submit whose `COMMIT` answer is lost (the server committed)
+/// is not written again: the client gets the id that was committed, and there is one
+/// workflow, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_commit_answer_does_not_duplicate_a_keyless_submit() {
+    let _serial = SERIAL.lock().await;
+    let scenario = fail::FailScenario::setup();
+    let system = System::start().await;
+    fail::cfg("store::after_submit_commit", "1*return").unwrap();
+    let id = system.submit(1, 1).await;
+    fail::remove("store::after_submit_commit");
+    scenario.teardown();
+    let rows = system.saga.scalar("SELECT COUNT(*) FROM workflows").await;
+    assert_eq!(rows, 1, "written once");
+    let stored = system
+        .saga
+        .scalar(&format!("SELECT COUNT(*) FROM workflows WHERE id = '{id}'"))
+        .await;
+    assert_eq!(stored, 1, "the answer names the committed workflow");
+}

@@ -6,7 +6,7 @@
 //! idempotency key `{workflow_id}:{step}:{kind}` in the `Idempotency-Key` header.
 
 use engine::definition::Request;
-use engine::outcome::{classify_http, classify_transport, Transport};
+use engine::outcome::{classify_http, classify_transport, Transport, RESPONSE_BYTES_MAX};
 use engine::runner::Executor;
 use engine::{ActivityError, Outcome};
 use std::collections::HashMap;
@@ -102,11 +102,34 @@ impl Executor for HttpExecutor {
             Err(err) => return transport_failure(&err),
         };
         let status = response.status().as_u16();
-        match response.bytes().await {
-            Ok(body) => classify_http(status, &body),
+        match read_capped(response, RESPONSE_BYTES_MAX).await {
+            Ok((_, true)) if (200..300).contains(&status) => {
+                Outcome::Retryable(ActivityError::new(
+                    "RESPONSE_TOO_LARGE",
+                    format!("the answer is over {RESPONSE_BYTES_MAX} bytes"),
+                ))
+            }
+            // A too long error answer: classified by status, with its start as the message.
+            Ok((body, _)) => classify_http(status, &body),
             Err(err) => transport_failure(&err),
         }
     }
+}
+
+/// The body's first `max` bytes, and whether there was more (never buffered).
+async fn read_capped(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > max {
+            body.extend_from_slice(&chunk[..max - body.len()]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
 fn transport_failure(err: &reqwest::Error) -> Outcome {

@@ -12,3 +12,4 @@ mod processes;
 mod reconcile;
 mod restart;
 mod wakeups;
+mod zombie;
