@@ -119,8 +119,14 @@ pub struct Dev {
 }
 
 impl Dev {
-    /// Starts services, worker pool and API; returns once all of them listen.
+    /// Starts services, worker pool and API; returns once all of them listen. Worker settings
+    /// that cannot work are refused first (see `roles::ConfigError`).
     pub async fn start(config: DevConfig) -> anyhow::Result<Dev> {
+        config.tuning.validate(
+            &config.registry,
+            &|name| name.parse::<Service>().is_ok(),
+            "the in-process system (user, payment, order)",
+        )?;
         let mut running = Vec::new();
         let mut map = Services::default();
         for service in [Service::User, Service::Payment, Service::Order] {
