@@ -51,21 +51,8 @@ pub enum Error {
         step: String,
         problem: String,
     },
-    #[error(
-        "{file}: steps `{first}` ({first_call}) and `{second}` ({second_call}) both call \
-         `{path}` on service `{service}` with `$workflow.id`: the participant keys its barrier \
-         by transaction id and phase, so the second call would replay the first's answer and \
-         take no effect; give each step its own endpoint"
-    )]
-    SharedEndpoint {
-        file: PathBuf,
-        service: String,
-        path: String,
-        first: String,
-        first_call: &'static str,
-        second: String,
-        second_call: &'static str,
-    },
+    #[error(transparent)]
+    SharedEndpoint(Box<SharedEndpoint>),
     #[error("{file}: workflow type `{name}` version {version} is already defined in {other}")]
     Duplicate {
         file: PathBuf,
@@ -73,6 +60,24 @@ pub enum Error {
         version: u32,
         other: PathBuf,
     },
+}
+
+/// Two steps that call one endpoint with the workflow id (see the module documentation).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file}: steps `{first}` ({first_call}) and `{second}` ({second_call}) both call `{path}` \
+     on service `{service}` with `$workflow.id`: the participant keys its barrier by \
+     transaction id and phase, so the second call would replay the first's answer and take no \
+     effect; give each step its own endpoint"
+)]
+pub struct SharedEndpoint {
+    pub file: PathBuf,
+    pub service: String,
+    pub path: String,
+    pub first: String,
+    pub first_call: &'static str,
+    pub second: String,
+    pub second_call: &'static str,
 }
 
 /// A checked workflow type.
@@ -447,7 +452,7 @@ fn one_step_per_endpoint(file: &Path, steps: &[Step]) -> Result<(), Error> {
             let endpoint = (step.service.as_str(), call.path.as_str());
             match callers.get(&endpoint) {
                 Some(&(first, first_call)) if first != step.name => {
-                    return Err(Error::SharedEndpoint {
+                    return Err(Error::SharedEndpoint(Box::new(SharedEndpoint {
                         file: file.to_owned(),
                         service: step.service.clone(),
                         path: call.path.clone(),
@@ -455,7 +460,7 @@ fn one_step_per_endpoint(file: &Path, steps: &[Step]) -> Result<(), Error> {
                         first_call,
                         second: step.name.clone(),
                         second_call: what,
-                    });
+                    })));
                 }
                 Some(_) => {}
                 None => {
