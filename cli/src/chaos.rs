@@ -54,6 +54,75 @@ pub struct ChaosArgs {
     pub seed: u64,
 }
 
+/// A `chaos` setting with which a run cannot pass (a fault it must exercise could never
+/// happen) or cannot start its workers.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "--workers ({0}) must be at least 2: worker 0 is frozen as the zombie and never killed, \
+         the others are killed and take its leases over"
+    )]
+    TooFewWorkers(usize),
+    #[error("--duration-s must be above 0 (no fault would be injected)")]
+    NoDuration,
+    #[error("--kill-every-ms must be above 0 (workers would be killed in a busy loop)")]
+    NoKillInterval,
+    #[error(
+        "--kill-every-ms ({kill_every_ms}) must be below --duration-s ({duration_s} s): no \
+         worker would be killed"
+    )]
+    KillAfterEnd { kill_every_ms: u64, duration_s: u64 },
+    #[error("--rate must be at least 1 (no purchase would be submitted)")]
+    NoRate,
+    #[error(
+        "--lease-ttl-ms ({0}) must be at least 3: workers renew their leases every third of it"
+    )]
+    LeaseTooShort(u64),
+    #[error("--{flag} ({rate}) must be between 0 and 1")]
+    Rate { flag: &'static str, rate: f64 },
+    #[error("--error-rate and --drop-rate are both 0: the run must inject participant faults")]
+    NoFaults,
+}
+
+impl ChaosArgs {
+    /// Refuses settings with which the run cannot pass: see [`ConfigError`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers < 2 {
+            return Err(ConfigError::TooFewWorkers(self.workers));
+        }
+        if self.duration_s == 0 {
+            return Err(ConfigError::NoDuration);
+        }
+        if self.kill_every_ms == 0 {
+            return Err(ConfigError::NoKillInterval);
+        }
+        if self.kill_every_ms >= self.duration_s.saturating_mul(1_000) {
+            return Err(ConfigError::KillAfterEnd {
+                kill_every_ms: self.kill_every_ms,
+                duration_s: self.duration_s,
+            });
+        }
+        if self.rate == 0 {
+            return Err(ConfigError::NoRate);
+        }
+        if self.lease_ttl_ms < 3 {
+            return Err(ConfigError::LeaseTooShort(self.lease_ttl_ms));
+        }
+        for (flag, rate) in [
+            ("error-rate", self.error_rate),
+            ("drop-rate", self.drop_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(ConfigError::Rate { flag, rate });
+            }
+        }
+        if self.error_rate == 0.0 && self.drop_rate == 0.0 {
+            return Err(ConfigError::NoFaults);
+        }
+        Ok(())
+    }
+}
+
 /// The figures of a run.
 #[derive(Debug, Default)]
 pub struct Figures {
@@ -94,6 +163,7 @@ struct Rig {
 }
 
 pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
+    args.validate()?;
     let rig = Rig::start(args.clone()).await?;
     let expected = rig.expected().await?;
     let result = rig.storm(expected).await;
@@ -420,4 +490,63 @@ fn injected_faults() -> u64 {
         &crate::telemetry::metrics().render(),
         "tcc_injected_faults_total",
     ) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn settings_with_which_a_run_cannot_pass_are_refused() {
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            args: ChaosArgs,
+        }
+        let check = |flags: &[&str]| {
+            Flags::try_parse_from(std::iter::once("chaos").chain(flags.iter().copied()))
+                .expect("flags parse")
+                .args
+                .validate()
+        };
+        use ConfigError::*;
+        let cases: &[(&[&str], Result<(), ConfigError>)] = &[
+            (&[], Ok(())),
+            (
+                &["--workers", "2", "--lease-ttl-ms", "3", "--drop-rate", "0"],
+                Ok(()),
+            ),
+            (&["--workers", "1"], Err(TooFewWorkers(1))),
+            (&["--duration-s", "0"], Err(NoDuration)),
+            (&["--kill-every-ms", "0"], Err(NoKillInterval)),
+            (
+                &["--duration-s", "2", "--kill-every-ms", "2000"],
+                Err(KillAfterEnd {
+                    kill_every_ms: 2_000,
+                    duration_s: 2,
+                }),
+            ),
+            (&["--rate", "0"], Err(NoRate)),
+            (&["--lease-ttl-ms", "2"], Err(LeaseTooShort(2))),
+            (
+                &["--error-rate", "1.5"],
+                Err(Rate {
+                    flag: "error-rate",
+                    rate: 1.5,
+                }),
+            ),
+            (
+                &["--drop-rate=-0.1"],
+                Err(Rate {
+                    flag: "drop-rate",
+                    rate: -0.1,
+                }),
+            ),
+            (&["--error-rate", "0", "--drop-rate", "0"], Err(NoFaults)),
+        ];
+        for (flags, expected) in cases {
+            assert_eq!(&check(flags), expected, "flags {flags:?}");
+        }
+    }
 }

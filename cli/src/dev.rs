@@ -39,8 +39,10 @@ pub struct DevArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Databases {
     /// Run on this MySQL server instead of SQLite: databases saga_orchestrator, user_service,
-    /// payment_service and order_service on it (created if missing).
-    #[arg(long, env = "SAGAFLOW_MYSQL_URL", alias = "database-url")]
+    /// payment_service and order_service on it (created if missing). A server URL
+    /// (`mysql://user@host:port`), not one database's: hence no `--database-url` alias, which
+    /// elsewhere names one database and, in `reconcile`, is a flag of its own.
+    #[arg(long, env = "SAGAFLOW_MYSQL_URL")]
     pub mysql_url: Option<String>,
     /// Directory of the SQLite files.
     #[arg(long, env = "SAGAFLOW_DATA_DIR", default_value = "data")]
@@ -117,8 +119,14 @@ pub struct Dev {
 }
 
 impl Dev {
-    /// Starts services, worker pool and API; returns once all of them listen.
+    /// Starts services, worker pool and API; returns once all of them listen. Worker settings
+    /// that cannot work are refused first (see `roles::ConfigError`).
     pub async fn start(config: DevConfig) -> anyhow::Result<Dev> {
+        config.tuning.validate(
+            &config.registry,
+            &|name| name.parse::<Service>().is_ok(),
+            "the in-process system (user, payment, order)",
+        )?;
         let mut running = Vec::new();
         let mut map = Services::default();
         for service in [Service::User, Service::Payment, Service::Order] {

@@ -96,3 +96,34 @@ async fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Command};
+    use clap::{CommandFactory, Parser};
+
+    /// clap's own consistency checks over every subcommand: no two flags of one command share
+    /// a name or an alias, defaults parse, and so on (release builds skip them at run time).
+    #[test]
+    fn every_subcommand_s_flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn reconcile_database_url_is_the_saga_database_not_the_mysql_server() {
+        let cli = Cli::try_parse_from([
+            "sagaflow",
+            "reconcile",
+            "--database-url",
+            "mysql://h/saga",
+            "--mysql-url",
+            "mysql://h",
+        ])
+        .expect("valid flags");
+        let Command::Reconcile(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
+        assert_eq!(args.database_url.as_deref(), Some("mysql://h/saga"));
+        assert_eq!(args.databases.mysql_url.as_deref(), Some("mysql://h"));
+    }
+}

@@ -1,16 +1,103 @@
 //! The long-running roles: `server`, `worker`, `service` and `migrate`, each on its own
 //! database and configured by flags with environment fallbacks.
+//!
+//! Settings that cannot work are refused before anything starts, by one pure check per role
+//! ([`WorkerTuning::validate`], [`ServerArgs::validate`]): one line naming the flags, exit 1.
 
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use crate::{load_registry, open_store};
 use anyhow::Context;
 use engine::api::{ApiConfig, ApiState, Watcher};
 use engine::runner::{Runner, RunnerConfig};
-use engine::Store;
+use engine::store::CLAIM_BATCH_MAX;
+use engine::{Registry, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use worker::{HttpExecutor, PoolConfig, Services, Wake};
+
+/// A setting that cannot work, refused at start. Each message names the flags involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--concurrency must be at least 1 (no claim loop would run)")]
+    NoConcurrency,
+    #[error("--claim-batch-max ({0}) must be between 1 and {CLAIM_BATCH_MAX}")]
+    ClaimBatch(u32),
+    #[error("--heartbeat-ms must be above 0 (it would renew leases in a busy loop)")]
+    NoHeartbeat,
+    #[error(
+        "--heartbeat-ms ({heartbeat_ms}) must be below --lease-ttl-ms ({lease_ttl_ms}): leases \
+         would expire before they are renewed"
+    )]
+    HeartbeatNotBelowLease {
+        heartbeat_ms: u64,
+        lease_ttl_ms: u64,
+    },
+    #[error(
+        "--poll-interval-ms must be above 0 (idle workers would poll the database in a busy loop)"
+    )]
+    NoPollInterval,
+    #[error(
+        "--poll-interval-min-ms must be above 0 (the idle wait doubles from it: it would stay 0, \
+         a busy loop)"
+    )]
+    NoPollIntervalMin,
+    #[error("--poll-interval-min-ms ({min}) must not be above --poll-interval-ms ({max})")]
+    PollIntervalMinAboveMax { min: u64, max: u64 },
+    #[error(
+        "--drain-timeout-ms must be above 0 (SIGTERM would abandon every batch in flight, even \
+         activities not yet started)"
+    )]
+    NoDrainTimeout,
+    #[error("no workflow definitions loaded: --workflows-dir holds no *.toml file")]
+    NoWorkflows,
+    #[error(
+        "step `{step}` of workflow `{workflow}` v{version} calls service `{service}`, which \
+         {known_from} has no URL for"
+    )]
+    UnknownService {
+        workflow: String,
+        version: u32,
+        step: String,
+        service: String,
+        known_from: String,
+    },
+    #[error("--body-bytes-max must be above 0 (every request would be refused as too large)")]
+    NoBodyBytes,
+    #[error("--db-connections-max must be at least 1")]
+    NoDbConnections,
+    #[error(
+        "--api-tokens holds no token (only commas and spaces): the API would run without \
+         authentication"
+    )]
+    NoApiTokens,
+}
+
+/// Every service the loaded definitions call must have a URL: a worker claims any activity,
+/// so one it cannot send would burn its attempts. `has` says whether a service has one;
+/// `known_from` names where the URLs come from, for the message.
+fn check_services(
+    registry: &Registry,
+    has: &dyn Fn(&str) -> bool,
+    known_from: &str,
+) -> Result<(), ConfigError> {
+    let definitions = registry.all();
+    if definitions.is_empty() {
+        return Err(ConfigError::NoWorkflows);
+    }
+    for def in definitions {
+        if let Some(step) = def.steps.iter().find(|s| !has(&s.service)) {
+            return Err(ConfigError::UnknownService {
+                workflow: def.name.clone(),
+                version: def.version,
+                step: step.name.clone(),
+                service: step.service.clone(),
+                known_from: known_from.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// Flags of `sagaflow server`.
 #[derive(clap::Args, Debug, Clone)]
@@ -92,6 +179,48 @@ pub struct WorkerTuning {
 }
 
 impl WorkerTuning {
+    /// Refuses settings that cannot work: see [`ConfigError`]. `has_service` and
+    /// `known_from` as for the services check: every service `registry`'s steps call needs a URL.
+    pub fn validate(
+        &self,
+        registry: &Registry,
+        has_service: &dyn Fn(&str) -> bool,
+        known_from: &str,
+    ) -> Result<(), ConfigError> {
+        if self.concurrency == 0 {
+            return Err(ConfigError::NoConcurrency);
+        }
+        if !(1..=CLAIM_BATCH_MAX).contains(&self.claim_batch_max) {
+            return Err(ConfigError::ClaimBatch(self.claim_batch_max));
+        }
+        if self.heartbeat_ms == 0 {
+            return Err(ConfigError::NoHeartbeat);
+        }
+        if self.heartbeat_ms >= self.lease_ttl_ms {
+            return Err(ConfigError::HeartbeatNotBelowLease {
+                heartbeat_ms: self.heartbeat_ms,
+                lease_ttl_ms: self.lease_ttl_ms,
+            });
+        }
+        if self.poll_interval_ms == 0 {
+            return Err(ConfigError::NoPollInterval);
+        }
+        match self.poll_interval_min_ms {
+            Some(0) => return Err(ConfigError::NoPollIntervalMin),
+            Some(min) if min > self.poll_interval_ms => {
+                return Err(ConfigError::PollIntervalMinAboveMax {
+                    min,
+                    max: self.poll_interval_ms,
+                })
+            }
+            _ => {}
+        }
+        if self.drain_timeout_ms == 0 {
+            return Err(ConfigError::NoDrainTimeout);
+        }
+        check_services(registry, has_service, known_from)
+    }
+
     pub fn runner_config(&self, worker_id: String) -> RunnerConfig {
         RunnerConfig {
             worker_id,
@@ -102,7 +231,9 @@ impl WorkerTuning {
         }
     }
 
-    /// The claim loops' settings; `woken_by_redis` when Redis wake-ups reach this worker.
+    /// The claim loops' settings; `woken_by_redis` when Redis wake-ups reach this worker. The
+    /// default first wait never exceeds the longest (an explicit one above it is refused by
+    /// [`WorkerTuning::validate`]).
     pub fn pool_config(&self, woken_by_redis: bool) -> PoolConfig {
         let min_default = match woken_by_redis {
             true => self.poll_interval_ms,
@@ -158,12 +289,35 @@ pub struct MigrateArgs {
     pub target: String,
 }
 
+impl ServerArgs {
+    /// Refuses settings that cannot work: see [`ConfigError`].
+    pub fn validate(&self, registry: &Registry) -> Result<(), ConfigError> {
+        if self.body_bytes_max == 0 {
+            return Err(ConfigError::NoBodyBytes);
+        }
+        if self.db_connections_max == 0 {
+            return Err(ConfigError::NoDbConnections);
+        }
+        if let Some(tokens) = &self.api_tokens {
+            let mut listed = tokens.split(',').map(str::trim);
+            if !tokens.trim().is_empty() && listed.all(str::is_empty) {
+                return Err(ConfigError::NoApiTokens);
+            }
+        }
+        if registry.all().is_empty() {
+            return Err(ConfigError::NoWorkflows);
+        }
+        Ok(())
+    }
+}
+
 /// `sagaflow server`: the HTTP API over the saga database.
 pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    args.validate(&registry)?;
     let store = Store::connect(&args.database_url, args.db_connections_max)
         .await
         .with_context(|| format!("connecting to {}", args.database_url))?;
-    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
     let watcher = Watcher::new();
     watcher.spawn_poller(store.clone(), 20);
     let _ = metrics();
@@ -200,6 +354,13 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
 
 /// `sagaflow worker`: one stateless worker process.
 pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let services = Services::parse(&args.services)?;
+    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    args.tuning.validate(
+        &registry,
+        &|name| services.get(name).is_some(),
+        &format!("--services ({})", args.services),
+    )?;
     let _ = metrics();
     engine::metrics::worker_up();
     if let Some(listen) = args.metrics_listen {
@@ -207,12 +368,10 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("--metrics-listen {listen}"))?;
     }
-    let services = Services::parse(&args.services)?;
     let connections = (args.tuning.concurrency * 2 + 2) as u32;
     let store = Store::connect(&args.database_url, connections)
         .await
         .with_context(|| format!("connecting to {}", args.database_url))?;
-    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
     let wake = match &args.redis_url {
         Some(url) => Wake::with_redis(url).context("SAGAFLOW_REDIS_URL")?,
         None => Wake::local(),
@@ -326,13 +485,125 @@ mod tests {
         );
         let explicit = pool(&["--poll-interval-min-ms", "20"], true);
         assert_eq!(explicit.poll_interval_min_ms, 20);
-        let capped = pool(
-            &["--poll-interval-min-ms", "900", "--poll-interval-ms", "100"],
-            false,
+        let capped = pool(&["--poll-interval-ms", "3"], false);
+        assert_eq!(
+            capped.poll_interval_min_ms, 3,
+            "the default first wait is never above the longest"
+        );
+    }
+
+    fn tuning(flags: &[&str]) -> WorkerTuning {
+        Flags::try_parse_from(std::iter::once("worker").chain(flags.iter().copied()))
+            .expect("flags parse")
+            .tuning
+    }
+
+    fn purchase_services(name: &str) -> bool {
+        ["user", "payment", "order"].contains(&name)
+    }
+
+    #[test]
+    fn worker_settings_that_cannot_work_are_refused() {
+        use ConfigError::*;
+        let cases: &[(&[&str], Result<(), ConfigError>)] = &[
+            (&[], Ok(())),
+            (&["--heartbeat-ms", "1", "--lease-ttl-ms", "2"], Ok(())),
+            (&["--poll-interval-min-ms", "250"], Ok(())),
+            (&["--claim-batch-max", "128"], Ok(())),
+            (&["--concurrency", "0"], Err(NoConcurrency)),
+            (&["--claim-batch-max", "0"], Err(ClaimBatch(0))),
+            (&["--claim-batch-max", "129"], Err(ClaimBatch(129))),
+            (&["--heartbeat-ms", "0"], Err(NoHeartbeat)),
+            (
+                &["--heartbeat-ms", "30000"],
+                Err(HeartbeatNotBelowLease {
+                    heartbeat_ms: 30_000,
+                    lease_ttl_ms: 30_000,
+                }),
+            ),
+            (
+                &["--lease-ttl-ms", "500", "--heartbeat-ms", "900"],
+                Err(HeartbeatNotBelowLease {
+                    heartbeat_ms: 900,
+                    lease_ttl_ms: 500,
+                }),
+            ),
+            (&["--poll-interval-ms", "0"], Err(NoPollInterval)),
+            (&["--poll-interval-min-ms", "0"], Err(NoPollIntervalMin)),
+            (
+                &["--poll-interval-min-ms", "900", "--poll-interval-ms", "100"],
+                Err(PollIntervalMinAboveMax { min: 900, max: 100 }),
+            ),
+            (&["--drain-timeout-ms", "0"], Err(NoDrainTimeout)),
+        ];
+        let registry = Registry::shipped();
+        for (flags, expected) in cases {
+            let got = tuning(flags).validate(&registry, &purchase_services, "--services");
+            assert_eq!(&got, expected, "flags {flags:?}");
+        }
+    }
+
+    #[test]
+    fn a_worker_needs_a_url_for_every_service_its_workflows_call() {
+        let shipped = Registry::shipped();
+        let no_order = |name: &str| name != "order" && purchase_services(name);
+        let err = tuning(&[])
+            .validate(&shipped, &no_order, "--services (user=…,payment=…)")
+            .expect_err("order is called by the purchase workflow");
+        assert_eq!(
+            err.to_string(),
+            "step `quote` of workflow `purchase` v1 calls service `order`, which --services \
+             (user=…,payment=…) has no URL for"
         );
         assert_eq!(
-            capped.poll_interval_min_ms, 100,
-            "never above the longest wait"
+            tuning(&[]).validate(&Registry::default(), &purchase_services, "--services"),
+            Err(ConfigError::NoWorkflows)
         );
+    }
+
+    #[test]
+    fn refusals_name_the_flags_and_their_values_on_one_line() {
+        let err = tuning(&["--heartbeat-ms", "30000"])
+            .validate(&Registry::shipped(), &purchase_services, "--services")
+            .expect_err("heartbeat equals the lease");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("--heartbeat-ms (30000) must be below --lease-ttl-ms (30000)"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+    }
+
+    #[test]
+    fn server_settings_that_cannot_work_are_refused() {
+        #[derive(Parser)]
+        struct Server {
+            #[command(flatten)]
+            args: ServerArgs,
+        }
+        let server = |flags: &[&str]| {
+            let argv = ["server", "--database-url", "sqlite://x.db"];
+            Server::try_parse_from(argv.iter().chain(flags))
+                .expect("flags parse")
+                .args
+        };
+        use ConfigError::*;
+        let cases: &[(&[&str], Result<(), ConfigError>)] = &[
+            (&[], Ok(())),
+            (&["--api-tokens", "a, b"], Ok(())),
+            (&["--api-tokens", ""], Ok(())),
+            (&["--body-bytes-max", "0"], Err(NoBodyBytes)),
+            (&["--db-connections-max", "0"], Err(NoDbConnections)),
+            (&["--api-tokens", " , ,"], Err(NoApiTokens)),
+        ];
+        let registry = Registry::shipped();
+        for (flags, expected) in cases {
+            assert_eq!(
+                &server(flags).validate(&registry),
+                expected,
+                "flags {flags:?}"
+            );
+        }
+        assert_eq!(server(&[]).validate(&Registry::default()), Err(NoWorkflows));
     }
 }

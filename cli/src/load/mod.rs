@@ -45,6 +45,10 @@ pub enum Error {
         status: u16,
         body: String,
     },
+    #[error("--worker-concurrency must be at least 1 (no claim loop would run)")]
+    NoWorkerConcurrency,
+    #[error(transparent)]
+    Setting(#[from] crate::roles::ConfigError),
     #[error("seeding through the admin API returned unexpected ids")]
     Seed,
     #[error("drawing a chart: {0}")]
@@ -149,6 +153,23 @@ impl LoadArgs {
         let argv = std::iter::once("load").chain(flags);
         Wrapper::try_parse_from(argv).map(|w| w.args)
     }
+
+    /// Refuses worker settings of the self-started system that cannot work (nothing to check
+    /// with --api: that system is someone else's).
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.api.is_some() {
+            return Ok(());
+        }
+        if self.worker_concurrency == 0 {
+            return Err(Error::NoWorkerConcurrency);
+        }
+        system_config(self).tuning.validate(
+            &engine::Registry::shipped(),
+            &|name| name.parse::<services::Service>().is_ok(),
+            "the self-started system (user, payment, order)",
+        )?;
+        Ok(())
+    }
 }
 
 /// What a run produced.
@@ -167,6 +188,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
 
 /// Runs the load test and writes its results directory.
 pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
+    args.validate()?;
     let duration = args.duration.map(Duration::from_secs_f64);
     let profiles = profile::plan(args.profile, args.rate, args.concurrency, duration)?;
     let dir = args.out.clone().unwrap_or_else(|| {
@@ -393,5 +415,38 @@ async fn measure_baseline(
             notes.push(format!("baseline failed: {err}"));
             (None, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roles::ConfigError;
+
+    #[test]
+    fn worker_settings_of_the_self_started_system_that_cannot_work_are_refused() {
+        let check = |flags: &[&str]| {
+            LoadArgs::from_flags(flags.iter().copied())
+                .expect("flags parse")
+                .validate()
+        };
+        assert!(check(&[]).is_ok());
+        assert!(check(&["--claim-batch-max", "128", "--worker-concurrency", "1"]).is_ok());
+        assert!(matches!(
+            check(&["--worker-concurrency", "0"]),
+            Err(Error::NoWorkerConcurrency)
+        ));
+        assert!(matches!(
+            check(&["--claim-batch-max", "0"]),
+            Err(Error::Setting(ConfigError::ClaimBatch(0)))
+        ));
+        assert!(matches!(
+            check(&["--claim-batch-max", "500", "--topology", "processes"]),
+            Err(Error::Setting(ConfigError::ClaimBatch(500)))
+        ));
+        assert!(
+            check(&["--api", "http://127.0.0.1:1", "--worker-concurrency", "0"]).is_ok(),
+            "an external system's workers are not this run's to check"
+        );
     }
 }

@@ -4,6 +4,14 @@
 //! Not the decision of what runs next (that is `scheduler`) and not I/O beyond reading the
 //! files (that is [`registry`]). A bad file is rejected with an error that names the file,
 //! the step and the problem; nothing half-checked is ever used.
+//!
+//! One endpoint, one step: no two steps may call the same service and path (actions and
+//! compensations alike, whatever the method) when both bodies carry `$workflow.id`. A TCC
+//! participant keys its barrier by transaction id and phase, and the workflow id is the one
+//! transaction id a template can give (there is no per-step id), so the second call would
+//! replay the first's answer and take no effect: a second Try reserving nothing, a second
+//! Cancel releasing nothing. Try and Confirm of one resource are different paths (different
+//! phases) and stay allowed, as do calls that do not carry the workflow id.
 
 mod input;
 pub mod registry;
@@ -43,6 +51,8 @@ pub enum Error {
         step: String,
         problem: String,
     },
+    #[error(transparent)]
+    SharedEndpoint(Box<SharedEndpoint>),
     #[error("{file}: workflow type `{name}` version {version} is already defined in {other}")]
     Duplicate {
         file: PathBuf,
@@ -50,6 +60,24 @@ pub enum Error {
         version: u32,
         other: PathBuf,
     },
+}
+
+/// Two steps that call one endpoint with the workflow id (see the module documentation).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file}: steps `{first}` ({first_call}) and `{second}` ({second_call}) both call `{path}` \
+     on service `{service}` with `$workflow.id`: the participant keys its barrier by \
+     transaction id and phase, so the second call would replay the first's answer and take no \
+     effect; give each step its own endpoint"
+)]
+pub struct SharedEndpoint {
+    pub file: PathBuf,
+    pub service: String,
+    pub path: String,
+    pub first: String,
+    pub first_call: &'static str,
+    pub second: String,
+    pub second_call: &'static str,
 }
 
 /// A checked workflow type.
@@ -288,6 +316,7 @@ impl raw::Definition {
             };
             steps.push(raw.check(&ctx).map_err(step_err)?);
         }
+        one_step_per_endpoint(file, &steps)?;
         Ok(Definition {
             name: self.name,
             version: self.version,
@@ -395,6 +424,52 @@ impl raw::Call {
             body,
         })
     }
+}
+
+/// The same-endpoint rule of the module documentation: the first pair of steps whose calls
+/// share a service and path while both carry `$workflow.id` is an error.
+fn one_step_per_endpoint(file: &Path, steps: &[Step]) -> Result<(), Error> {
+    let mut callers: BTreeMap<(&str, &str), (&str, &'static str)> = BTreeMap::new();
+    for step in steps {
+        let calls = [
+            ("action", Some(&step.action)),
+            ("compensation", step.compensation.as_ref()),
+        ];
+        for (what, call) in calls {
+            let Some(call) = call else { continue };
+            let carries_workflow_id = call
+                .body
+                .references()
+                .map_err(|problem| Error::Step {
+                    file: file.to_owned(),
+                    step: step.name.clone(),
+                    problem,
+                })?
+                .contains(&Reference::WorkflowId);
+            if !carries_workflow_id {
+                continue;
+            }
+            let endpoint = (step.service.as_str(), call.path.as_str());
+            match callers.get(&endpoint) {
+                Some(&(first, first_call)) if first != step.name => {
+                    return Err(Error::SharedEndpoint(Box::new(SharedEndpoint {
+                        file: file.to_owned(),
+                        service: step.service.clone(),
+                        path: call.path.clone(),
+                        first: first.to_owned(),
+                        first_call,
+                        second: step.name.clone(),
+                        second_call: what,
+                    })));
+                }
+                Some(_) => {}
+                None => {
+                    callers.insert(endpoint, (step.name.as_str(), what));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -222,3 +222,95 @@ fn input_is_checked_against_the_declared_fields() {
         Err(InputError::Unknown("quantiy".into()))
     );
 }
+
+/// Two steps on one service, each with an action and a compensation, all carrying
+/// `$workflow.id` as the transaction id; `{a}`, `{a_undo}`, `{b}`, `{b_undo}` are their paths.
+fn two_tries(a: &str, a_undo: &str, b: &str, b_undo: &str, b_service: &str) -> String {
+    format!(
+        r#"
+name = "t"
+version = 1
+[[steps]]
+name = "first"
+service = "user"
+action = {{ path = "{a}", body = {{ transaction_id = "$workflow.id", amount = 1 }} }}
+compensation = {{ path = "{a_undo}", body = {{ transaction_id = "$workflow.id" }} }}
+[[steps]]
+name = "second"
+service = "{b_service}"
+action = {{ path = "{b}", body = {{ transaction_id = "$workflow.id", amount = 2 }} }}
+compensation = {{ path = "{b_undo}", body = {{ transaction_id = "$workflow.id" }} }}
+"#
+    )
+}
+
+#[test]
+fn two_steps_calling_one_endpoint_with_the_workflow_id_are_rejected() {
+    let (t, c) = ("/balance/try", "/balance/cancel");
+    // (what, definition, Some(needles) when rejected)
+    let cases: [(&str, String, Option<&[&str]>); 7] = [
+        (
+            "two Trys on one endpoint",
+            two_tries(t, c, t, "/other/cancel", "user"),
+            Some(&["`first`", "`second`", "`user`", "/balance/try", "replay"]),
+        ),
+        (
+            "two compensations on one endpoint",
+            two_tries(t, c, "/other/try", c, "user"),
+            Some(&["`first`", "`second`", "`user`", "/balance/cancel"]),
+        ),
+        (
+            "one step's compensation is another's action",
+            two_tries(t, c, c, "/other/cancel", "user"),
+            Some(&[
+                "`first`",
+                "`second`",
+                "/balance/cancel",
+                "compensation",
+                "action",
+            ]),
+        ),
+        (
+            "the method does not tell the calls apart",
+            two_tries(t, c, t, "/other/cancel", "user").replacen(
+                "path = \"/balance/try\"",
+                "method = \"PUT\", path = \"/balance/try\"",
+                1,
+            ),
+            Some(&["`first`", "`second`", "/balance/try"]),
+        ),
+        (
+            "same paths on different services",
+            two_tries(t, c, t, c, "payment"),
+            None,
+        ),
+        (
+            "Try and Confirm on one service (different phases)",
+            two_tries(t, c, "/balance/confirm", "/balance/release", "user"),
+            None,
+        ),
+        (
+            "one endpoint twice without the workflow id (no barrier key in common)",
+            two_tries("/quotes", c, "/quotes", "/other/cancel", "user")
+                .replace("transaction_id = \"$workflow.id\", amount", "amount"),
+            None,
+        ),
+    ];
+    for (what, text, expected) in cases {
+        match (parse(&text), expected) {
+            (Ok(_), None) => {}
+            (Err(err), Some(needles)) => {
+                let message = err.to_string();
+                assert!(message.contains("workflows/t.toml"), "{what}: {message}");
+                for needle in needles {
+                    assert!(
+                        message.contains(needle),
+                        "{what}: `{needle}` missing from: {message}"
+                    );
+                }
+            }
+            (Ok(_), Some(_)) => panic!("{what}: accepted, must be rejected"),
+            (Err(err), None) => panic!("{what}: rejected, must load: {err}"),
+        }
+    }
+}

@@ -17,7 +17,7 @@ mod submit;
 mod watch;
 
 pub use audit::{AuditedWorkflow, Journal};
-pub use claim::Claimed;
+pub use claim::{Claimed, CLAIM_BATCH_MAX};
 pub use complete::{Completed, Completion, Finished};
 pub use db::{ensure_database, Dialect};
 pub use read::{ActivityRecord, AttemptRecord, Backlog, WorkflowRecord, WorkflowSummary};

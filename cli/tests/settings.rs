@@ -1,0 +1,88 @@
+//! Settings that cannot work stop the binary before it starts anything: exit status 1 and
+//! one line on stderr naming the flags. The databases named here do not exist (and cannot be
+//! created), so a role that skipped the check would fail differently instead of running.
+
+use std::process::Command;
+
+/// Runs `sagaflow args…` with no `SAGAFLOW_*` environment; asserts a refusal with `line`.
+fn refused(args: &[&str], line: &str) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sagaflow"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SAGAFLOW_") {
+            command.env_remove(name);
+        }
+    }
+    let out = command
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the sagaflow binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert_eq!(stderr, format!("error: {line}\n"), "{args:?}");
+    assert!(out.stdout.is_empty(), "{args:?}");
+}
+
+const NO_DB: &str = "sqlite:///nonexistent-sagaflow-dir/saga.db";
+const SERVICES: &str =
+    "user=http://127.0.0.1:9,payment=http://127.0.0.1:9,order=http://127.0.0.1:9";
+
+#[test]
+fn a_worker_with_a_heartbeat_not_below_its_lease_is_refused() {
+    refused(
+        &[
+            "worker",
+            "--database-url",
+            NO_DB,
+            "--services",
+            SERVICES,
+            "--heartbeat-ms",
+            "30000",
+        ],
+        "--heartbeat-ms (30000) must be below --lease-ttl-ms (30000): leases would expire \
+         before they are renewed",
+    );
+}
+
+#[test]
+fn a_worker_without_a_url_for_a_called_service_is_refused() {
+    refused(
+        &[
+            "worker",
+            "--database-url",
+            NO_DB,
+            "--services",
+            "user=http://127.0.0.1:9",
+        ],
+        "step `quote` of workflow `purchase` v1 calls service `order`, which --services \
+         (user=http://127.0.0.1:9) has no URL for",
+    );
+}
+
+#[test]
+fn dev_with_zero_concurrency_is_refused_before_starting_anything() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path().join("data");
+    refused(
+        &[
+            "dev",
+            "--data-dir",
+            &data.to_string_lossy(),
+            // Not an address of this machine: a dev that skipped the check fails to bind.
+            "--listen",
+            "192.0.2.1:1",
+            "--concurrency",
+            "0",
+        ],
+        "--concurrency must be at least 1 (no claim loop would run)",
+    );
+    assert!(!data.exists(), "nothing was created");
+}
+
+#[test]
+fn a_server_with_no_room_for_a_body_is_refused() {
+    refused(
+        &["server", "--database-url", NO_DB, "--body-bytes-max", "0"],
+        "--body-bytes-max must be above 0 (every request would be refused as too large)",
+    );
+}
