@@ -1,11 +1,13 @@
 //! `sagaflow chaos`: the system under load while things break — worker processes killed
 //! and restarted, a worker frozen past its lease (a zombie whose late writes must be
-//! fenced), participants failing transiently or committing and then dropping their answer,
-//! duplicate submits — then quiescence and `reconcile`. Fails when an invariant breaks or
-//! when an injected fault never fired.
+//! fenced), participants failing transiently (some calls until their last attempt) or
+//! committing and then dropping their answer, duplicate submits and keys differing only in
+//! case, on a private MariaDB a database kill and restart — then late Tries that arrive
+//! after a refusal, quiescence and `reconcile`. Fails when an invariant breaks or when an
+//! injected fault never fired.
 
 use crate::dev::Urls;
-use crate::procs::{recreate_mysql_database, signal, worker_command};
+use crate::procs::{recreate_mysql_database, signal, worker_command, PrivateMariaDb};
 use crate::reconcile::{reconcile, Expected};
 use anyhow::{bail, Context};
 use engine::api::{ApiConfig, ApiState, Watcher};
@@ -19,6 +21,8 @@ use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "chaos_late.rs"]
+mod late;
 #[path = "chaos_load.rs"]
 mod load;
 
@@ -49,6 +53,21 @@ pub struct ChaosArgs {
     /// Share of participant calls that commit, then answer 503 (the ambiguous outcome).
     #[arg(long, default_value_t = 0.03)]
     pub drop_rate: f64,
+    /// Share of participant calls (by Idempotency-Key) whose first 3 attempts fail, so the
+    /// engine's retries run to the last attempt of the README policy.
+    #[arg(long, default_value_t = 0.02)]
+    pub fail_first_share: f64,
+    /// Run every database on a MariaDB server of the run's own (needs Debian's
+    /// mariadb-server), killed with SIGKILL and restarted `--db-restarts` times mid-run.
+    #[arg(long, conflicts_with = "mysql_url")]
+    pub private_mariadb: bool,
+    /// Kills and restarts of the private MariaDB during the run.
+    #[arg(long, default_value_t = 1, requires = "private_mariadb")]
+    pub db_restarts: u32,
+    /// Late-Try scenarios played after the storm (a frozen Try arriving after its step was
+    /// refused and the saga compensated).
+    #[arg(long, default_value_t = 3)]
+    pub late_tries: usize,
     /// Seed of the random choices.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -111,6 +130,7 @@ impl ChaosArgs {
         for (flag, rate) in [
             ("error-rate", self.error_rate),
             ("drop-rate", self.drop_rate),
+            ("fail-first-share", self.fail_first_share),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(ConfigError::Rate { flag, rate });
@@ -129,10 +149,20 @@ pub struct Figures {
     pub submitted: u64,
     pub acknowledged: u64,
     pub duplicates_absorbed: u64,
+    /// Pairs of submits under keys differing only in case that made two workflows.
+    pub case_pairs_distinct: u64,
+    /// Such pairs merged into one workflow (must stay 0).
+    pub case_pairs_merged: u64,
     pub kills: u64,
     pub zombie_fenced: u64,
     pub injected_faults: u64,
     pub lease_reclaims: u64,
+    /// Activities that succeeded at the last attempt of their budget.
+    pub last_attempt_successes: u64,
+    /// Kills and restarts of the private MariaDB.
+    pub db_restarts: u64,
+    /// Late Tries refused after their step was refused and compensated.
+    pub late_tries_refused: u64,
     pub max_to_terminal_ms: i64,
 }
 
@@ -159,6 +189,8 @@ struct Rig {
     services: Vec<(Service, services::Running)>,
     flag: String,
     args: ChaosArgs,
+    /// The private MariaDB, when the run has one (killed and restarted mid-run).
+    db: Option<tokio::sync::Mutex<PrivateMariaDb>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -175,7 +207,19 @@ pub async fn run(args: ChaosArgs) -> anyhow::Result<()> {
 
 impl Rig {
     async fn start(args: ChaosArgs) -> anyhow::Result<Rig> {
-        let (urls, dir) = match &args.mysql_url {
+        let db = match args.private_mariadb {
+            true => Some(
+                PrivateMariaDb::start()
+                    .await
+                    .context("the private MariaDB")?,
+            ),
+            false => None,
+        };
+        let server = db
+            .as_ref()
+            .map(PrivateMariaDb::url)
+            .or(args.mysql_url.clone());
+        let (urls, dir) = match &server {
             Some(server) => {
                 let server = server.trim_end_matches('/');
                 for name in ["saga", "user", "payment", "order"] {
@@ -239,6 +283,7 @@ impl Rig {
             services: running,
             flag,
             args,
+            db: db.map(tokio::sync::Mutex::new),
             _dir: dir,
         })
     }
@@ -257,6 +302,7 @@ impl Rig {
             &self.service(Service::User),
             &self.service(Service::Payment),
             &self.service(Service::Order),
+            self.args.late_tries,
         )
         .await?;
         let ledger = |s: Service| async move {
@@ -299,8 +345,18 @@ impl Rig {
         })
     }
 
-    async fn faults(&self, error_rate: f64, drop_rate: f64) -> anyhow::Result<()> {
-        let body = json!({"error_rate": error_rate, "latency_ms": 10, "drop_after_commit_rate": drop_rate});
+    /// Sets every participant's faults (`on`: the run's rates; off: none).
+    async fn faults(&self, on: bool) -> anyhow::Result<()> {
+        let a = &self.args;
+        let rate = |r: f64| if on { r } else { 0.0 };
+        let body = json!({
+            "error_rate": rate(a.error_rate),
+            "latency_ms": 10,
+            "drop_after_commit_rate": rate(a.drop_rate),
+            // The README policy's 4 attempts: 3 fail, the last one goes through.
+            "fail_first_calls": if on { 3 } else { 0 },
+            "fail_first_share": rate(a.fail_first_share),
+        });
         for (service, _) in &self.services {
             let url = format!("{}/admin/faults", self.service(*service));
             reqwest::Client::new()
@@ -318,12 +374,12 @@ impl Rig {
         let mut workers: Vec<Worker> = (0..self.args.workers)
             .map(|i| self.spawn_worker(&format!("w{i}")))
             .collect::<Result<_, _>>()?;
-        self.faults(self.args.error_rate, self.args.drop_rate)
-            .await?;
+        self.faults(true).await?;
+        let started = Instant::now();
         let deadline = Instant::now() + Duration::from_secs(self.args.duration_s);
         let traffic = tokio::spawn(load::drive(
             self.api.clone(),
-            cast,
+            cast.clone(),
             self.args.rate,
             deadline,
             self.args.seed,
@@ -332,12 +388,25 @@ impl Rig {
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.args.seed);
         let zombie_at = Instant::now() + Duration::from_secs(self.args.duration_s / 3);
         let mut zombie_done = false;
+        let restarts = if self.db.is_some() {
+            self.args.db_restarts
+        } else {
+            0
+        };
+        let restart_at =
+            |n: u32| started + Duration::from_secs(self.args.duration_s) * (n + 1) / (restarts + 1);
         let mut generation = 0;
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(self.args.kill_every_ms)).await;
             if !zombie_done && Instant::now() >= zombie_at {
                 self.zombie(&workers[0]).await?;
                 zombie_done = true;
+            }
+            if (figures.db_restarts as u32) < restarts
+                && Instant::now() >= restart_at(figures.db_restarts as u32)
+            {
+                self.restart_database().await?;
+                figures.db_restarts += 1;
             }
             // Worker 0 is the zombie: it is never killed, so its fenced writes can be read.
             let victim = rng
@@ -352,10 +421,13 @@ impl Rig {
             figures.kills += 1;
         }
         let sent = traffic.await.context("load task")??;
-        self.faults(0.0, 0.0).await?;
+        self.faults(false).await?;
         figures.submitted = sent.submitted;
         figures.acknowledged = sent.acknowledged.len() as u64;
         figures.duplicates_absorbed = sent.duplicates_absorbed;
+        figures.case_pairs_distinct = sent.case_pairs_distinct;
+        figures.case_pairs_merged = sent.case_pairs_merged;
+        figures.late_tries_refused = self.late_tries(&cast).await?;
         figures.zombie_fenced = scrape(workers[0].metrics, "sagaflow_fenced_writes_total")
             .await
             .unwrap_or(0.0) as u64;
@@ -363,6 +435,38 @@ impl Rig {
             .await?;
         drop(workers);
         Ok(figures)
+    }
+
+    /// Kills the private MariaDB (SIGKILL) and starts it again on the same data.
+    async fn restart_database(&self) -> anyhow::Result<()> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        let mut db = db.lock().await;
+        tracing::info!("chaos: killing the database server");
+        db.kill();
+        // The fault itself: the database stays down for a second.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        db.restart().await?;
+        tracing::info!("chaos: database server back");
+        Ok(())
+    }
+
+    /// Plays the late-Try scenario once per tight buyer; returns how many late Tries were
+    /// refused, and fails on one that took effect.
+    async fn late_tries(&self, cast: &load::Cast) -> anyhow::Result<u64> {
+        let executor = Arc::new(worker::HttpExecutor::new(worker::Services::parse(
+            &self.flag,
+        )?));
+        let scene = late::Scene::new(self.store.clone(), executor)?;
+        let mut refused = 0;
+        for buyer in &cast.tight {
+            match scene.play(cast, *buyer).await? {
+                engine::Outcome::BusinessError(_) => refused += 1,
+                other => bail!("a late Try after a refusal was not refused: {other:?}"),
+            }
+        }
+        Ok(refused)
     }
 
     /// Freezes a worker while it holds a lease, keeps it frozen well past the lease (others
@@ -406,6 +510,7 @@ impl Rig {
         let ids: HashSet<String> = journal.workflows.iter().map(|w| w.id.to_string()).collect();
         let lost: Vec<_> = acknowledged.difference(&ids).collect();
         f.lease_reclaims = journal.lease_expired_attempts;
+        f.last_attempt_successes = journal.last_attempt_successes;
         f.max_to_terminal_ms = journal
             .workflows
             .iter()
@@ -416,10 +521,12 @@ impl Rig {
         let count = |s: WorkflowStatus| journal.workflows.iter().filter(|w| w.status == s).count();
         println!(
             "chaos: submitted {} acknowledged {} completed {} compensated {} failed {} kills {} lease reclaims {} \
-             fenced writes (zombie) {} duplicates absorbed {} injected faults {} max time to terminal {} ms",
+             fenced writes (zombie) {} duplicates absorbed {} case-variant key pairs {} (merged {}) injected faults {} \
+             successes at the last attempt {} database restarts {} late tries refused {} max time to terminal {} ms",
             f.submitted, f.acknowledged, count(WorkflowStatus::Completed), count(WorkflowStatus::Compensated),
             count(WorkflowStatus::Failed), f.kills, f.lease_reclaims, f.zombie_fenced, f.duplicates_absorbed,
-            f.injected_faults, f.max_to_terminal_ms
+            f.case_pairs_distinct, f.case_pairs_merged, f.injected_faults, f.last_attempt_successes,
+            f.db_restarts, f.late_tries_refused, f.max_to_terminal_ms
         );
         let report = reconcile(&self.urls, expected, 600, 60).await?;
         crate::reconcile::print(&report);
@@ -433,14 +540,34 @@ impl Rig {
                 report.mismatches.len()
             ));
         }
-        for (name, fired) in [
-            ("worker kills", f.kills),
-            ("lease takeovers", f.lease_reclaims),
-            ("fenced zombie writes", f.zombie_fenced),
-            ("duplicate submits", f.duplicates_absorbed),
-            ("injected participant faults", f.injected_faults),
-        ] {
-            if fired == 0 {
+        if f.case_pairs_merged > 0 {
+            failures.push(format!(
+                "{} pairs of keys differing only in case were taken for one key",
+                f.case_pairs_merged
+            ));
+        }
+        let a = &self.args;
+        let expected = [
+            ("worker kills", f.kills, true),
+            ("lease takeovers", f.lease_reclaims, true),
+            ("fenced zombie writes", f.zombie_fenced, true),
+            ("duplicate submits", f.duplicates_absorbed, true),
+            ("case-variant key pairs", f.case_pairs_distinct, true),
+            ("injected participant faults", f.injected_faults, true),
+            (
+                "successes at the last attempt",
+                f.last_attempt_successes,
+                a.fail_first_share > 0.0,
+            ),
+            (
+                "database restarts",
+                f.db_restarts,
+                a.private_mariadb && a.db_restarts > 0,
+            ),
+            ("late tries refused", f.late_tries_refused, a.late_tries > 0),
+        ];
+        for (name, fired, _) in expected.iter().filter(|(_, _, wanted)| *wanted) {
+            if *fired == 0 {
                 failures.push(format!(
                     "no {name} happened: that fault was never exercised"
                 ));

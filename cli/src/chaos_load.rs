@@ -1,6 +1,7 @@
 //! The traffic of a chaos run: its own buyers and stock (seeded through the services' admin
 //! endpoints), and an open-loop mix of purchases that succeed or fail for business reasons,
-//! with some submits sent twice under one idempotency key.
+//! with some submits sent twice under one idempotency key, and some twice under keys that
+//! differ only in letter case (two different keys: two workflows).
 
 use anyhow::Context;
 use rand::{Rng, SeedableRng};
@@ -17,8 +18,11 @@ pub struct Cast {
     /// A user with less money than one purchase costs, and their card.
     poor: (i64, i64),
     /// A product with deep stock, and one with none.
-    stocked: i64,
+    pub stocked: i64,
     empty: i64,
+    /// Users with exactly one purchase's worth of money, and their cards: the late-Try
+    /// scenarios' buyers (never in the random mix).
+    pub tight: Vec<(i64, i64)>,
 }
 
 /// What the traffic did.
@@ -29,6 +33,20 @@ pub struct Sent {
     pub acknowledged: HashSet<String>,
     /// Repeated submits answered with the first one's workflow.
     pub duplicates_absorbed: u64,
+    /// Pairs of submits under keys differing only in case, answered with two workflows.
+    pub case_pairs_distinct: u64,
+    /// Such pairs answered with one workflow (keys compared case-insensitively: a bug).
+    pub case_pairs_merged: u64,
+}
+
+/// How one submit of the mix is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copies {
+    Once,
+    /// Twice at once under one key: the second must get the first's workflow.
+    Duplicate,
+    /// Twice at once under keys differing only in letter case: two workflows.
+    CaseVariants,
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> anyhow::Result<Value> {
@@ -48,14 +66,22 @@ fn ids(v: &Value) -> Vec<i64> {
     })
 }
 
-/// Creates the cast through the admin endpoints.
-pub async fn seed(user: &str, payment: &str, order: &str) -> anyhow::Result<Cast> {
+/// Money of a tight buyer: one purchase of one unit at the seeded price.
+pub const TIGHT_BALANCE: i64 = 100;
+
+/// Creates the cast through the admin endpoints, with `tight` tight buyers.
+pub async fn seed(user: &str, payment: &str, order: &str, tight: usize) -> anyhow::Result<Cast> {
     let client = reqwest::Client::new();
     let tag = uuid_tag();
     let mut users: Vec<Value> = (0..10)
         .map(|i| json!({"username": format!("chaos-{tag}-{i}"), "balance": 1_000_000_000_i64}))
         .collect();
     users.push(json!({"username": format!("chaos-{tag}-poor"), "balance": 50}));
+    users.extend(
+        (0..tight).map(
+            |i| json!({"username": format!("chaos-{tag}-tight-{i}"), "balance": TIGHT_BALANCE}),
+        ),
+    );
     let user_ids = ids(&post(
         &client,
         format!("{user}/admin/users"),
@@ -76,16 +102,18 @@ pub async fn seed(user: &str, payment: &str, order: &str) -> anyhow::Result<Cast
     let product_ids =
         ids(&post(&client, format!("{order}/admin/products"), products).await?["products"]);
     anyhow::ensure!(
-        user_ids.len() == 11 && method_ids.len() == 11 && product_ids.len() == 2,
+        user_ids.len() == 11 + tight && method_ids.len() == 11 + tight && product_ids.len() == 2,
         "seeding failed"
     );
     let mut pairs: Vec<(i64, i64)> = user_ids.into_iter().zip(method_ids).collect();
+    let tight = pairs.split_off(11);
     let poor = pairs.pop().context("the poor buyer")?;
     Ok(Cast {
         rich: pairs,
         poor,
         stocked: product_ids[0],
         empty: product_ids[1],
+        tight,
     })
 }
 
@@ -135,14 +163,23 @@ pub async fn drive(
         tick.tick().await;
         let body = pick(&cast, &mut rng);
         sent.submitted += 1;
-        let copies = if sent.submitted % 10 == 0 { 2 } else { 1 };
-        let key = format!("chaos-{}-{}", seed, sent.submitted);
+        let copies = match sent.submitted % 10 {
+            0 => Copies::Duplicate,
+            5 => Copies::CaseVariants,
+            _ => Copies::Once,
+        };
+        let key = format!("Chaos-{}-{}", seed, sent.submitted);
+        let keys = match copies {
+            Copies::Once => vec![key],
+            Copies::Duplicate => vec![key.clone(), key],
+            Copies::CaseVariants => vec![key.to_lowercase(), key],
+        };
         let (client, url) = (client.clone(), format!("{api}/v1/workflows"));
         pending.spawn(async move {
-            let calls = (0..copies).map(|_| {
+            let calls = keys.iter().map(|key| {
                 client
                     .post(&url)
-                    .header("Idempotency-Key", &key)
+                    .header("Idempotency-Key", key)
                     .json(&body)
                     .send()
             });
@@ -153,17 +190,25 @@ pub async fn drive(
                     answers.push((status, v["id"].as_str().unwrap_or_default().to_owned()));
                 }
             }
-            answers
+            (copies, answers)
         });
     }
     while let Some(done) = pending.join_next().await {
-        let answers = done.context("submit task")?;
+        let (copies, answers) = done.context("submit task")?;
         let acked: Vec<&(u16, String)> = answers
             .iter()
             .filter(|(s, id)| (*s == 200 || *s == 201) && !id.is_empty())
             .collect();
-        if acked.len() == 2 && acked[0].1 == acked[1].1 && acked.iter().any(|(s, _)| *s == 200) {
-            sent.duplicates_absorbed += 1;
+        if acked.len() == 2 {
+            let same = acked[0].1 == acked[1].1;
+            match copies {
+                Copies::Duplicate if same && acked.iter().any(|(s, _)| *s == 200) => {
+                    sent.duplicates_absorbed += 1
+                }
+                Copies::CaseVariants if same => sent.case_pairs_merged += 1,
+                Copies::CaseVariants => sent.case_pairs_distinct += 1,
+                _ => {}
+            }
         }
         sent.acknowledged
             .extend(acked.into_iter().map(|(_, id)| id.clone()));

@@ -417,6 +417,7 @@ pub async fn service(args: ServiceArgs) -> anyhow::Result<()> {
         error_rate: args.fault_error_rate,
         latency_ms: args.fault_latency_ms,
         drop_after_commit_rate: args.fault_drop_after_commit_rate,
+        ..services::faults::Faults::default()
     };
     services::run(service, config, Some(metrics()), shutdown_signal()).await?;
     Ok(())

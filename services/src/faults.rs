@@ -2,9 +2,12 @@
 //! a share of requests fails with 503 before any effect (`error_rate`), every request can be
 //! delayed (`latency_ms`), and a share of successful requests has its response replaced by a
 //! 503 after the effect committed (`drop_after_commit_rate`): the ambiguous outcome a caller
-//! resolves by retrying with the same transaction id. Not a network chaos tool.
+//! resolves by retrying with the same transaction id. A share of calls can also fail their
+//! first few attempts (`fail_first_calls` for a `fail_first_share` of `Idempotency-Key`s),
+//! so a caller's retries run to their last attempt. Not a network chaos tool.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -22,6 +25,8 @@ use crate::{http, AppState};
 
 /// Longest latency that can be injected.
 pub const LATENCY_MS_MAX: u64 = 60_000;
+/// Most `Idempotency-Key`s remembered for `fail_first_calls` (then the memory starts over).
+const FIRST_CALLS_KEYS_MAX: usize = 100_000;
 
 /// Fault settings. Rates are probabilities per request, from 0 (never) to 1 (always).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -33,6 +38,11 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Share of successful requests whose response becomes 503 `RESPONSE_DROPPED` after commit.
     pub drop_after_commit_rate: f64,
+    /// For a `fail_first_share` of the `Idempotency-Key`s seen, this many first calls are
+    /// answered 503 `INJECTED_FAULT` without running (a caller retrying to its last attempt).
+    pub fail_first_calls: u32,
+    /// Share of keys whose first calls fail (see `fail_first_calls`).
+    pub fail_first_share: f64,
 }
 
 impl Faults {
@@ -40,6 +50,7 @@ impl Faults {
         let rates = [
             ("error_rate", self.error_rate),
             ("drop_after_commit_rate", self.drop_after_commit_rate),
+            ("fail_first_share", self.fail_first_share),
         ];
         if let Some((field, _)) = rates.iter().find(|(_, rate)| !(0.0..=1.0).contains(rate)) {
             return Err(Error::RateOutOfRange { field });
@@ -78,11 +89,15 @@ pub struct Injector {
 struct Dice {
     faults: Faults,
     rng: StdRng,
+    /// Calls failed so far per chosen key (`None`: a key not chosen).
+    first_calls: HashMap<String, Option<u32>>,
 }
 
 /// What happens to one request.
 struct Plan {
     fail: bool,
+    /// Failed as one of its key's first calls.
+    fail_first: bool,
     latency: Duration,
     drop_response: bool,
 }
@@ -97,7 +112,11 @@ impl Injector {
         let rng = seed.map_or_else(StdRng::from_entropy, StdRng::seed_from_u64);
         Ok(Injector {
             service,
-            state: Arc::new(Mutex::new(Dice { faults, rng })),
+            state: Arc::new(Mutex::new(Dice {
+                faults,
+                rng,
+                first_calls: HashMap::new(),
+            })),
         })
     }
 
@@ -111,15 +130,24 @@ impl Injector {
         Ok(())
     }
 
-    fn plan(&self) -> Plan {
+    fn plan(&self, key: Option<&str>) -> Plan {
         let mut dice = self.lock();
         let Faults {
             error_rate,
             latency_ms,
             drop_after_commit_rate,
+            fail_first_calls,
+            fail_first_share,
         } = dice.faults;
+        let fail_first = match key {
+            Some(key) if fail_first_calls > 0 => {
+                dice.fail_first(key, fail_first_calls, fail_first_share)
+            }
+            _ => false,
+        };
         Plan {
             fail: dice.rng.gen_bool(error_rate),
+            fail_first,
             latency: Duration::from_millis(latency_ms),
             drop_response: dice.rng.gen_bool(drop_after_commit_rate),
         }
@@ -136,15 +164,47 @@ impl Injector {
     }
 }
 
+impl Dice {
+    /// True while this call of `key` is one of the first `calls` of a key chosen (with
+    /// probability `share`) the first time it was seen.
+    fn fail_first(&mut self, key: &str, calls: u32, share: f64) -> bool {
+        if self.first_calls.len() >= FIRST_CALLS_KEYS_MAX && !self.first_calls.contains_key(key) {
+            self.first_calls.clear();
+        }
+        let rng = &mut self.rng;
+        let failed = self
+            .first_calls
+            .entry(key.to_owned())
+            .or_insert_with(|| rng.gen_bool(share).then_some(0));
+        match failed {
+            Some(n) if *n < calls => {
+                *n += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Middleware on the TCC and quote routes.
 pub(crate) async fn inject(
     State(injector): State<Injector>,
     request: Request,
     next: Next,
 ) -> Response {
-    let plan = injector.plan();
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok());
+    let plan = injector.plan(key);
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
+    }
+    if plan.fail_first {
+        injector.count("fail_first");
+        let message = "fault injection: one of this call's first attempts failed before running";
+        return http::Error::new(StatusCode::SERVICE_UNAVAILABLE, "INJECTED_FAULT", message)
+            .into_response();
     }
     if plan.fail {
         injector.count("error");

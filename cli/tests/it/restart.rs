@@ -2,15 +2,21 @@
 
 use crate::support::*;
 use engine::WorkflowStatus;
-use testkit::PrivateMariaDb;
+use sagaflow::procs::{PrivateMariaDb, MARIADBD};
 
 /// SIGKILL the MariaDB server holding the journal mid-run and start it again: the worker
 /// reconnects, every workflow completes, and each participant effect is applied once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_crash_and_restart_loses_nothing() {
-    let Some(mut server) = PrivateMariaDb::start().await else {
+    if !std::path::Path::new(MARIADBD).exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and {MARIADBD} is not installed"
+        );
+        eprintln!("skipping: {MARIADBD} is not installed");
         return;
-    };
+    }
+    let mut server = PrivateMariaDb::start().await.unwrap();
     let mut dbs = Databases::fresh(TestDb::sqlite("restart")).await;
     dbs.saga.url = format!("{}/saga", server.url());
     let participants = Participants::start(&dbs, 100).await;
@@ -35,7 +41,7 @@ async fn a_database_crash_and_restart_loses_nothing() {
     server.kill();
     // The fault itself: the database stays down for a second (not a synchronisation).
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    server.restart().await;
+    server.restart().await.unwrap();
     let completed = || async {
         store
             .count_by_status()

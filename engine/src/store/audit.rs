@@ -28,6 +28,8 @@ pub struct Journal {
     pub stale_leases: Vec<ActivityKey>,
     /// Attempts lost to an expired lease (a worker died or stalled; another took over).
     pub lease_expired_attempts: u64,
+    /// Activities that succeeded at the last attempt their budget allowed, after retries.
+    pub last_attempt_successes: u64,
 }
 
 impl Store {
@@ -51,8 +53,16 @@ impl Store {
                 vec![],
             )
             .await?;
+        let last = tx
+            .fetch_all(
+                "SELECT COUNT(*) AS n FROM activities WHERE status = 'succeeded' AND attempt = max_attempts \
+                 AND attempt > 1",
+                vec![],
+            )
+            .await?;
         tx.commit().await?;
         let lease_expired_attempts = lost[0].int("n")? as u64;
+        let last_attempt_successes = last[0].int("n")? as u64;
         let workflows = rows
             .iter()
             .map(|r| {
@@ -77,6 +87,7 @@ impl Store {
             workflows,
             stale_leases,
             lease_expired_attempts,
+            last_attempt_successes,
         })
     }
 }

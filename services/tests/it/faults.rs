@@ -18,6 +18,7 @@ testkit::backend_tests!(
     injected_latency_delays_each_request,
     invalid_fault_settings_are_refused,
     seeded_dice_repeat_their_decisions,
+    chosen_keys_fail_their_first_calls_only,
 );
 
 const ALICE_SQL: &str = "SELECT balance, reserved, captured FROM users WHERE id = 1";
@@ -171,6 +172,45 @@ async fn invalid_fault_settings_are_refused(db: TestDb) {
             ..Faults::default()
         }
     );
+}
+
+/// `fail_first_calls` fails exactly the first calls of each chosen Idempotency-Key, then
+/// lets that key through; other keys are never held up by it.
+async fn chosen_keys_fail_their_first_calls_only(db: TestDb) {
+    let app = App::start(Service::Order, &db).await;
+    app.set_faults(json!({ "fail_first_calls": 3, "fail_first_share": 1.0 }))
+        .await;
+    let quote = |key: &'static str| {
+        let app = &app;
+        async move {
+            app.post_with_key("/quotes", key, json!({ "product_id": 1, "quantity": 1 }))
+                .await
+                .0
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(quote("wf:0:action").await);
+    }
+    use StatusCode as S;
+    assert_eq!(
+        statuses,
+        [
+            S::SERVICE_UNAVAILABLE,
+            S::SERVICE_UNAVAILABLE,
+            S::SERVICE_UNAVAILABLE,
+            S::OK,
+            S::OK
+        ]
+    );
+    assert_eq!(
+        quote("wf:1:action").await,
+        S::SERVICE_UNAVAILABLE,
+        "a new key"
+    );
+    app.set_faults(json!({ "fail_first_calls": 3, "fail_first_share": 0.0 }))
+        .await;
+    assert_eq!(quote("wf:2:action").await, S::OK, "no key chosen");
 }
 
 /// Two services with the same fault seed fail the same requests: tests can rely on the dice.

@@ -99,6 +99,15 @@ impl App {
         self.send(json_request(Method::POST, path, &body)).await
     }
 
+    /// Posts `body` with an `Idempotency-Key` header, as the engine's workers do.
+    pub async fn post_with_key(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        let mut request = json_request(Method::POST, path, &body);
+        request
+            .headers_mut()
+            .insert("idempotency-key", key.parse().expect("a header value"));
+        self.send(request).await
+    }
+
     /// Posts `body` as is, with the given content type (or none).
     pub async fn post_raw(
         &self,
