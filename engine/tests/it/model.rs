@@ -9,8 +9,8 @@
 //!
 //! Knobs (environment): `PROPTEST_CASES` (default 32 per backend), `MODEL_OPS` (longest
 //! sequence, default 40), `MODEL_TIMEOUT_MS` (per store call, default 5000),
-//! `MODEL_SHRINK_MS` / `MODEL_SHRINK_ITERS` (shrinking budget), `MODEL_TRACE=1` (print every
-//! case with its duration).
+//! `MODEL_SHRINK_MS` / `MODEL_SHRINK_ITERS` (proptest's shrinking budget), `MODEL_MINIMISE_MS`
+//! (the chunk-removal pass after it), `MODEL_TRACE=1` (print every case with its duration).
 
 use crate::support::{make_due, purchase, registry, TestDb};
 use engine::definition::Registry;
@@ -1320,31 +1320,37 @@ fn run_case(db: &TestDb, ops: &[Op]) -> Result<(), Failure> {
 }
 
 /// Shrinks a failing sequence further than proptest does through the swarm's flat-map: cuts
-/// it after the failing op, then drops single ops while the same kind of failure remains.
+/// it after the failing op, then drops chunks of ops (halves, quarters, … single ops) while
+/// the same kind of failure remains, within `MODEL_MINIMISE_MS`.
 fn minimise(db: &TestDb, mut ops: Vec<Op>, mut failure: Failure) -> (Vec<Op>, Failure) {
     let signature = failure.signature();
-    let budget = Duration::from_millis(env_number("MODEL_SHRINK_MS", 20_000));
+    let budget = Duration::from_millis(env_number("MODEL_MINIMISE_MS", 60_000));
     let started = Instant::now();
     ops.truncate(failure.at + 1);
-    loop {
-        let mut shorter = false;
-        let mut i = ops.len();
-        while i > 0 && started.elapsed() < budget {
-            i -= 1;
-            let mut fewer = ops.clone();
-            fewer.remove(i);
-            if let Err(f) = run_case(db, &fewer) {
-                if f.signature() == signature {
-                    fewer.truncate(f.at + 1);
-                    (ops, failure, shorter) = (fewer, f, true);
-                    i = i.min(ops.len());
+    let mut chunk = (ops.len() / 2).max(1);
+    while started.elapsed() < budget {
+        let mut removed = false;
+        let mut i = 0;
+        while i < ops.len() && started.elapsed() < budget {
+            let end = (i + chunk).min(ops.len());
+            let fewer: Vec<Op> = ops[..i].iter().chain(&ops[end..]).cloned().collect();
+            match run_case(db, &fewer) {
+                Err(f) if f.signature() == signature => {
+                    ops = fewer;
+                    ops.truncate(f.at + 1);
+                    failure = f;
+                    removed = true;
                 }
+                _ => i += chunk,
             }
         }
-        if !shorter {
-            return (ops, failure);
+        match (removed, chunk) {
+            (false, 1) => break,
+            (false, _) => chunk /= 2,
+            (true, _) => chunk = chunk.min((ops.len() / 2).max(1)),
         }
     }
+    (ops, failure)
 }
 
 fn run_random(db: &TestDb) -> Result<(), String> {
@@ -1390,7 +1396,7 @@ async fn off_runtime(db: TestDb, work: fn(&TestDb) -> Result<(), String>) {
     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     let backend = if db.is_mysql() { "MariaDB" } else { "SQLite" };
     eprintln!(
-        "model test on {backend}: {:.1} s; reached: {}",
+        "model test on {backend}: {:.1} s; reached (this process so far): {}",
         started.elapsed().as_secs_f64(),
         reached_report()
     );
