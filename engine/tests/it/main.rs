@@ -9,6 +9,7 @@ mod claims;
 mod compensation;
 mod connections;
 mod leases;
+mod model;
 mod parking;
 mod regressions;
 mod retries;
