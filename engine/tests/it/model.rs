@@ -45,16 +45,15 @@ const WORKERS: usize = 3;
 
 async fn store_claim(
     store: &Store,
-    _registry: &Registry,
+    registry: &Registry,
     worker: &str,
     batch_max: u32,
 ) -> engine::store::Result<Vec<Claimed>> {
-    store.claim(worker, batch_max, LEASE_TTL_MS).await
+    store.claim(registry, worker, batch_max, LEASE_TTL_MS).await
 }
 
 async fn store_release(store: &Store, claims: &[Claimed]) -> engine::store::Result<usize> {
-    let leases: Vec<_> = claims.iter().map(|c| (c.key, c.epoch)).collect();
-    store.release(&leases).await
+    store.release(claims).await
 }
 
 async fn store_complete(
@@ -104,16 +103,14 @@ async fn store_list(store: &Store) -> engine::store::Result<Vec<(WorkflowId, Wor
     Ok(rows.into_iter().map(|s| (s.id, s.status)).collect())
 }
 
-/// The unique key of an attempt-history row within its activity (today the attempt number;
-/// the epoch once history rows are keyed by it).
+/// The unique key of an attempt-history row within its activity: the lease epoch.
 fn history_key(a: &AttemptRecord) -> i64 {
-    i64::from(a.attempt)
+    a.epoch
 }
 
-/// The lease epochs of an activity's history rows, when the store records them (`None`
-/// until `AttemptRecord` has an `epoch`; then `Some(h.iter().map(|a| a.epoch).collect())`).
-fn history_epochs(_history: &[AttemptRecord]) -> Option<Vec<i64>> {
-    None
+/// The lease epochs of an activity's history rows (they must strictly increase).
+fn history_epochs(history: &[AttemptRecord]) -> Option<Vec<i64>> {
+    Some(history.iter().map(|a| a.epoch).collect())
 }
 
 /// Bounds a store call: a hang fails the case instead of the whole test run.
