@@ -12,4 +12,5 @@ mod panics;
 mod processes;
 mod reconcile;
 mod restart;
+mod timeouts;
 mod wakeups;
