@@ -74,6 +74,10 @@ pub fn describe() {
         "Activities this worker is executing"
     );
     describe_gauge!("sagaflow_worker_up", "1 per running worker process");
+    describe_counter!(
+        "sagaflow_worker_loop_restarts_total",
+        "Claim loops restarted after a panic"
+    );
     describe_gauge!(
         "sagaflow_worker_last_claim_timestamp_seconds",
         Unit::Seconds,
@@ -95,6 +99,7 @@ pub fn describe() {
     );
     counter!("sagaflow_lease_expirations_total").absolute(0);
     counter!("sagaflow_fenced_writes_total").absolute(0);
+    counter!("sagaflow_worker_loop_restarts_total").absolute(0);
 }
 
 pub fn submitted(workflow_type: &str) {
@@ -163,6 +168,11 @@ pub fn claimed(elapsed: Duration) {
 
 pub fn inflight(delta: f64) {
     gauge!("sagaflow_worker_inflight_activities").increment(delta);
+}
+
+/// A claim loop panicked and the pool restarts it.
+pub fn loop_restarted() {
+    counter!("sagaflow_worker_loop_restarts_total").increment(1);
 }
 
 /// This process runs a worker pool.

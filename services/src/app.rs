@@ -187,7 +187,8 @@ impl AppState {
     }
 }
 
-/// The service's whole HTTP surface.
+/// The service's whole HTTP surface. Each request runs in a task of its own ([`http::detach`]):
+/// a client that hangs up does not cut a handler short.
 pub fn router(state: AppState) -> Router {
     let service = state.service;
     let participant = service.routes().route_layer(middleware::from_fn_with_state(
@@ -203,7 +204,10 @@ pub fn router(state: AppState) -> Router {
             .merge(service.admin_routes())
             .route("/admin/faults", get(faults::get).put(faults::put));
     }
-    router.fallback(http::not_found).with_state(state)
+    router
+        .fallback(http::not_found)
+        .with_state(state)
+        .layer(middleware::from_fn(http::detach))
 }
 
 /// `GET /healthz`: 200 when the database answers.

@@ -1,10 +1,12 @@
 //! HTTP plumbing shared by the three services: the JSON error body every failure uses, the JSON
-//! extractor whose rejections are JSON errors too, and the JSON 404. Not the handlers: those
-//! live with each service.
+//! extractor whose rejections are JSON errors too, the JSON 404, and the middleware that runs
+//! each request to its end even when the client hangs up. Not the handlers: those live with
+//! each service.
 
 use axum::{
     extract::{FromRequest, Request},
     http::StatusCode,
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde::de::DeserializeOwned;
@@ -96,4 +98,24 @@ where
 /// The fallback for unknown paths (and for admin paths while admin is off).
 pub async fn not_found() -> Error {
     Error::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint")
+}
+
+/// Middleware around the whole router: runs the rest of the request in a task of its own and
+/// awaits it, so that a client hanging up (hyper then drops the request future) no longer
+/// cancels the handler halfway through its database work. Every request that arrived runs to
+/// its end, its transactions commit or roll back, and only the answer is lost. A handler that
+/// panics is answered 500 instead of taking the connection down.
+pub(crate) async fn detach(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(join) => {
+            tracing::error!(error = %join, "request handler panicked");
+            Error::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error, see the service log",
+            )
+            .into_response()
+        }
+    }
 }

@@ -1,16 +1,23 @@
 //! The claim-loop pool: `concurrency` loops, each claiming a batch and running it to the end
 //! of its continuations, idling until a wake-up or an adaptive poll when there is nothing to
-//! do, and draining on shutdown.
+//! do, restarted after a panic, and draining on shutdown.
 //!
 //! Not the execution of one batch (that is `engine::runner`) and not the signal handling
 //! (the caller passes shutdown in as a future).
 
 use crate::wake::Wake;
 use engine::runner::{Executor, Runner};
+use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinError, JoinSet};
+
+/// Wait before restarting the first loop that panicked; doubles with each panic in a row.
+const RESTART_BACKOFF_MIN_MS: u64 = 100;
+/// Longest wait before a restart. A loop that ran this long before it panicked resets the
+/// doubling: it was healthy, the panic is news.
+const RESTART_BACKOFF_MAX_MS: u64 = 10_000;
 
 /// How the pool polls, how many loops it runs and how long it drains.
 #[derive(Debug, Clone)]
@@ -45,6 +52,8 @@ pub struct Totals {
     pub fenced: usize,
     pub released: usize,
     pub errors: usize,
+    /// Claim loops restarted after a panic (the panicked loop's own totals are lost).
+    pub restarts: usize,
     /// True when the drain timeout cut in-flight work short.
     pub drain_timed_out: bool,
 }
@@ -56,11 +65,20 @@ impl Totals {
         self.fenced += other.fenced;
         self.released += other.released;
         self.errors += other.errors;
+        self.restarts += other.restarts;
     }
 }
 
 /// Runs the pool until `shutdown` resolves, then drains: no new claims, in-flight batches
 /// finish (within the drain timeout), unstarted continuations are given back.
+///
+/// A claim loop that panics (a bug met by one batch: an assertion in the store, a panicking
+/// executor) is restarted after a backoff, with an error line and
+/// `sagaflow_worker_loop_restarts_total`. Restart rather than exit: the pool holds no state
+/// (the panicked batch's leases expire and are reclaimed, by this worker or another), the
+/// other loops' batches in flight are not thrown away with the process, and the worker goes
+/// on serving without waiting for a supervisor outside to start it again; the backoff keeps a
+/// loop that panics at once from spinning, and the counter makes the bug visible.
 pub async fn run<E: Executor>(
     runner: Runner<E>,
     config: PoolConfig,
@@ -69,31 +87,108 @@ pub async fn run<E: Executor>(
 ) -> Totals {
     let (stop_tx, stop_rx) = watch::channel(false);
     let runner = runner.with_stop(stop_rx.clone());
-    let mut loops = JoinSet::new();
-    for _ in 0..config.concurrency.max(1) {
-        loops.spawn(claim_loop(
+    let mut loops = Loops {
+        set: JoinSet::new(),
+        started: HashMap::new(),
+        panics_in_a_row: 0,
+    };
+    let start = |delay: Duration| {
+        let (runner, config, wake, stop) = (
             runner.clone(),
             config.clone(),
             wake.clone(),
             stop_rx.clone(),
-        ));
+        );
+        async move {
+            tokio::time::sleep(delay).await;
+            claim_loop(runner, config, wake, stop).await
+        }
+    };
+    for _ in 0..config.concurrency.max(1) {
+        loops.spawn(start(Duration::ZERO));
     }
-    shutdown.await;
+    let mut totals = Totals::default();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(done) = loops.set.join_next_with_id() => match loops.ended(done, false) {
+                Ok(ended) => totals.add(ended),
+                Err(backoff) => {
+                    totals.restarts += 1;
+                    engine::metrics::loop_restarted();
+                    loops.spawn(start(backoff));
+                }
+            },
+        }
+    }
     tracing::info!("draining: no new claims");
     let _ = stop_tx.send(true);
-    let mut totals = Totals::default();
     let drained = tokio::time::timeout(Duration::from_millis(config.drain_timeout_ms), async {
-        while let Some(done) = loops.join_next().await {
-            totals.add(done.expect("a claim loop never panics"));
+        while let Some(done) = loops.set.join_next_with_id().await {
+            // A loop that panics while draining is not restarted: it would only stop again.
+            if let Ok(ended) = loops.ended(done, true) {
+                totals.add(ended);
+            }
         }
     })
     .await;
     if drained.is_err() {
         tracing::warn!("drain timeout: leaving in-flight leases to expire");
-        loops.abort_all();
+        loops.set.abort_all();
         totals.drain_timed_out = true;
     }
     totals
+}
+
+/// The running claim loops, when each started, and the backoff of the next restart.
+struct Loops {
+    set: JoinSet<Totals>,
+    started: HashMap<Id, Instant>,
+    panics_in_a_row: u32,
+}
+
+impl Loops {
+    fn spawn(&mut self, claim_loop: impl Future<Output = Totals> + Send + 'static) {
+        let id = self.set.spawn(claim_loop).id();
+        self.started.insert(id, Instant::now());
+    }
+
+    /// A loop ended: its totals, or (it panicked) how long to wait before starting another.
+    /// Panics in a row double the wait, up to [`RESTART_BACKOFF_MAX_MS`].
+    fn ended(
+        &mut self,
+        done: Result<(Id, Totals), JoinError>,
+        draining: bool,
+    ) -> Result<Totals, Duration> {
+        let err = match done {
+            Ok((id, totals)) => {
+                self.started.remove(&id);
+                return Ok(totals);
+            }
+            Err(err) => err,
+        };
+        let ran_for = self.started.remove(&err.id());
+        if err.is_cancelled() {
+            return Ok(Totals::default());
+        }
+        let ran = ran_for.map(|at| at.elapsed());
+        if ran.is_some_and(|ran| ran >= Duration::from_millis(RESTART_BACKOFF_MAX_MS)) {
+            self.panics_in_a_row = 0;
+        }
+        let doublings = self.panics_in_a_row.min(16);
+        self.panics_in_a_row = self.panics_in_a_row.saturating_add(1);
+        let backoff_ms = RESTART_BACKOFF_MIN_MS
+            .saturating_mul(1 << doublings)
+            .min(RESTART_BACKOFF_MAX_MS);
+        let ran_ms = ran.map_or(0, |ran| ran.as_millis() as u64);
+        if draining {
+            tracing::error!(error = %err, ran_ms, "claim loop panicked while draining");
+        } else {
+            tracing::error!(error = %err, ran_ms, backoff_ms, "claim loop panicked; restarting it");
+        }
+        Err(Duration::from_millis(backoff_ms))
+    }
 }
 
 async fn claim_loop<E: Executor>(

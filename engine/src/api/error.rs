@@ -37,6 +37,9 @@ pub enum Error {
     NoMetrics,
     #[error("the database does not answer")]
     NotReady,
+    /// The handler panicked; the message is the panic's (logged, never sent).
+    #[error("the request handler panicked: {0}")]
+    Panicked(String),
     #[error(transparent)]
     Store(#[from] store::Error),
 }
@@ -61,6 +64,7 @@ impl Error {
             }
             Error::NoMetrics => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+            Error::Panicked(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
             Error::Store(e) => match e {
                 S::UnknownType(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UNKNOWN_WORKFLOW_TYPE"),
                 S::Input(_) => (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_INPUT"),
@@ -91,7 +95,8 @@ impl Error {
             Error::Store(store::Error::Database(_)) => {
                 "the database is unavailable; try again later".into()
             }
-            Error::Store(
+            Error::Panicked(_)
+            | Error::Store(
                 store::Error::Migrate(_)
                 | store::Error::Corrupt(_)
                 | store::Error::MissingDefinition { .. },

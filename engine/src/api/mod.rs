@@ -169,7 +169,8 @@ pub fn openapi_document() -> serde_json::Value {
 }
 
 /// The API as a router: auth (when tokens are configured) runs before routing; unknown
-/// routes and wrong methods answer JSON errors too.
+/// routes and wrong methods answer JSON errors too. Each request runs in a task of its own
+/// ([`detach`]): a client that hangs up does not cut a handler short.
 pub fn router(state: ApiState) -> Router {
     let body_bytes_max = state.config.body_bytes_max;
     endpoints()
@@ -183,7 +184,25 @@ pub fn router(state: ApiState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(axum::middleware::from_fn(record_request))
+        .layer(axum::middleware::from_fn(detach))
         .with_state(state)
+}
+
+/// Runs the rest of the request in a task of its own and awaits it, so that a client hanging
+/// up (hyper then drops the request future) no longer cancels the handler halfway through a
+/// store call: every request that arrived runs to its end, its transaction commits or rolls
+/// back, and only the answer is lost. The cost: an abandoned `?wait=` keeps its task until
+/// the wait ends (at most `wait_ms_max`). A handler that panics is answered 500 instead of
+/// taking the connection down.
+async fn detach(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(join) => Error::Panicked(join.to_string()).into_response(),
+    }
 }
 
 /// Counts and times every request by method, route template and status (never the raw

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod control;
+mod hangups;
 mod ops;
 mod props;
 mod read;

@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod bad_input;
+mod cancelled;
 mod claims;
 mod compensation;
 mod connections;

@@ -6,6 +6,7 @@ mod bench;
 mod concurrency;
 mod connections;
 mod faults;
+mod hangups;
 mod order;
 mod payment;
 mod protocol;
