@@ -37,7 +37,7 @@ async fn store_calls_cut_short_at_every_await_leave_the_pool_usable() {
     for round in 0..ROUNDS {
         let id = ids[round % ids.len()];
         cuts += cut_at_every_suspension(|| store.abort(&registry, id)).await;
-        cuts += cut_at_every_suspension(|| store.claim("cut", 4, 60_000)).await;
+        cuts += cut_at_every_suspension(|| store.claim(&registry, "cut", 4, 60_000)).await;
         cuts += cut_at_every_suspension(|| store.now()).await;
     }
     assert!(
