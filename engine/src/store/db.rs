@@ -71,6 +71,9 @@ macro_rules! bind_all {
     }};
 }
 
+mod guarded;
+use guarded::Guarded;
+
 /// A connection pool on either backend.
 #[derive(Debug, Clone)]
 pub enum Pool {
@@ -170,9 +173,13 @@ impl Pool {
     pub async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, sqlx::Error> {
         match self {
             Pool::MySql(pool) => {
-                let rows =
-                    passing_dead_connections(pool, || bind_all!(sql, args.clone()).fetch_all(pool))
-                        .await?;
+                let rows = passing_dead_connections(pool, || async {
+                    Guarded::acquire(pool)
+                        .await?
+                        .fetch_all(sql, args.clone())
+                        .await
+                })
+                .await?;
                 Ok(rows.into_iter().map(Row::MySql).collect())
             }
             Pool::Sqlite(pool) => Ok(bind_all!(sql, args)
@@ -216,10 +223,13 @@ async fn outside_transaction<C: sqlx::Connection>(conn: &mut C) -> Result<bool, 
 }
 
 /// Begins a transaction on a MySQL pool, passing over connections that died while idle.
-async fn begin_mysql(
-    pool: &MySqlPool,
-) -> Result<sqlx::Transaction<'static, sqlx::MySql>, sqlx::Error> {
-    passing_dead_connections(pool, || pool.begin()).await
+async fn begin_mysql(pool: &MySqlPool) -> Result<Guarded, sqlx::Error> {
+    passing_dead_connections(pool, || async {
+        let mut conn = Guarded::acquire(pool).await?;
+        conn.begin().await?;
+        Ok(conn)
+    })
+    .await
 }
 
 /// Runs `op` (a `BEGIN`, or a read that is safe to repeat) again while it fails because its
@@ -298,7 +308,9 @@ impl From<Option<String>> for Arg {
 }
 
 enum TxInner<'p> {
-    MySql(sqlx::Transaction<'p, sqlx::MySql>),
+    /// Begun and ended by hand, so a dropped future never leaves it half-read (see
+    /// `guarded`).
+    MySql(Guarded),
     Sqlite(sqlx::Transaction<'p, sqlx::Sqlite>),
 }
 
@@ -326,10 +338,7 @@ impl<'p> Tx<'p> {
     pub async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
         self.count();
         Ok(match &mut self.inner {
-            TxInner::MySql(tx) => bind_all!(sql, args)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
+            TxInner::MySql(conn) => conn.execute(sql, args).await?,
             TxInner::Sqlite(tx) => bind_all!(sql, args)
                 .execute(&mut **tx)
                 .await?
@@ -341,8 +350,8 @@ impl<'p> Tx<'p> {
     pub async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, sqlx::Error> {
         self.count();
         Ok(match &mut self.inner {
-            TxInner::MySql(tx) => bind_all!(sql, args)
-                .fetch_all(&mut **tx)
+            TxInner::MySql(conn) => conn
+                .fetch_all(sql, args)
                 .await?
                 .into_iter()
                 .map(Row::MySql)
@@ -362,7 +371,7 @@ impl<'p> Tx<'p> {
             c.commits.fetch_add(1, Ordering::Relaxed);
         }
         match self.inner {
-            TxInner::MySql(tx) => tx.commit().await,
+            TxInner::MySql(conn) => conn.commit().await,
             TxInner::Sqlite(tx) => tx.commit().await,
         }
     }

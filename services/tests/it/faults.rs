@@ -80,7 +80,8 @@ async fn injected_errors_fail_before_any_effect(db: TestDb) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         faults,
-        json!({ "error_rate": 1.0, "latency_ms": 0, "drop_after_commit_rate": 0.0 })
+        json!({ "error_rate": 1.0, "latency_ms": 0, "drop_after_commit_rate": 0.0,
+                "fail_first_calls": 0, "fail_first_share": 0.0 })
     );
 
     let tx = new_tx();
