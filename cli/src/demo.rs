@@ -1,4 +1,4 @@
-//! `sagaflow demo`: the original README's purchase cases through the HTTP API, with a table
+//! `sagaflow demo`: the purchase scenario's cases (docs/scenario.md) through the HTTP API, with a table
 //! of what happened — outcome, failed step, compensations, balance and stock before and
 //! after. Starts its own in-process system (`dev`) unless given `--api`.
 
@@ -24,7 +24,7 @@ pub struct DemoArgs {
     pub services: Option<String>,
     #[command(flatten)]
     pub databases: Databases,
-    /// Exit 1 when a case does not end as the original README says (for scripts and CI).
+    /// Exit 1 when a case does not end as docs/scenario.md says (for scripts and CI).
     #[arg(long)]
     pub check: bool,
 }
@@ -36,7 +36,7 @@ pub struct Case {
     pub user_id: i64,
     pub quantity: i64,
     pub payment_method_id: i64,
-    /// What the original README says happens.
+    /// What docs/scenario.md says happens.
     pub expected: &'static str,
 }
 

@@ -70,7 +70,7 @@ impl Urls {
         }
     }
 
-    /// The original README's databases on one MySQL server (`mysql://user@host:port`).
+    /// The scenario's four databases (docs/scenario.md) on one MySQL server (`mysql://user@host:port`).
     pub fn mysql(server: &str) -> Urls {
         let server = server.trim_end_matches('/');
         let db = |name: &str| format!("{server}/{name}");

@@ -1,4 +1,4 @@
-//! Every metric of DESIGN.md §9 is exported and moves when its event happens. A test binary
+//! Every metric of docs/metrics.md is exported and moves when its event happens. A test binary
 //! of its own: the Prometheus recorder is global to the process, so nothing else may run
 //! in it.
 
@@ -23,6 +23,17 @@ fn samples() -> BTreeMap<String, f64> {
             l.rsplit_once(' ')
                 .and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
         })
+        .collect()
+}
+
+/// The metric names of `docs/metrics.md`'s table (its rows start with `` | `name` ``).
+fn documented_names() -> std::collections::BTreeSet<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
+    std::fs::read_to_string(path)
+        .expect("docs/metrics.md")
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split_once('`'))
+        .map(|(name, _)| name.to_owned())
         .collect()
 }
 
@@ -324,6 +335,18 @@ async fn every_metric_moves_when_its_event_happens() {
         ) >= 4.0
     );
     assert!(moved("tcc_request_duration_seconds_count", &[r#"service="user""#]) >= 1.0);
+    let documented = documented_names();
+    for series in after.keys() {
+        let name = series.split('{').next().unwrap_or(series);
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|b| documented.contains(*b)))
+            .unwrap_or(name);
+        assert!(
+            documented.contains(base),
+            "`{name}` is exported but not in docs/metrics.md"
+        );
+    }
     for name in after
         .keys()
         .filter(|k| k.starts_with("sagaflow_") || k.starts_with("http_"))

@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod definition;
+#[cfg(test)]
+mod docs;
 pub mod metrics;
 pub mod model;
 pub mod outcome;

@@ -1,4 +1,4 @@
-//! The engine's Prometheus metrics (DESIGN.md §9), recorded through the `metrics` facade;
+//! The engine's Prometheus metrics (docs/metrics.md), recorded through the `metrics` facade;
 //! the binary installs the exporter. Labels are bounded: workflow type, step name, outcome,
 //! HTTP method, route template and status — never a workflow or user id.
 //!

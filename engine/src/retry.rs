@@ -30,7 +30,8 @@ fn default_multiplier() -> f64 {
 }
 
 impl RetryPolicy {
-    /// The original README's policy for forward steps: 3 retries after 1 s, 2 s and 4 s.
+    /// The default policy for actions before the pivot (docs/workflows.md), the one the purchase
+    /// scenario uses: 3 retries after 1 s, 2 s and 4 s.
     pub const README: RetryPolicy = RetryPolicy {
         max_attempts: 4,
         initial_interval_ms: 1_000,

@@ -158,7 +158,7 @@ impl Injector {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn count(&self, kind: &'static str) {
+    pub(crate) fn count(&self, kind: &'static str) {
         metrics::counter!("tcc_injected_faults_total", "service" => self.service, "kind" => kind)
             .increment(1);
     }

@@ -1,4 +1,4 @@
-//! The three TCC participants of the purchase saga (DESIGN.md §6, §7), one module each, each on
+//! The three TCC participants of the purchase saga (docs/services.md), one module each, each on
 //! its own database: [`user`] (balances), [`payment`] (payments) and [`order`] (stock, quotes,
 //! orders). Shared by them: the barrier and protocol ([`tcc`]), database plumbing ([`db`]),
 //! HTTP plumbing ([`http`]), fault injection ([`faults`]) and metrics. [`bench`] is the

@@ -10,7 +10,7 @@ testkit::backend_tests!(
 );
 
 /// Alice completes, bob and charlie and the wrong card are compensated exactly as the
-/// original README says; the journal and every service's ledger agree.
+/// scenario says (docs/scenario.md); the journal and every service's ledger agree.
 async fn the_readme_cases_end_as_the_readme_says(db: TestDb) {
     let dbs = Databases::fresh(db).await;
     let dev = start_system(&dbs, engine::Registry::shipped().into()).await;

@@ -124,7 +124,7 @@ fn workers_can_be_scaled() {
     assert_eq!(worker["deploy"]["replicas"].as_u64(), Some(2));
 }
 
-/// The original README's databases: user 3306, payment 3307, order 3308, saga 3309, each
+/// The scenario's databases (docs/scenario.md): user 3306, payment 3307, order 3308, saga 3309, each
 /// with its own user (no root in any connection URL).
 #[test]
 fn each_service_has_its_own_database_and_user() {

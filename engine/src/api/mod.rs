@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md §8): submit, query, abort and retry workflows, list workflow types,
+//! The HTTP API (docs/api.md): submit, query, abort and retry workflows, list workflow types,
 //! health, readiness, metrics and an OpenAPI document, as one axum [`Router`].
 //!
 //! The only module that speaks HTTP and JSON wire types. Not a server: the caller binds a
@@ -71,7 +71,7 @@ impl fmt::Debug for ApiConfig {
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Called after a submit created a workflow (not for an idempotent repeat): wakes idle
-/// workers (DESIGN.md §5.8). Must not block.
+/// workers (ARCHITECTURE.md, "Wake-ups"). Must not block.
 pub type SubmitHook = Arc<dyn Fn() + Send + Sync>;
 
 /// What the handlers share. Cheap to clone.
