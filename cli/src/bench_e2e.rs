@@ -36,7 +36,7 @@ pub struct E2eArgs {
     #[arg(long, default_value_t = 300)]
     idle_ms: u64,
     /// The worker's longest poll interval.
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = worker::defaults::POLL_INTERVAL_MAX_MS)]
     poll_interval_ms: u64,
 }
 

@@ -14,7 +14,7 @@ use engine::{Registry, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use worker::{HttpExecutor, PoolConfig, Services, Wake};
+use worker::{defaults, HttpExecutor, PoolConfig, Services, Wake};
 
 /// A setting that cannot work, refused at start. Each message names the flags involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,23 +150,24 @@ pub struct WorkerArgs {
     pub workflows_dir: Option<PathBuf>,
 }
 
-/// How a worker claims, leases, polls and drains.
-#[derive(clap::Args, Debug, Clone)]
+/// How a worker claims, leases, polls and drains. The defaults are [`worker::defaults`], for
+/// the flags as for [`WorkerTuning::default`].
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct WorkerTuning {
     /// Claim loops (batches in flight at once).
-    #[arg(long, env = "SAGAFLOW_CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "SAGAFLOW_CONCURRENCY", default_value_t = defaults::CONCURRENCY)]
     pub concurrency: usize,
     /// Most activities claimed per batch.
-    #[arg(long, env = "SAGAFLOW_CLAIM_BATCH_MAX", default_value_t = 32)]
+    #[arg(long, env = "SAGAFLOW_CLAIM_BATCH_MAX", default_value_t = defaults::CLAIM_BATCH)]
     pub claim_batch_max: u32,
     /// Lease length; a worker silent this long loses its activities to others.
-    #[arg(long, env = "SAGAFLOW_LEASE_TTL_MS", default_value_t = 30_000)]
+    #[arg(long, env = "SAGAFLOW_LEASE_TTL_MS", default_value_t = defaults::LEASE_TTL_MS)]
     pub lease_ttl_ms: u64,
     /// How often leases of running activities are renewed.
-    #[arg(long, env = "SAGAFLOW_HEARTBEAT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "SAGAFLOW_HEARTBEAT_MS", default_value_t = defaults::HEARTBEAT_MS)]
     pub heartbeat_ms: u64,
     /// Longest wait between claims while idle (the wait starts at the minimum and doubles).
-    #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MS", default_value_t = 250)]
+    #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MS", default_value_t = defaults::POLL_INTERVAL_MAX_MS)]
     pub poll_interval_ms: u64,
     /// First wait after a claim found nothing [default: 5; with --redis-url, the longest wait:
     /// submits and due retries wake the worker, so polling only covers lost messages and other
@@ -174,8 +175,23 @@ pub struct WorkerTuning {
     #[arg(long, env = "SAGAFLOW_POLL_INTERVAL_MIN_MS")]
     pub poll_interval_min_ms: Option<u64>,
     /// On SIGTERM, how long in-flight work may take before the worker exits anyway.
-    #[arg(long, env = "SAGAFLOW_DRAIN_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "SAGAFLOW_DRAIN_TIMEOUT_MS", default_value_t = defaults::DRAIN_TIMEOUT_MS)]
     pub drain_timeout_ms: u64,
+}
+
+/// The flags' defaults: what `sagaflow worker` runs with when given none.
+impl Default for WorkerTuning {
+    fn default() -> WorkerTuning {
+        WorkerTuning {
+            concurrency: defaults::CONCURRENCY,
+            claim_batch_max: defaults::CLAIM_BATCH,
+            lease_ttl_ms: defaults::LEASE_TTL_MS,
+            heartbeat_ms: defaults::HEARTBEAT_MS,
+            poll_interval_ms: defaults::POLL_INTERVAL_MAX_MS,
+            poll_interval_min_ms: None,
+            drain_timeout_ms: defaults::DRAIN_TIMEOUT_MS,
+        }
+    }
 }
 
 impl WorkerTuning {
@@ -237,7 +253,7 @@ impl WorkerTuning {
     pub fn pool_config(&self, woken_by_redis: bool) -> PoolConfig {
         let min_default = match woken_by_redis {
             true => self.poll_interval_ms,
-            false => 5,
+            false => defaults::POLL_INTERVAL_MIN_MS,
         };
         let min = self.poll_interval_min_ms.unwrap_or(min_default);
         PoolConfig {
@@ -490,6 +506,44 @@ mod tests {
         assert_eq!(
             capped.poll_interval_min_ms, 3,
             "the default first wait is never above the longest"
+        );
+    }
+
+    /// One definition of every default: the flags given nothing, `WorkerTuning::default`, the
+    /// engine's `RunnerConfig::new` and the worker's `PoolConfig::default` agree.
+    #[test]
+    fn the_flags_defaults_are_the_engine_s_and_the_pool_s() {
+        let parsed = tuning(&[]);
+        assert_eq!(parsed, WorkerTuning::default());
+        let runner = parsed.runner_config("w".into());
+        let engine = RunnerConfig::new("w");
+        assert_eq!(
+            (
+                runner.claim_batch_max,
+                runner.lease_ttl_ms,
+                runner.heartbeat_ms
+            ),
+            (
+                engine.claim_batch_max,
+                engine.lease_ttl_ms,
+                engine.heartbeat_ms
+            )
+        );
+        let pool = parsed.pool_config(false);
+        let worker = PoolConfig::default();
+        assert_eq!(
+            (
+                pool.concurrency,
+                pool.poll_interval_min_ms,
+                pool.poll_interval_max_ms,
+                pool.drain_timeout_ms
+            ),
+            (
+                worker.concurrency,
+                worker.poll_interval_min_ms,
+                worker.poll_interval_max_ms,
+                worker.drain_timeout_ms
+            )
         );
     }
 

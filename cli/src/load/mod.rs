@@ -108,10 +108,10 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
     /// Claim loops per worker (pool) of the self-started system.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = worker::defaults::CONCURRENCY)]
     pub worker_concurrency: usize,
     /// Most activities a worker claims per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = worker::defaults::CLAIM_BATCH)]
     pub claim_batch_max: u32,
     /// Redis for wake-ups in the self-started system.
     #[arg(long, env = "SAGAFLOW_REDIS_URL")]
@@ -357,12 +357,7 @@ fn system_config(args: &LoadArgs) -> SystemConfig {
     let tuning = crate::roles::WorkerTuning {
         concurrency: args.worker_concurrency,
         claim_batch_max: args.claim_batch_max,
-        lease_ttl_ms: 30_000,
-        heartbeat_ms: 10_000,
-        poll_interval_ms: 250,
-        // The worker's default: 5 ms, or no fast polls when Redis wakes it.
-        poll_interval_min_ms: None,
-        drain_timeout_ms: 10_000,
+        ..crate::roles::WorkerTuning::default()
     };
     SystemConfig {
         mysql_url: args.mysql_url.clone(),

@@ -69,8 +69,7 @@ pub fn fast_tuning() -> WorkerTuning {
         lease_ttl_ms: 1_500,
         heartbeat_ms: 500,
         poll_interval_ms: 50,
-        poll_interval_min_ms: Some(5),
-        drain_timeout_ms: 10_000,
+        ..WorkerTuning::default()
     }
 }
 
