@@ -17,6 +17,7 @@ pub mod seed;
 pub mod stats;
 pub mod system;
 
+use crate::duration::{self, HumanDuration};
 use anyhow::Context;
 use clap::Parser;
 use drive::Driver;
@@ -73,9 +74,9 @@ pub struct LoadArgs {
     /// Closed loop with this many clients (overrides the profile's load).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Seconds each profile offers load (overrides the profile's duration).
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// How long each profile offers load, overriding the profile's (a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds)]
+    pub duration: Option<HumanDuration>,
     /// Weights of the purchase cases, in percent.
     #[arg(
         long,
@@ -125,9 +126,16 @@ pub struct LoadArgs {
     /// Seed of the case choice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// After the load, how long to wait for workflows to become terminal.
-    #[arg(long, default_value_t = 120)]
-    pub finish_timeout_s: u64,
+    /// After the load, how long to wait for workflows to become terminal (a bare number is
+    /// seconds).
+    #[arg(
+        long,
+        visible_alias = "finish-timeout-s",
+        value_name = "DURATION",
+        value_parser = duration::seconds,
+        default_value_t = HumanDuration::from_secs(120)
+    )]
+    pub finish_timeout: HumanDuration,
     /// Also measure the no-engine baseline (the six TCC calls directly) in the same run, with
     /// as many clients as the heavy profile (MariaDB only: needs --mysql-url).
     #[arg(long)]
@@ -189,7 +197,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
 /// Runs the load test and writes its results directory.
 pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
     args.validate()?;
-    let duration = args.duration.map(Duration::from_secs_f64);
+    let duration = args.duration.map(HumanDuration::get);
     let profiles = profile::plan(args.profile, args.rate, args.concurrency, duration)?;
     let dir = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("load-results").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
@@ -277,7 +285,7 @@ async fn run_profiles(
             mix: args.mix,
             seed: args.seed.wrapping_add(i as u64),
         });
-        let finish = Duration::from_secs(args.finish_timeout_s);
+        let finish = args.finish_timeout.get();
         let (mine, summary) = run_one(driver, &profile, &probe, finish).await;
         summaries.push(summary);
         records.extend(mine);
