@@ -25,7 +25,7 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub databases: Databases,
     /// Exit 1 when a case does not end as the original README says (for scripts and CI).
-    #[arg(long)]
+    #[arg(long, env = "SAGAFLOW_DEMO_CHECK")]
     pub check: bool,
 }
 

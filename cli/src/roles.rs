@@ -373,7 +373,7 @@ pub struct MigrateArgs {
     #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
     pub database_url: String,
     /// Whose schema: saga (the engine), user, payment or order.
-    #[arg(long = "for", default_value = "saga")]
+    #[arg(long = "for", env = "SAGAFLOW_MIGRATE_FOR", default_value = "saga")]
     pub target: String,
 }
 
