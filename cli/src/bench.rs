@@ -25,10 +25,10 @@ pub struct EngineArgs {
     #[arg(long, default_value_t = 16)]
     submitters: usize,
     /// Claim loops (concurrent batches) of the worker pool.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = worker::defaults::CONCURRENCY)]
     workers: usize,
-    /// Most activities claimed per batch.
-    #[arg(long, default_value_t = 128)]
+    /// Most activities claimed per batch (default: the most a claim takes).
+    #[arg(long, default_value_t = engine::store::CLAIM_BATCH_MAX)]
     claim_batch_max: u32,
     /// Workflow definitions directory (default: the built-in ones).
     #[arg(long, env = "SAGAFLOW_WORKFLOWS")]

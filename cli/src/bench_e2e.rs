@@ -3,6 +3,7 @@
 //! end-to-end latency at low load and, on an idle system, the time from submit to the first
 //! step's start (with Redis wake-ups or without). Times are the database's.
 
+use crate::duration::{self, HumanDuration};
 use crate::open_store;
 use anyhow::{bail, Context};
 use engine::api::{ApiConfig, ApiState, Watcher};
@@ -23,7 +24,7 @@ pub struct E2eArgs {
         default_value = "mysql://root@127.0.0.1:3306"
     )]
     mysql_url: String,
-    /// Redis for wake-ups; without it the worker polls (up to --poll-interval-ms).
+    /// Redis for wake-ups; without it the worker polls (up to --poll-interval).
     #[arg(long)]
     redis_url: Option<String>,
     /// Purchases run back to back for the latency figures.
@@ -32,12 +33,24 @@ pub struct E2eArgs {
     /// Purchases submitted on an idle system for the submit-to-first-step figures.
     #[arg(long, default_value_t = 50)]
     idle_submits: usize,
-    /// Idle time before each of those submits.
-    #[arg(long, default_value_t = 300)]
-    idle_ms: u64,
-    /// The worker's longest poll interval.
-    #[arg(long, default_value_t = 250)]
-    poll_interval_ms: u64,
+    /// Idle time before each of those submits (a bare number is milliseconds).
+    #[arg(
+        long,
+        visible_alias = "idle-ms",
+        value_name = "DURATION",
+        value_parser = duration::millis,
+        default_value_t = HumanDuration::from_millis(300)
+    )]
+    idle: HumanDuration,
+    /// The worker's longest poll interval (a bare number is milliseconds).
+    #[arg(
+        long,
+        visible_alias = "poll-interval-ms",
+        value_name = "DURATION",
+        value_parser = duration::millis,
+        default_value_t = HumanDuration::from_millis(worker::defaults::POLL_INTERVAL_MAX_MS)
+    )]
+    poll_interval: HumanDuration,
 }
 
 pub async fn e2e(args: E2eArgs) -> anyhow::Result<()> {
@@ -125,7 +138,7 @@ async fn measure(api: &str, store: &Store, buyer: &Value, args: &E2eArgs) -> any
     }
     let mut first_step_ms = Vec::new();
     for _ in 0..args.idle_submits {
-        tokio::time::sleep(Duration::from_millis(args.idle_ms)).await;
+        tokio::time::sleep(args.idle.get()).await;
         let id = submit(&client, api, buyer, false).await?;
         first_step_ms.push(first_step(store, id).await?);
     }
@@ -254,7 +267,7 @@ async fn seed(user: &str, payment: &str, order: &str) -> anyhow::Result<Value> {
 
 fn spawn_worker(saga: &str, services: &str, args: &E2eArgs) -> anyhow::Result<std::process::Child> {
     let mut command = crate::procs::worker_command(saga, services, "bench")?;
-    command.args(["--poll-interval-ms", &args.poll_interval_ms.to_string()]);
+    command.arg(format!("--poll-interval={}", args.poll_interval));
     if let Some(redis) = &args.redis_url {
         command.args(["--redis-url", redis]);
     }

@@ -7,6 +7,7 @@
 //! injected fault never fired.
 
 use crate::dev::Urls;
+use crate::duration::{self, HumanDuration};
 use crate::procs::{recreate_mysql_database, signal, worker_command, PrivateMariaDb};
 use crate::reconcile::{reconcile, Expected};
 use anyhow::{bail, Context};
@@ -35,18 +36,36 @@ pub struct ChaosArgs {
     /// Worker processes.
     #[arg(long, default_value_t = 4)]
     pub workers: usize,
-    /// How long faults are injected.
-    #[arg(long, default_value_t = 60)]
-    pub duration_s: u64,
-    /// SIGKILL a random worker (and start a new one) this often.
-    #[arg(long, default_value_t = 2_000)]
-    pub kill_every_ms: u64,
+    /// How long faults are injected (a bare number is seconds).
+    #[arg(
+        long,
+        visible_alias = "duration-s",
+        value_name = "DURATION",
+        value_parser = duration::seconds,
+        default_value_t = HumanDuration::from_secs(60)
+    )]
+    pub duration: HumanDuration,
+    /// SIGKILL a random worker (and start a new one) this often (a bare number is ms).
+    #[arg(
+        long,
+        visible_alias = "kill-every-ms",
+        value_name = "DURATION",
+        value_parser = duration::millis,
+        default_value_t = HumanDuration::from_millis(2_000)
+    )]
+    pub kill_every: HumanDuration,
     /// Purchases submitted per second.
     #[arg(long, default_value_t = 25)]
     pub rate: u32,
-    /// Workers' lease length (short, so takeovers happen within the run).
-    #[arg(long, default_value_t = 1_500)]
-    pub lease_ttl_ms: u64,
+    /// Workers' lease length (short, so takeovers happen within the run; a bare number is ms).
+    #[arg(
+        long,
+        visible_alias = "lease-ttl-ms",
+        value_name = "DURATION",
+        value_parser = duration::millis,
+        default_value_t = HumanDuration::from_millis(1_500)
+    )]
+    pub lease_ttl: HumanDuration,
     /// Share of participant calls answered 503 before doing anything.
     #[arg(long, default_value_t = 0.05)]
     pub error_rate: f64,
@@ -82,21 +101,24 @@ pub enum ConfigError {
          the others are killed and take its leases over"
     )]
     TooFewWorkers(usize),
-    #[error("--duration-s must be above 0 (no fault would be injected)")]
+    #[error("--duration must be above 0 (no fault would be injected)")]
     NoDuration,
-    #[error("--kill-every-ms must be above 0 (workers would be killed in a busy loop)")]
+    #[error("--kill-every must be above 0 (workers would be killed in a busy loop)")]
     NoKillInterval,
     #[error(
-        "--kill-every-ms ({kill_every_ms}) must be below --duration-s ({duration_s} s): no \
-         worker would be killed"
+        "--kill-every ({kill_every}) must be below --duration ({duration}): no worker would be \
+         killed"
     )]
-    KillAfterEnd { kill_every_ms: u64, duration_s: u64 },
+    KillAfterEnd {
+        kill_every: HumanDuration,
+        duration: HumanDuration,
+    },
     #[error("--rate must be at least 1 (no purchase would be submitted)")]
     NoRate,
     #[error(
-        "--lease-ttl-ms ({0}) must be at least 3: workers renew their leases every third of it"
+        "--lease-ttl ({0}) must be at least 3ms: workers renew their leases every third of it"
     )]
-    LeaseTooShort(u64),
+    LeaseTooShort(HumanDuration),
     #[error("--{flag} ({rate}) must be between 0 and 1")]
     Rate { flag: &'static str, rate: f64 },
     #[error("--error-rate and --drop-rate are both 0: the run must inject participant faults")]
@@ -109,23 +131,23 @@ impl ChaosArgs {
         if self.workers < 2 {
             return Err(ConfigError::TooFewWorkers(self.workers));
         }
-        if self.duration_s == 0 {
+        if self.duration.is_zero() {
             return Err(ConfigError::NoDuration);
         }
-        if self.kill_every_ms == 0 {
+        if self.kill_every.is_zero() {
             return Err(ConfigError::NoKillInterval);
         }
-        if self.kill_every_ms >= self.duration_s.saturating_mul(1_000) {
+        if self.kill_every >= self.duration {
             return Err(ConfigError::KillAfterEnd {
-                kill_every_ms: self.kill_every_ms,
-                duration_s: self.duration_s,
+                kill_every: self.kill_every,
+                duration: self.duration,
             });
         }
         if self.rate == 0 {
             return Err(ConfigError::NoRate);
         }
-        if self.lease_ttl_ms < 3 {
-            return Err(ConfigError::LeaseTooShort(self.lease_ttl_ms));
+        if self.lease_ttl.as_millis() < 3 {
+            return Err(ConfigError::LeaseTooShort(self.lease_ttl));
         }
         for (flag, rate) in [
             ("error-rate", self.error_rate),
@@ -328,11 +350,12 @@ impl Rig {
     fn spawn_worker(&self, id: &str) -> anyhow::Result<Worker> {
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let mut command = worker_command(&self.urls.saga, &self.flag, id)?;
-        command.args(["--lease-ttl-ms", &self.args.lease_ttl_ms.to_string()]);
-        command.args(["--heartbeat-ms", &(self.args.lease_ttl_ms / 3).to_string()]);
+        let heartbeat = HumanDuration::from_millis(self.args.lease_ttl.as_millis() / 3);
+        command.arg(format!("--lease-ttl={}", self.args.lease_ttl));
+        command.arg(format!("--heartbeat={heartbeat}"));
         command.args([
-            "--poll-interval-ms",
-            "50",
+            "--poll-interval",
+            "50ms",
             "--concurrency",
             "2",
             "--metrics-listen",
@@ -376,7 +399,7 @@ impl Rig {
             .collect::<Result<_, _>>()?;
         self.faults(true).await?;
         let started = Instant::now();
-        let deadline = Instant::now() + Duration::from_secs(self.args.duration_s);
+        let deadline = Instant::now() + self.args.duration.get();
         let traffic = tokio::spawn(load::drive(
             self.api.clone(),
             cast.clone(),
@@ -386,18 +409,17 @@ impl Rig {
         ));
         let mut figures = Figures::default();
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.args.seed);
-        let zombie_at = Instant::now() + Duration::from_secs(self.args.duration_s / 3);
+        let zombie_at = Instant::now() + self.args.duration.get() / 3;
         let mut zombie_done = false;
         let restarts = if self.db.is_some() {
             self.args.db_restarts
         } else {
             0
         };
-        let restart_at =
-            |n: u32| started + Duration::from_secs(self.args.duration_s) * (n + 1) / (restarts + 1);
+        let restart_at = |n: u32| started + self.args.duration.get() * (n + 1) / (restarts + 1);
         let mut generation = 0;
         while Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(self.args.kill_every_ms)).await;
+            tokio::time::sleep(self.args.kill_every.get()).await;
             if !zombie_done && Instant::now() >= zombie_at {
                 self.zombie(&workers[0]).await?;
                 zombie_done = true;
@@ -479,7 +501,7 @@ impl Rig {
                 if self.store.leases_held_by(&w.id).await? > 0 {
                     tracing::info!(worker = %w.id, "zombie: frozen holding a lease");
                     // The fault itself: frozen for three lease lengths (not a synchronisation).
-                    tokio::time::sleep(Duration::from_millis(self.args.lease_ttl_ms * 3)).await;
+                    tokio::time::sleep(self.args.lease_ttl.get() * 3).await;
                     return signal(w.child.id(), "-CONT");
                 }
                 signal(w.child.id(), "-CONT")?;
@@ -528,7 +550,13 @@ impl Rig {
             f.case_pairs_distinct, f.case_pairs_merged, f.injected_faults, f.last_attempt_successes,
             f.db_restarts, f.late_tries_refused, f.max_to_terminal_ms
         );
-        let report = reconcile(&self.urls, expected, 600, 60).await?;
+        let report = reconcile(
+            &self.urls,
+            expected,
+            Duration::from_secs(600),
+            Duration::from_secs(60),
+        )
+        .await?;
         crate::reconcile::print(&report);
         let mut failures = Vec::new();
         if !lost.is_empty() {
@@ -641,21 +669,33 @@ mod tests {
         let cases: &[(&[&str], Result<(), ConfigError>)] = &[
             (&[], Ok(())),
             (
-                &["--workers", "2", "--lease-ttl-ms", "3", "--drop-rate", "0"],
+                &["--workers", "2", "--lease-ttl", "3ms", "--drop-rate", "0"],
                 Ok(()),
             ),
             (&["--workers", "1"], Err(TooFewWorkers(1))),
-            (&["--duration-s", "0"], Err(NoDuration)),
-            (&["--kill-every-ms", "0"], Err(NoKillInterval)),
+            (&["--duration", "0s"], Err(NoDuration)),
+            (&["--kill-every", "0ms"], Err(NoKillInterval)),
+            (
+                &["--duration", "2s", "--kill-every", "2s"],
+                Err(KillAfterEnd {
+                    kill_every: HumanDuration::from_secs(2),
+                    duration: HumanDuration::from_secs(2),
+                }),
+            ),
+            // The old spellings: bare seconds and milliseconds.
             (
                 &["--duration-s", "2", "--kill-every-ms", "2000"],
                 Err(KillAfterEnd {
-                    kill_every_ms: 2_000,
-                    duration_s: 2,
+                    kill_every: HumanDuration::from_secs(2),
+                    duration: HumanDuration::from_secs(2),
                 }),
             ),
+            (&["--duration-s", "60", "--kill-every-ms", "2000"], Ok(())),
             (&["--rate", "0"], Err(NoRate)),
-            (&["--lease-ttl-ms", "2"], Err(LeaseTooShort(2))),
+            (
+                &["--lease-ttl-ms", "2"],
+                Err(LeaseTooShort(HumanDuration::from_millis(2))),
+            ),
             (
                 &["--error-rate", "1.5"],
                 Err(Rate {

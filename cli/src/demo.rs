@@ -25,7 +25,7 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub databases: Databases,
     /// Exit 1 when a case does not end as docs/scenario.md says (for scripts and CI).
-    #[arg(long)]
+    #[arg(long, env = "SAGAFLOW_DEMO_CHECK")]
     pub check: bool,
 }
 
@@ -245,12 +245,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let registry = Arc::new(load_registry(None)?);
             let tuning = WorkerTuning {
                 concurrency: 2,
-                claim_batch_max: 32,
-                lease_ttl_ms: 30_000,
-                heartbeat_ms: 10_000,
-                poll_interval_ms: 250,
-                poll_interval_min_ms: Some(5),
-                drain_timeout_ms: 10_000,
+                ..WorkerTuning::default()
             };
             let config = DevConfig {
                 urls,

@@ -8,6 +8,7 @@ pub mod bench_e2e;
 pub mod chaos;
 pub mod demo;
 pub mod dev;
+pub mod duration;
 pub mod load;
 pub mod procs;
 pub mod reconcile;

@@ -109,6 +109,34 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The README's promise: every flag of the roles, `dev` and `demo` has an environment
+    /// fallback (the tools `load`, `chaos`, `reconcile` and `bench` need not).
+    #[test]
+    fn every_flag_of_the_roles_has_an_environment_fallback() {
+        let cli = Cli::command();
+        let roles = ["server", "worker", "service", "migrate", "dev", "demo"];
+        let mut checked = 0;
+        for role in roles {
+            let sub = cli
+                .find_subcommand(role)
+                .unwrap_or_else(|| panic!("no subcommand {role}"));
+            let flags = sub.get_arguments().filter(|a| !a.is_positional());
+            for arg in flags.filter(|a| !["help", "version"].contains(&a.get_id().as_str())) {
+                assert!(
+                    arg.get_env().is_some(),
+                    "sagaflow {role} --{}: no environment fallback",
+                    arg.get_long().unwrap_or_default()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "only {checked} flags checked");
+        assert!(
+            cli.get_arguments().all(|a| a.get_env().is_some()),
+            "global flags"
+        );
+    }
+
     #[test]
     fn reconcile_database_url_is_the_saga_database_not_the_mysql_server() {
         let cli = Cli::try_parse_from([

@@ -8,12 +8,14 @@
 //! known). The checks themselves are pure ([`check`]).
 
 use crate::dev::{Databases, Urls};
+use crate::duration::{self, HumanDuration};
 use anyhow::Context;
 use engine::store::{AuditedWorkflow, Journal};
 use engine::{Store, WorkflowStatus};
 use services::reconcile::{snapshot, Entry, Snapshot};
 use services::Service;
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 /// Flags of `sagaflow reconcile`.
 #[derive(clap::Args, Debug, Clone)]
@@ -36,12 +38,26 @@ pub struct ReconcileArgs {
     /// Σ available + reserved + sold over all products must equal this.
     #[arg(long)]
     pub expect_stock: Option<i64>,
-    /// A workflow still running after this long is reported as stuck.
-    #[arg(long, default_value_t = 300)]
-    pub max_age_s: u64,
-    /// A lease expired for longer than this (no worker took it over) is reported.
-    #[arg(long, default_value_t = 60)]
-    pub lease_grace_s: u64,
+    /// A workflow still running after this long is reported as stuck (a bare number is
+    /// seconds).
+    #[arg(
+        long,
+        visible_alias = "max-age-s",
+        value_name = "DURATION",
+        value_parser = duration::seconds,
+        default_value_t = HumanDuration::from_secs(300)
+    )]
+    pub max_age: HumanDuration,
+    /// A lease expired for longer than this (no worker took it over) is reported (a bare
+    /// number is seconds).
+    #[arg(
+        long,
+        visible_alias = "lease-grace-s",
+        value_name = "DURATION",
+        value_parser = duration::seconds,
+        default_value_t = HumanDuration::from_secs(60)
+    )]
+    pub lease_grace: HumanDuration,
 }
 
 /// The conserved totals a run started with.
@@ -75,14 +91,15 @@ pub struct Ledgers {
 pub async fn reconcile(
     urls: &Urls,
     expected: Expected,
-    max_age_s: u64,
-    lease_grace_s: u64,
+    max_age: Duration,
+    lease_grace: Duration,
 ) -> anyhow::Result<Report> {
+    let lease_grace_ms = u64::try_from(lease_grace.as_millis()).unwrap_or(u64::MAX);
     let store = Store::connect(&urls.saga, 2)
         .await
         .with_context(|| format!("connecting to {}", urls.saga))?;
     let before = store
-        .journal(lease_grace_s * 1_000)
+        .journal(lease_grace_ms)
         .await
         .context("reading the journal")?;
     let ledgers = Ledgers {
@@ -97,12 +114,12 @@ pub async fn reconcile(
             .context("reading the order ledger")?,
     };
     let after = store
-        .journal(lease_grace_s * 1_000)
+        .journal(lease_grace_ms)
         .await
         .context("reading the journal again")?;
     store.close().await;
     let known: HashSet<String> = after.workflows.iter().map(|w| w.id.to_string()).collect();
-    Ok(check(&before, &known, &ledgers, expected, max_age_s))
+    Ok(check(&before, &known, &ledgers, expected, max_age))
 }
 
 /// The checks, on data already read.
@@ -111,8 +128,9 @@ pub fn check(
     known: &HashSet<String>,
     l: &Ledgers,
     expected: Expected,
-    max_age_s: u64,
+    max_age: Duration,
 ) -> Report {
+    let max_age_us = i64::try_from(max_age.as_micros()).unwrap_or(i64::MAX);
     let mut report = Report::default();
     let m = &mut report.mismatches;
     check_accounts("user", &l.user, m);
@@ -136,8 +154,9 @@ pub fn check(
         if w.status.is_terminal() && w.workflow_type == "purchase" {
             check_purchase(w, l, &mut report.mismatches);
         }
-        let age_s = (journal.now - w.created_at) / 1_000_000;
-        if !w.status.is_terminal() && age_s > max_age_s as i64 {
+        let age_us = journal.now - w.created_at;
+        if !w.status.is_terminal() && age_us > max_age_us {
+            let age_s = age_us / 1_000_000;
             report.mismatches.push(format!(
                 "workflow {} still {} after {age_s} s",
                 w.id, w.status
@@ -298,7 +317,13 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<()> {
         money: args.expect_money,
         stock: args.expect_stock,
     };
-    let report = reconcile(&urls(&args), expected, args.max_age_s, args.lease_grace_s).await?;
+    let report = reconcile(
+        &urls(&args),
+        expected,
+        args.max_age.get(),
+        args.lease_grace.get(),
+    )
+    .await?;
     print(&report);
     anyhow::ensure!(report.ok(), "{} mismatches", report.mismatches.len());
     Ok(())

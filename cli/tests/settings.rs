@@ -4,15 +4,20 @@
 
 use std::process::Command;
 
-/// Runs `sagaflow args…` with no `SAGAFLOW_*` environment; asserts a refusal with `line`.
-fn refused(args: &[&str], line: &str) {
+/// The binary, with no `SAGAFLOW_*` environment.
+fn sagaflow() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sagaflow"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("SAGAFLOW_") {
             command.env_remove(name);
         }
     }
-    let out = command
+    command
+}
+
+/// Runs `sagaflow args…` with no `SAGAFLOW_*` environment; asserts a refusal with `line`.
+fn refused(args: &[&str], line: &str) {
+    let out = sagaflow()
         .args(args)
         .env("RUST_LOG", "off")
         .output()
@@ -36,11 +41,68 @@ fn a_worker_with_a_heartbeat_not_below_its_lease_is_refused() {
             NO_DB,
             "--services",
             SERVICES,
-            "--heartbeat-ms",
-            "30000",
+            "--heartbeat",
+            "30s",
         ],
-        "--heartbeat-ms (30000) must be below --lease-ttl-ms (30000): leases would expire \
-         before they are renewed",
+        "--heartbeat (30s) must be below --lease-ttl (30s): leases would expire before they \
+         are renewed",
+    );
+}
+
+/// The old spelling (a bare number of milliseconds, the `-ms` name) is read the same way.
+#[test]
+fn a_worker_with_a_lease_of_zero_is_refused_in_either_spelling() {
+    for lease in [["--lease-ttl", "0s"], ["--lease-ttl-ms", "0"]] {
+        let mut args = vec!["worker", "--database-url", NO_DB, "--services", SERVICES];
+        args.extend(lease);
+        refused(
+            &args,
+            "--heartbeat (10s) must be below --lease-ttl (0s): leases would expire before they \
+             are renewed",
+        );
+    }
+}
+
+/// A value that is not a duration stops the binary in the flag parser: a non-zero exit and
+/// a first line naming the value, the flag and what a duration looks like.
+#[test]
+fn a_duration_flag_with_a_bad_value_is_refused_by_the_parser() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["worker", "--lease-ttl", "abc"],
+            "error: invalid value 'abc' for '--lease-ttl <DURATION>': not a duration: write e.g. \
+             500ms, 10s or 2m (a bare number is milliseconds)",
+        ),
+        (
+            &["chaos", "--duration", "soon"],
+            "error: invalid value 'soon' for '--duration <DURATION>': not a duration: write e.g. \
+             500ms, 10s or 2m (a bare number is seconds)",
+        ),
+        (
+            &["dev", "--drain-timeout-ms", "1.5"],
+            "error: invalid value '1.5' for '--drain-timeout <DURATION>': not a duration: write \
+             e.g. 500ms, 10s or 2m (a bare number is milliseconds)",
+        ),
+    ];
+    for (args, line) in cases {
+        let out = sagaflow()
+            .args(*args)
+            .output()
+            .expect("the sagaflow binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().next(), Some(*line), "{args:?}");
+    }
+    let out = sagaflow()
+        .args(["worker", "--database-url", NO_DB, "--services", SERVICES])
+        .env("SAGAFLOW_HEARTBEAT_MS", "often")
+        .output()
+        .expect("the sagaflow binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: invalid value 'often' for '--heartbeat <DURATION>'"),
+        "the environment fallback goes through the same parser: {stderr}"
     );
 }
 

@@ -32,6 +32,15 @@ impl Executor for Fixed {
     }
 }
 
+/// Most activities a runner claims at once, unless told otherwise. The runner's defaults are
+/// written here only: [`RunnerConfig::new`] and the worker's flags (`sagaflow worker --help`)
+/// both read them.
+pub const DEFAULT_CLAIM_BATCH: u32 = 32;
+/// How long a lease lasts unless told otherwise, in ms.
+pub const DEFAULT_LEASE_TTL_MS: u64 = 30_000;
+/// How often leases are renewed unless told otherwise, in ms (a third of the lease).
+pub const DEFAULT_HEARTBEAT_MS: u64 = 10_000;
+
 /// How a runner claims and leases.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -48,13 +57,14 @@ pub struct RunnerConfig {
 }
 
 impl RunnerConfig {
+    /// The defaults above, leased to `worker_id`.
     pub fn new(worker_id: impl Into<String>) -> RunnerConfig {
         RunnerConfig {
             worker_id: worker_id.into(),
-            claim_batch_max: 32,
-            lease_ttl_ms: 30_000,
+            claim_batch_max: DEFAULT_CLAIM_BATCH,
+            lease_ttl_ms: DEFAULT_LEASE_TTL_MS,
             continue_inline: true,
-            heartbeat_ms: 10_000,
+            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
         }
     }
 }

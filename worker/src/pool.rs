@@ -19,6 +19,16 @@ const RESTART_BACKOFF_MIN_MS: u64 = 100;
 /// doubling: it was healthy, the panic is news.
 const RESTART_BACKOFF_MAX_MS: u64 = 10_000;
 
+/// Claim loops unless told otherwise. The pool's defaults are written here only:
+/// [`PoolConfig::default`] and the worker's flags (`sagaflow worker --help`) both read them.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// First wait after an empty claim unless told otherwise, in ms.
+pub const DEFAULT_POLL_INTERVAL_MIN_MS: u64 = 5;
+/// Longest wait between claims while idle unless told otherwise, in ms.
+pub const DEFAULT_POLL_INTERVAL_MAX_MS: u64 = 250;
+/// How long a drain may take unless told otherwise, in ms.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 10_000;
+
 /// How the pool polls, how many loops it runs and how long it drains.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -36,10 +46,10 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> PoolConfig {
         PoolConfig {
-            concurrency: 4,
-            poll_interval_min_ms: 5,
-            poll_interval_max_ms: 250,
-            drain_timeout_ms: 10_000,
+            concurrency: DEFAULT_CONCURRENCY,
+            poll_interval_min_ms: DEFAULT_POLL_INTERVAL_MIN_MS,
+            poll_interval_max_ms: DEFAULT_POLL_INTERVAL_MAX_MS,
+            drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod seed;
 pub mod stats;
 pub mod system;
 
+use crate::duration::{self, HumanDuration};
 use anyhow::Context;
 use clap::Parser;
 use drive::Driver;
@@ -73,9 +74,9 @@ pub struct LoadArgs {
     /// Closed loop with this many clients (overrides the profile's load).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Seconds each profile offers load (overrides the profile's duration).
-    #[arg(long, value_name = "SECONDS")]
-    pub duration: Option<f64>,
+    /// How long each profile offers load, overriding the profile's (a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds)]
+    pub duration: Option<HumanDuration>,
     /// Weights of the purchase cases, in percent.
     #[arg(
         long,
@@ -108,10 +109,10 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
     /// Claim loops per worker (pool) of the self-started system.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = worker::defaults::CONCURRENCY)]
     pub worker_concurrency: usize,
     /// Most activities a worker claims per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = worker::defaults::CLAIM_BATCH)]
     pub claim_batch_max: u32,
     /// Redis for wake-ups in the self-started system.
     #[arg(long, env = "SAGAFLOW_REDIS_URL")]
@@ -125,9 +126,16 @@ pub struct LoadArgs {
     /// Seed of the case choice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// After the load, how long to wait for workflows to become terminal.
-    #[arg(long, default_value_t = 120)]
-    pub finish_timeout_s: u64,
+    /// After the load, how long to wait for workflows to become terminal (a bare number is
+    /// seconds).
+    #[arg(
+        long,
+        visible_alias = "finish-timeout-s",
+        value_name = "DURATION",
+        value_parser = duration::seconds,
+        default_value_t = HumanDuration::from_secs(120)
+    )]
+    pub finish_timeout: HumanDuration,
     /// Also measure the no-engine baseline (the six TCC calls directly) in the same run, with
     /// as many clients as the heavy profile (MariaDB only: needs --mysql-url).
     #[arg(long)]
@@ -189,7 +197,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
 /// Runs the load test and writes its results directory.
 pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
     args.validate()?;
-    let duration = args.duration.map(Duration::from_secs_f64);
+    let duration = args.duration.map(HumanDuration::get);
     let profiles = profile::plan(args.profile, args.rate, args.concurrency, duration)?;
     let dir = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("load-results").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
@@ -277,7 +285,7 @@ async fn run_profiles(
             mix: args.mix,
             seed: args.seed.wrapping_add(i as u64),
         });
-        let finish = Duration::from_secs(args.finish_timeout_s);
+        let finish = args.finish_timeout.get();
         let (mine, summary) = run_one(driver, &profile, &probe, finish).await;
         summaries.push(summary);
         records.extend(mine);
@@ -357,12 +365,7 @@ fn system_config(args: &LoadArgs) -> SystemConfig {
     let tuning = crate::roles::WorkerTuning {
         concurrency: args.worker_concurrency,
         claim_batch_max: args.claim_batch_max,
-        lease_ttl_ms: 30_000,
-        heartbeat_ms: 10_000,
-        poll_interval_ms: 250,
-        // The worker's default: 5 ms, or no fast polls when Redis wakes it.
-        poll_interval_min_ms: None,
-        drain_timeout_ms: 10_000,
+        ..crate::roles::WorkerTuning::default()
     };
     SystemConfig {
         mysql_url: args.mysql_url.clone(),

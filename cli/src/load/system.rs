@@ -253,12 +253,7 @@ fn spawn_worker(
     let mut command = Command::new(&exe);
     command.args(["worker", "--database-url", saga, "--services", services]);
     command.args(["--worker-id", &format!("load-{i}")]);
-    command.args(["--concurrency", &t.concurrency.to_string()]);
-    command.args(["--claim-batch-max", &t.claim_batch_max.to_string()]);
-    command.args(["--poll-interval-ms", &t.poll_interval_ms.to_string()]);
-    if let Some(min) = t.poll_interval_min_ms {
-        command.args(["--poll-interval-min-ms", &min.to_string()]);
-    }
+    command.args(t.to_flags());
     if let Some(redis) = &config.redis_url {
         command.args(["--redis-url", redis]);
     }

@@ -1,6 +1,10 @@
 use crate::support::*;
 use sagaflow::demo;
 use sagaflow::reconcile::{reconcile, Expected};
+use std::time::Duration;
+
+const MAX_AGE: Duration = Duration::from_secs(300);
+const LEASE_GRACE: Duration = Duration::from_secs(60);
 
 testkit::backend_tests!(reconcile_passes_on_a_clean_run_and_reports_each_corruption);
 
@@ -15,7 +19,9 @@ async fn reconcile_passes_on_a_clean_run_and_reports_each_corruption(db: TestDb)
         money: Some(3_500),
         stock: Some(10),
     };
-    let clean = reconcile(&dbs.urls(), seeded, 300, 60).await.unwrap();
+    let clean = reconcile(&dbs.urls(), seeded, MAX_AGE, LEASE_GRACE)
+        .await
+        .unwrap();
     assert!(clean.ok(), "{:?}", clean.mismatches);
     assert_eq!(clean.by_status.values().sum::<u64>(), 4);
 
@@ -28,7 +34,9 @@ async fn reconcile_passes_on_a_clean_run_and_reports_each_corruption(db: TestDb)
             "UPDATE workflows SET status = 'completed' WHERE id = '{bob}'"
         ))
         .await;
-    let dirty = reconcile(&dbs.urls(), seeded, 300, 60).await.unwrap();
+    let dirty = reconcile(&dbs.urls(), seeded, MAX_AGE, LEASE_GRACE)
+        .await
+        .unwrap();
     let text = dirty.mismatches.join("\n");
     assert!(text.contains("user 1: reserved 0 / settled 101"), "{text}");
     assert!(text.contains("money not conserved"), "{text}");

@@ -4,6 +4,7 @@
 use engine::store::NewWorkflow;
 use engine::{Registry, Store};
 use sagaflow::dev::{Dev, DevConfig, Urls};
+use sagaflow::duration::HumanDuration;
 use sagaflow::roles::WorkerTuning;
 use serde_json::json;
 use serde_json::Value;
@@ -66,11 +67,10 @@ pub fn fast_tuning() -> WorkerTuning {
     WorkerTuning {
         concurrency: 2,
         claim_batch_max: 16,
-        lease_ttl_ms: 1_500,
-        heartbeat_ms: 500,
-        poll_interval_ms: 50,
-        poll_interval_min_ms: Some(5),
-        drain_timeout_ms: 10_000,
+        lease_ttl: HumanDuration::from_millis(1_500),
+        heartbeat: HumanDuration::from_millis(500),
+        poll_interval: HumanDuration::from_millis(50),
+        ..WorkerTuning::default()
     }
 }
 
@@ -207,9 +207,9 @@ impl Participants {
 /// (flag, value pairs) sets them otherwise.
 pub fn spawn_worker(saga_url: &str, services: &str, id: &str, extra: &[&str]) -> WorkerProcess {
     let defaults = [
-        ("--lease-ttl-ms", "1500"),
-        ("--heartbeat-ms", "500"),
-        ("--poll-interval-ms", "50"),
+        ("--lease-ttl", "1500ms"),
+        ("--heartbeat", "500ms"),
+        ("--poll-interval", "50ms"),
         ("--concurrency", "2"),
     ];
     let mut command = Command::new(env!("CARGO_BIN_EXE_sagaflow"));

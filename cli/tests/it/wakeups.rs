@@ -71,10 +71,10 @@ async fn a_submit_wakes_a_sleeping_worker_through_redis() {
     let sleepy = [
         "--redis-url",
         REDIS,
-        "--poll-interval-ms",
-        "60000",
-        "--poll-interval-min-ms",
-        "60000",
+        "--poll-interval",
+        "1m",
+        "--poll-interval-min",
+        "1m",
     ];
     let mut worker = spawn_worker(&dbs.saga.url, &participants.flag(), "sleepy", &sleepy);
     eventually(10, "the worker to subscribe", || async {

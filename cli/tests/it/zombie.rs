@@ -6,6 +6,7 @@ use engine::{Registry, WorkflowStatus};
 use sagaflow::reconcile::{reconcile, Expected};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use worker::{HttpExecutor, Services};
 
 testkit::backend_tests!(a_zombie_try_arriving_after_a_refusal_reserves_nothing);
@@ -99,8 +100,8 @@ async fn a_zombie_try_arriving_after_a_refusal_reserves_nothing(db: TestDb) {
             money: Some(3_500),
             stock: Some(10),
         },
-        300,
-        60,
+        Duration::from_secs(300),
+        Duration::from_secs(60),
     )
     .await
     .unwrap();
