@@ -242,12 +242,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         tuning: args.tuning.clone(),
     };
     let dev = Dev::start(config).await?;
+    // Before the announcement: a SIGTERM right after it is a graceful stop too.
+    let shutdown = shutdown_signal();
     println!("sagaflow dev: API on {}", dev.api_url());
     for service in [Service::User, Service::Payment, Service::Order] {
         println!("  {:<8} {}", service.name(), dev.service_url(service));
     }
     println!("  metrics  {}/metrics", dev.api_url());
-    shutdown_signal().await;
+    shutdown.await;
     dev.stop().await?;
     Ok(())
 }

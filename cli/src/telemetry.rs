@@ -1,7 +1,9 @@
-//! Process plumbing every role shares: logs (`RUST_LOG`, text or JSON), the Prometheus
-//! recorder, and the shutdown signal (SIGINT or SIGTERM).
+//! Process plumbing every role shares: logs (`RUST_LOG`, text or JSON; coloured only on a
+//! terminal and without `NO_COLOR`), the Prometheus recorder, and the shutdown signal (SIGINT
+//! or SIGTERM).
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::io::IsTerminal;
 use std::sync::{Arc, OnceLock};
 
 /// How logs are written.
@@ -14,17 +16,27 @@ pub enum LogFormat {
     Json,
 }
 
-/// Starts logging to stderr; `RUST_LOG` filters (default `info`).
+/// Starts logging to stderr; `RUST_LOG` filters (default `info`). Colours only when stderr
+/// is a terminal and `NO_COLOR` is unset or empty ([`colour_logs`]).
 pub fn init_logs(format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let no_color = std::env::var_os("NO_COLOR");
+    let ansi = colour_logs(std::io::stderr().is_terminal(), no_color.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Whether logs carry ANSI colours: only on a terminal, and never when `NO_COLOR` has a
+/// value (<https://no-color.org>: any non-empty value disables colour).
+pub fn colour_logs(to_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    to_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Latency buckets from 1 ms to 30 s, for every `*_seconds` histogram.
@@ -55,21 +67,30 @@ pub fn metrics_render() -> Arc<dyn Fn() -> String + Send + Sync> {
     Arc::new(move || handle.render())
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler can be installed");
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled: a signal sent as soon as a role announced itself
+/// (after this call) is a graceful shutdown, not the default action's kill.
+#[cfg(unix)]
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).expect("a SIGINT handler can be installed");
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
+    async move {
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = term.recv() => {}
         }
+        tracing::info!("shutdown requested");
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutdown requested");
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
+    }
 }
 
 /// Samples the saga database's backlog into the `sagaflow_ready_activities`,
@@ -100,4 +121,30 @@ pub async fn serve_metrics(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "metrics listening");
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_logs;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        let cases = [
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            (true, Some("0"), false),
+            (false, None, false),
+            (false, Some(""), false),
+            (false, Some("1"), false),
+        ];
+        for (terminal, no_color, coloured) in cases {
+            assert_eq!(
+                colour_logs(terminal, no_color.map(OsStr::new)),
+                coloured,
+                "terminal {terminal}, NO_COLOR {no_color:?}"
+            );
+        }
+    }
 }

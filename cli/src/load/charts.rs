@@ -10,10 +10,13 @@
 use super::resources::Usage;
 use super::stats::{ProfileSummary, Record};
 use super::Error;
-use plotters::coord::ranged1d::SegmentValue;
+use chrono::{DateTime, Utc};
+use plotters::coord::ranged1d::{Ranged, SegmentValue};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -41,6 +44,9 @@ const FONT_PATHS: [&str; 4] = [
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
 ];
+/// Labels on a value axis (plotters' default, named so the labels' decimals follow the ticks
+/// plotters really draws).
+const VALUE_LABELS: usize = 11;
 /// One colour per profile or series.
 const COLOURS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
@@ -100,22 +106,14 @@ fn register_font() -> Result<(), Error> {
 }
 
 /// Finished workflows per second over the whole run, one line per profile (database time,
-/// seconds since the run's first workflow was created).
+/// seconds since the run's first workflow was created). A second only partly inside its
+/// profile's span (the profile started or ended within it) is a hollow marker, not a point
+/// of the line: its count is not a full second's.
 fn throughput(path: &Path, records: &[Record]) -> Drawn {
     let lines = per_second(records);
-    let x_max = lines
-        .iter()
-        .flat_map(|(_, l)| l.keys())
-        .max()
-        .copied()
-        .unwrap_or(0)
-        + 1;
-    let y_max = lines
-        .iter()
-        .flat_map(|(_, l)| l.values())
-        .max()
-        .copied()
-        .unwrap_or(0);
+    let seconds = || lines.iter().flat_map(|l| l.full.iter().chain(&l.partial));
+    let x_max = seconds().map(|(s, _)| *s).max().unwrap_or(0) + 1;
+    let y_max = seconds().map(|(_, n)| *n).max().unwrap_or(0);
     let root = BitMapBackend::new(path, SIZE_PX).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -133,51 +131,127 @@ fn throughput(path: &Path, records: &[Record]) -> Drawn {
         .y_desc("finished workflows / s")
         .label_style(("sans-serif", 14))
         .draw()?;
-    for (i, (name, line)) in lines.iter().enumerate() {
+    for (i, line) in lines.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
         chart
             .draw_series(LineSeries::new(
-                line.iter().map(|(s, n)| (*s, *n)),
+                line.full.iter().map(|(s, n)| (*s, *n)),
                 colour.stroke_width(2),
             ))?
-            .label(name.clone())
+            .label(line.name.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart.draw_series(
+            line.partial
+                .iter()
+                .map(|(s, n)| Circle::new((*s, *n), 5, colour.stroke_width(2))),
+        )?;
+    }
+    if lines.iter().any(|l| !l.partial.is_empty()) {
+        let grey = BLACK.mix(0.6);
+        chart
+            .draw_series(std::iter::empty::<Circle<(i64, u32), i32>>())?
+            .label("partial second (profile started or ended in it)")
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, grey.stroke_width(2)));
     }
     legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present()?;
     Ok(())
 }
 
+/// One profile's finished workflows per second since the run started.
+#[derive(Debug, PartialEq)]
+struct PerSecond {
+    name: String,
+    /// Every second wholly inside the profile's span (first creation to last finish), zero
+    /// counts included.
+    full: BTreeMap<i64, u32>,
+    /// Seconds only partly inside it (its first and last), with finishes in them.
+    partial: BTreeMap<i64, u32>,
+}
+
 /// Per profile (in run order): workflows finished in each second since the run's first
-/// workflow was created.
-fn per_second(records: &[Record]) -> Vec<(String, BTreeMap<i64, u32>)> {
-    let ended = || {
-        records
-            .iter()
-            .filter_map(|r| r.ended.as_ref())
-            .filter(|e| e.is_terminal())
+/// workflow was created, split into whole and partial seconds.
+fn per_second(records: &[Record]) -> Vec<PerSecond> {
+    let span = |r: &Record| {
+        let e = r.ended.as_ref().filter(|e| e.is_terminal())?;
+        Some((e.created_at, e.finished_at?))
     };
-    let start = ended().map(|e| e.created_at).min();
-    let mut lines: Vec<(String, BTreeMap<i64, u32>)> = Vec::new();
+    let Some(start) = records.iter().filter_map(span).map(|(c, _)| c).min() else {
+        return Vec::new();
+    };
+    let since = |t: DateTime<Utc>| {
+        (t - start)
+            .num_microseconds()
+            .map_or(f64::MAX, |us| us as f64 / 1e6)
+    };
+    let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for record in records {
-        let (Some(start), Some(e)) = (start, record.ended.as_ref()) else {
+        let Some((created, end)) = span(record) else {
             continue;
         };
-        let Some(end) = e.finished_at.filter(|_| e.is_terminal()) else {
-            continue;
-        };
-        if lines.last().is_none_or(|(name, _)| *name != record.profile) {
-            lines.push((record.profile.clone(), BTreeMap::new()));
+        if groups
+            .last()
+            .is_none_or(|(name, _)| *name != record.profile)
+        {
+            groups.push((record.profile.clone(), Vec::new()));
         }
-        let second = (end - start).num_seconds();
-        *lines
-            .last_mut()
-            .expect("pushed")
-            .1
-            .entry(second)
-            .or_default() += 1;
+        if let Some((_, spans)) = groups.last_mut() {
+            spans.push((since(created), since(end)));
+        }
     }
-    lines
+    groups
+        .into_iter()
+        .map(|(name, spans)| bucket(name, &spans))
+        .collect()
+}
+
+/// Buckets one profile's `(created, finished)` seconds by the second of the finish.
+fn bucket(name: String, spans: &[(f64, f64)]) -> PerSecond {
+    let from = spans.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
+    let to = spans.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
+    let whole = (from.ceil() as i64)..(to.floor() as i64);
+    let mut full: BTreeMap<i64, u32> = whole.clone().map(|s| (s, 0)).collect();
+    let mut partial = BTreeMap::new();
+    for (_, end) in spans {
+        let second = end.floor() as i64;
+        let counts = match whole.contains(&second) {
+            true => &mut full,
+            false => &mut partial,
+        };
+        *counts.entry(second).or_default() += 1;
+    }
+    PerSecond {
+        name,
+        full,
+        partial,
+    }
+}
+
+/// Decimals that tell ticks `step` apart: 0 for whole steps, 1 for steps of 0.5 or 0.2, 2
+/// for 0.25 or 0.05, and so on (at most 6).
+fn decimals_for_step(step: f64) -> usize {
+    if !(step.is_finite() && step > 0.0) {
+        return 0;
+    }
+    (0..6)
+        .find(|d| {
+            let scaled = step * 10f64.powi(*d as i32);
+            (scaled - scaled.round()).abs() < 1e-6 * scaled.max(1.0)
+        })
+        .unwrap_or(6)
+}
+
+/// The label of a tick on a value axis over `range` with `labels` labels: as many decimals as
+/// the step between the ticks plotters draws there needs.
+fn tick_label(range: Range<f64>, labels: usize) -> impl Fn(&f64) -> String {
+    let ticks = RangedCoordf64::from(range).key_points(labels);
+    let step = ticks
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(f64::INFINITY, f64::min);
+    let decimals = decimals_for_step(step);
+    // `+ 0.0` turns a -0 into 0, so no tick reads "-0.0".
+    move |v: &f64| format!("{:.decimals$}", *v + 0.0)
 }
 
 /// p50 / p90 / p99 submit-to-end latency per profile.
@@ -194,6 +268,7 @@ fn latency(path: &Path, summaries: &[ProfileSummary]) -> Drawn {
     root.fill(&WHITE)?;
     let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     let formatter = |v: &SegmentValue<usize>| segment_label(v, &labels);
+    let y_label = tick_label(0.0..y_max, VALUE_LABELS);
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Latency per profile: submit to end, database time",
@@ -209,7 +284,8 @@ fn latency(path: &Path, summaries: &[ProfileSummary]) -> Drawn {
         .x_labels(bars.len())
         .x_label_formatter(&formatter)
         .y_desc("milliseconds")
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_labels(VALUE_LABELS)
+        .y_label_formatter(&y_label)
         .label_style(("sans-serif", 13))
         .draw()?;
     chart.draw_series(
@@ -316,6 +392,7 @@ fn stacked_bars(path: &Path, chart_spec: &Stacked<'_>) -> Drawn {
     let bars = &chart_spec.bars;
     let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
     let formatter = |v: &SegmentValue<usize>| segment_label(v, &labels);
+    let y_label = tick_label(0.0..chart_spec.y_max, VALUE_LABELS);
     let root = BitMapBackend::new(path, SIZE_PX).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -330,7 +407,8 @@ fn stacked_bars(path: &Path, chart_spec: &Stacked<'_>) -> Drawn {
         .x_labels(bars.len())
         .x_label_formatter(&formatter)
         .y_desc(chart_spec.y_desc)
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_labels(VALUE_LABELS)
+        .y_label_formatter(&y_label)
         .label_style(("sans-serif", 14))
         .draw()?;
     for (k, (name, colour)) in chart_spec.series.iter().enumerate() {
@@ -363,6 +441,8 @@ fn retries(path: &Path, records: &[Record]) -> Drawn {
     let points = retry_points(records);
     let x_max = points.iter().map(|p| p.0).fold(8.0, f64::max) * 1.05;
     let y_max = points.iter().map(|p| p.1).fold(4.0, f64::max) + 0.5;
+    let x_label = tick_label(0.0..x_max, VALUE_LABELS);
+    let y_label = tick_label(0.5..y_max, y_max as usize);
     let root = BitMapBackend::new(path, SIZE_PX).into_drawing_area();
     root.fill(&WHITE)?;
     let caption = format!(
@@ -379,8 +459,10 @@ fn retries(path: &Path, records: &[Record]) -> Drawn {
         .configure_mesh()
         .x_desc("seconds since the activity's first attempt (database time)")
         .y_desc("attempt")
+        .x_labels(VALUE_LABELS)
+        .x_label_formatter(&x_label)
         .y_labels(y_max as usize)
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_label_formatter(&y_label)
         .label_style(("sans-serif", 14))
         .draw()?;
     let guide = RGBColor(31, 119, 180).mix(0.6);
@@ -489,4 +571,106 @@ where
         .position(position)
         .draw()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::collect::Ended;
+    use super::super::profile::Case;
+    use super::*;
+
+    #[test]
+    fn decimals_follow_the_tick_step() {
+        for (step, decimals) in [
+            (10.0, 0),
+            (5.0, 0),
+            (1.0, 0),
+            (2.5, 1),
+            (0.5, 1),
+            (0.2, 1),
+            (0.25, 2),
+            (0.05, 2),
+            (0.001, 3),
+            (f64::INFINITY, 0),
+            (0.0, 0),
+        ] {
+            assert_eq!(decimals_for_step(step), decimals, "step {step}");
+        }
+    }
+
+    /// The labels of the ticks plotters draws on an axis.
+    fn labels(range: Range<f64>, count: usize) -> Vec<String> {
+        let label = tick_label(range.clone(), count);
+        let ticks = RangedCoordf64::from(range).key_points(count);
+        ticks.iter().map(label).collect()
+    }
+
+    #[test]
+    fn half_steps_are_labelled_with_a_decimal_and_whole_steps_without() {
+        // The cost chart of a cheap run: 0..5 ms, ticks every 0.5.
+        let small = labels(0.0..5.0, VALUE_LABELS);
+        assert_eq!(&small[..4], ["0.0", "0.5", "1.0", "1.5"]);
+        let mut distinct = small.clone();
+        distinct.dedup();
+        assert_eq!(distinct, small, "no two ticks read the same");
+        assert_eq!(&labels(0.0..43.0, VALUE_LABELS)[..3], ["0", "5", "10"]);
+        assert_eq!(&labels(0.0..2.0, VALUE_LABELS)[..3], ["0.0", "0.2", "0.4"]);
+        assert_eq!(&labels(0.0..6.0, VALUE_LABELS)[..3], ["0", "1", "2"]);
+    }
+
+    fn record(profile: &str, created_s: f64, finished_s: f64) -> Record {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).expect("a valid time");
+        let at = |s: f64| t0 + chrono::Duration::microseconds((s * 1e6) as i64);
+        Record {
+            profile: profile.to_owned(),
+            case: Case::Success,
+            sent_ms: 0.0,
+            submit: Ok("id".to_owned()),
+            ended: Some(Ended {
+                status: "completed".to_owned(),
+                created_at: at(created_s),
+                finished_at: Some(at(finished_s)),
+                failed_step: None,
+                attempts: 1,
+                activities: 1,
+                retried: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn partial_first_and_last_seconds_are_kept_apart_and_quiet_seconds_count_zero() {
+        let mut records = vec![
+            record("a", 0.0, 0.5),
+            record("a", 0.1, 1.2),
+            record("a", 0.2, 1.7),
+            record("a", 0.3, 3.4),
+            record("b", 3.6, 4.1),
+            record("b", 3.7, 5.5),
+            record("b", 3.8, 5.9),
+        ];
+        let mut unfinished = record("b", 3.9, 4.0);
+        if let Some(e) = unfinished.ended.as_mut() {
+            e.status = "running".to_owned();
+        }
+        records.push(unfinished);
+        let lines = per_second(&records);
+        let map = |pairs: &[(i64, u32)]| pairs.iter().copied().collect::<BTreeMap<_, _>>();
+        assert_eq!(
+            lines,
+            [
+                PerSecond {
+                    name: "a".to_owned(),
+                    full: map(&[(0, 1), (1, 2), (2, 0)]),
+                    partial: map(&[(3, 1)]),
+                },
+                PerSecond {
+                    name: "b".to_owned(),
+                    full: map(&[(4, 1)]),
+                    partial: map(&[(5, 2)]),
+                },
+            ]
+        );
+        assert!(per_second(&[]).is_empty());
+    }
 }

@@ -8,6 +8,7 @@ mod cases;
 mod compose;
 mod faults;
 mod load;
+mod logs;
 mod panics;
 mod processes;
 mod reconcile;

@@ -163,9 +163,10 @@ pub fn routes() -> Vec<(Method, &'static str)> {
         .collect()
 }
 
-/// The OpenAPI 3.0 document describing every route.
-pub fn openapi_document() -> serde_json::Value {
-    openapi::document()
+/// The OpenAPI 3.0 document describing every route, as a server with `config` and
+/// `registry` serves it.
+pub fn openapi_document(config: &ApiConfig, registry: &Registry) -> serde_json::Value {
+    openapi::document(config, registry)
 }
 
 /// The API as a router: auth (when tokens are configured) runs before routing; unknown

@@ -1,13 +1,25 @@
 //! The OpenAPI 3.0 document of the API, written by hand as JSON.
 //!
 //! Not generated from the handlers: it describes `wire` and the routes of `endpoints()`, and
-//! a test fails when a served route is missing here (or described here but not served).
+//! a test fails when a served route is missing here (or described here but not served). Built
+//! per server, so that it says what this one does: bearer auth only when it has tokens, the
+//! workflow types (and their inputs) it has loaded, and its limits.
 
+use super::ApiConfig;
+use crate::definition::{FieldType, Registry};
 use serde_json::{json, Map, Value};
 
-/// The whole document, served at `/openapi.json`.
-pub fn document() -> Value {
-    json!({
+/// The `?wait=` durations `extract::parse_wait` accepts: digits, then `ms`, `s` or nothing.
+pub const WAIT_PATTERN: &str = "^[0-9]+(ms|s)?$";
+
+/// The whole document of a server with `config` and `registry`, served at `/openapi.json`.
+pub fn document(config: &ApiConfig, registry: &Registry) -> Value {
+    let auth = !config.tokens.is_empty();
+    let mut paths = paths();
+    if !auth {
+        drop_response(&mut paths, "401");
+    }
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Sagaflow",
@@ -15,14 +27,33 @@ pub fn document() -> Value {
             "description": "Durable saga/TCC workflows: submit, query, abort and retry. \
                 Errors are {\"error\": {\"code\", \"message\"}}.",
         },
-        "security": [{"bearer": []}],
-        "paths": paths(),
+        "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "parameters": parameters(),
-            "schemas": schemas(),
+            "schemas": schemas(config, registry),
         },
-    })
+    });
+    if auth {
+        doc["security"] = json!([{"bearer": []}]);
+        doc["components"]["securitySchemes"] =
+            json!({"bearer": {"type": "http", "scheme": "bearer"}});
+    }
+    doc
+}
+
+/// Removes the response `status` from every operation (401 where no token is asked for).
+fn drop_response(paths: &mut Value, status: &str) {
+    let operations = paths
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut());
+    for op in operations {
+        if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+            responses.remove(status);
+        }
+    }
 }
 
 fn paths() -> Value {
@@ -146,15 +177,16 @@ fn parameters() -> Value {
                "schema": {"type": "string", "format": "uuid"}},
         "wait": q("wait", "Hold the request until the workflow is terminal or this ends \
             (5s, 500ms or plain milliseconds; capped by the server), then answer the \
-            current state", json!({"type": "string", "example": "5s"})),
+            current state", json!({"type": "string", "pattern": WAIT_PATTERN, "example": "5s"})),
         "idempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": false,
-            "description": "Same key and body: the existing workflow (200); \
+            "description": "Visible ASCII. Same key and body: the existing workflow (200); \
                 same key, other body: 422",
-            "schema": {"type": "string", "maxLength": 255}},
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                       "pattern": "^[!-~]([ -~]*[!-~])?$"}},
         "status": q("status", "Only this status", schema_ref("WorkflowStatus")),
         "type": q("type", "Only this workflow type", json!({"type": "string"})),
-        "limit": q("limit", "Page size (default 50, at most 500)",
-            json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 50})),
+        "limit": q("limit", "Page size (default 50; a larger one is lowered to 500)",
+            json!({"type": "integer", "minimum": 1, "maximum": u32::MAX, "default": 50})),
         "cursor": q("cursor", "next_cursor of the previous page",
             json!({"type": "string", "format": "uuid"})),
     })
@@ -176,7 +208,7 @@ fn time(nullable: bool) -> Value {
     json!({"type": "string", "format": "date-time", "nullable": nullable})
 }
 
-fn schemas() -> Value {
+fn schemas(config: &ApiConfig, registry: &Registry) -> Value {
     let mut all = workflow_schemas();
     let map = all.as_object_mut().expect("an object");
     let kinds = [
@@ -195,9 +227,7 @@ fn schemas() -> Value {
                 json!({"code": {"type": "string"}, "message": {"type": "string"}})),
             "WorkflowStatus": one_of(&["pending", "running", "compensating", "completed",
                 "compensated", "failed"]),
-            "SubmitRequest": {"type": "object", "required": ["type", "input"],
-                "additionalProperties": false,
-                "properties": {"type": {"type": "string"}, "input": {"type": "object"}}},
+            "SubmitRequest": submit_request(config, registry),
             "StatusAnswer": object(&["id", "status"], json!({
                 "id": {"type": "string", "format": "uuid"},
                 "status": schema_ref("WorkflowStatus")})),
@@ -215,6 +245,60 @@ fn schemas() -> Value {
         .clone(),
     );
     all
+}
+
+/// A submit's body: one alternative per loaded workflow type (its latest version, as submit
+/// runs it), with the input fields it declares; with no type loaded, any non-empty name.
+fn submit_request(config: &ApiConfig, registry: &Registry) -> Value {
+    let body = |name: Value, input: Value| {
+        json!({"type": "object", "required": ["type", "input"], "additionalProperties": false,
+               "properties": {"type": name, "input": input}})
+    };
+    let mut names: Vec<&str> = registry
+        .all()
+        .into_iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    names.dedup();
+    let types: Vec<Value> = names
+        .into_iter()
+        .filter_map(|name| registry.latest(name))
+        .map(|def| {
+            let properties: Map<String, Value> = def
+                .input
+                .iter()
+                .map(|(field, kind)| (field.clone(), field_schema(*kind, config)))
+                .collect();
+            let input = json!({"type": "object", "additionalProperties": false,
+                "required": def.input.keys().collect::<Vec<_>>(), "properties": properties});
+            body(json!({"type": "string", "enum": [def.name]}), input)
+        })
+        .collect();
+    match types.len() {
+        0 => body(
+            json!({"type": "string", "minLength": 1}),
+            json!({"type": "object"}),
+        ),
+        1 => types.into_iter().next().unwrap_or_default(),
+        _ => json!({"oneOf": types}),
+    }
+}
+
+/// What an input field of `kind` accepts (`definition::input`), within the body limits.
+fn field_schema(kind: FieldType, config: &ApiConfig) -> Value {
+    match kind {
+        FieldType::Integer => json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
+        FieldType::Number => json!({"type": "number"}),
+        // maxLength counts characters, the limit bytes: a character is at most 4 bytes.
+        FieldType::String => json!({"type": "string", "maxLength": config.string_bytes_max / 4}),
+        FieldType::Boolean => json!({"type": "boolean"}),
+        FieldType::Object => json!({"type": "object"}),
+        FieldType::Array => json!({"type": "array"}),
+        FieldType::Any => {
+            let kinds = ["string", "number", "boolean", "object", "array"];
+            json!({"anyOf": kinds.map(|t| json!({"type": t}))})
+        }
+    }
 }
 
 /// The workflow, its journal and lists of workflows.
@@ -261,4 +345,82 @@ fn workflow_schemas() -> Value {
             "status": schema_ref("WorkflowStatus"), "created_at": time(false),
             "finished_at": time(true)})),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every status any operation of `doc` documents.
+    fn statuses(doc: &Value) -> Vec<String> {
+        let paths = doc["paths"].as_object().expect("paths");
+        paths
+            .values()
+            .flat_map(|ops| ops.as_object().expect("operations").values())
+            .flat_map(|op| op["responses"].as_object().expect("responses").keys())
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn auth_is_declared_only_when_the_server_has_tokens() {
+        let registry = Registry::shipped();
+        let open = document(&ApiConfig::default(), &registry);
+        assert!(open.get("security").is_none());
+        assert!(open["components"].get("securitySchemes").is_none());
+        assert!(!statuses(&open).contains(&"401".to_owned()));
+
+        let config = ApiConfig {
+            tokens: vec!["secret".into()],
+            ..ApiConfig::default()
+        };
+        let guarded = document(&config, &registry);
+        assert_eq!(guarded["security"], json!([{"bearer": []}]));
+        assert_eq!(
+            guarded["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert!(statuses(&guarded).contains(&"401".to_owned()));
+        assert_eq!(guarded["paths"]["/healthz"]["get"]["security"], json!([]));
+    }
+
+    #[test]
+    fn a_submit_names_a_loaded_type_with_its_declared_input() {
+        let config = ApiConfig::default();
+        let doc = document(&config, &Registry::shipped());
+        let body = &doc["components"]["schemas"]["SubmitRequest"];
+        assert_eq!(body["properties"]["type"]["enum"], json!(["purchase"]));
+        let input = &body["properties"]["input"];
+        assert_eq!(input["additionalProperties"], false);
+        let required = input["required"].as_array().expect("required fields");
+        assert_eq!(required.len(), 4, "{input}");
+        assert!(required.contains(&json!("user_id")));
+        assert_eq!(input["properties"]["quantity"]["type"], "integer");
+
+        let mut registry = Registry::shipped();
+        let text = include_str!("../../../workflows/purchase.toml")
+            .replace("name = \"purchase\"", "name = \"other\"");
+        let other = crate::definition::Definition::parse(std::path::Path::new("o"), &text)
+            .expect("a valid definition");
+        registry.insert(other).expect("a new type");
+        let doc = document(&config, &registry);
+        let types: Vec<&Value> = doc["components"]["schemas"]["SubmitRequest"]["oneOf"]
+            .as_array()
+            .expect("one alternative per type")
+            .iter()
+            .map(|t| &t["properties"]["type"]["enum"][0])
+            .collect();
+        assert_eq!(types, [&json!("other"), &json!("purchase")]);
+
+        let none = document(&config, &Registry::default());
+        let name = &none["components"]["schemas"]["SubmitRequest"]["properties"]["type"];
+        assert_eq!(name["minLength"], 1, "an empty type is never valid");
+    }
+
+    #[test]
+    fn wait_declares_the_duration_syntax() {
+        let doc = document(&ApiConfig::default(), &Registry::shipped());
+        let wait = &doc["components"]["parameters"]["wait"]["schema"];
+        assert_eq!(wait["pattern"], WAIT_PATTERN);
+    }
 }

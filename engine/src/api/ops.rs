@@ -52,9 +52,9 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Result<Response, E
     Ok((content_type, render()).into_response())
 }
 
-/// `GET /openapi.json`.
-pub(super) async fn openapi_json() -> Json<Value> {
-    Json(openapi::document())
+/// `GET /openapi.json`: the document of this server (its auth, types and limits).
+pub(super) async fn openapi_json(State(state): State<ApiState>) -> Json<Value> {
+    Json(openapi::document(&state.config, &state.registry))
 }
 
 /// Any path no route matches.
