@@ -10,6 +10,7 @@ pub mod bench;
 pub mod db;
 pub mod faults;
 pub mod http;
+pub mod migrations;
 mod observe;
 pub use observe::describe as describe_metrics;
 pub mod order;

@@ -59,5 +59,5 @@ CREATE TABLE tcc_barrier (
     CONSTRAINT ck_tcc_barrier_outcome CHECK (outcome IN ('applied', 'blocked'))
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
--- Seed data (DESIGN.md §6).
+-- Seed data (docs/scenario.md).
 INSERT INTO products (id, name, price, available) VALUES (1, 'Bitcoin', 100, 10);

@@ -51,5 +51,5 @@ CREATE TABLE tcc_barrier (
     PRIMARY KEY (transaction_id, phase)
 ) STRICT, WITHOUT ROWID;
 
--- Seed data (DESIGN.md §6).
+-- Seed data (docs/scenario.md).
 INSERT INTO products (id, name, price, available) VALUES (1, 'Bitcoin', 100, 10);

@@ -42,7 +42,7 @@ CREATE TABLE tcc_barrier (
     CONSTRAINT ck_tcc_barrier_outcome CHECK (outcome IN ('applied', 'blocked'))
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
--- Seed data (DESIGN.md §6): payment methods 1..3 owned by users 1..3.
+-- Seed data (docs/scenario.md): payment methods 1..3 owned by users 1..3.
 INSERT INTO payment_methods (id, user_id, method_type, method_details) VALUES
     (1, 1, 'credit_card', 'alice: card ending 1111'),
     (2, 2, 'credit_card', 'bob: card ending 2222'),

@@ -42,7 +42,7 @@ CREATE TABLE tcc_barrier (
     CONSTRAINT ck_tcc_barrier_outcome CHECK (outcome IN ('applied', 'blocked'))
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
--- Seed data (DESIGN.md §6).
+-- Seed data (docs/scenario.md).
 INSERT INTO users (id, username, balance) VALUES
     (1, 'alice', 1000),
     (2, 'bob', 500),

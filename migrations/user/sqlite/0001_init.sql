@@ -35,7 +35,7 @@ CREATE TABLE tcc_barrier (
     PRIMARY KEY (transaction_id, phase)
 ) STRICT, WITHOUT ROWID;
 
--- Seed data (DESIGN.md §6).
+-- Seed data (docs/scenario.md).
 INSERT INTO users (id, username, balance) VALUES
     (1, 'alice', 1000),
     (2, 'bob', 500),

@@ -10,6 +10,7 @@ mod hangups;
 mod order;
 mod payment;
 mod protocol;
+mod reworded;
 mod startup;
 mod support;
 mod user;
