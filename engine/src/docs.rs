@@ -5,8 +5,7 @@
 //! (`CARGO_MANIFEST_DIR/..`), so an edited document is checked without a rebuild.
 
 use crate::metrics as m;
-use crate::model::{AttemptOutcome, WorkflowId, WorkflowStatus};
-use crate::store::Finished;
+use crate::model::{AttemptOutcome, WorkflowStatus};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -148,12 +147,7 @@ fn record_every_engine_metric() {
     let d = Duration::from_millis(3);
     m::describe();
     m::submitted("purchase");
-    m::finished(&Finished {
-        id: WorkflowId::new(),
-        workflow_type: "purchase".into(),
-        status: WorkflowStatus::Completed,
-        duration_us: 1_000,
-    });
+    m::finished("purchase", WorkflowStatus::Completed, 1_000);
     m::attempt("purchase", "quote", AttemptOutcome::Succeeded, Some(d));
     m::lease_expired("purchase", "quote");
     m::retry_scheduled("purchase", "quote");

@@ -6,7 +6,6 @@
 //! uses the same names and labels.
 
 use crate::model::AttemptOutcome;
-use crate::store::Finished;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
@@ -106,14 +105,15 @@ pub fn submitted(workflow_type: &str) {
     counter!("sagaflow_workflows_submitted_total", "type" => workflow_type.to_owned()).increment(1);
 }
 
-pub fn finished(f: &Finished) {
+/// A workflow of `workflow_type` reached `status`, `duration_us` after its submit (DB time).
+pub fn finished(workflow_type: &str, status: crate::model::WorkflowStatus, duration_us: i64) {
     let labels = [
-        ("type", f.workflow_type.clone()),
-        ("outcome", f.status.as_str().to_owned()),
+        ("type", workflow_type.to_owned()),
+        ("outcome", status.as_str().to_owned()),
     ];
     counter!("sagaflow_workflows_finished_total", &labels).increment(1);
     histogram!("sagaflow_workflow_duration_seconds", &labels)
-        .record(f.duration_us.max(0) as f64 / 1e6);
+        .record(duration_us.max(0) as f64 / 1e6);
 }
 
 /// One attempt ended (`elapsed`: `None` when nothing ran, as for an expired lease).

@@ -222,7 +222,7 @@ impl<E: Executor> Runner<E> {
             self.record_decision(claimed[key], key.step, decision, report);
         }
         for f in &done.finished {
-            metrics::finished(f);
+            metrics::finished(&f.workflow_type, f.status, f.duration_us);
             if let Some(notify) = &self.on_finished {
                 notify(f.id, f.status);
             }

@@ -140,7 +140,11 @@ pub async fn connect_and_migrate(
     connections_max: u32,
 ) -> Result<Db, Error> {
     let db = Db::connect(url, connections_max).await?;
-    db.migrate(service.migrator(db.backend())).await?;
+    let migrator = service.migrator(db.backend());
+    crate::migrations::adopt_reworded(db.pool(), db.backend(), migrator)
+        .await
+        .map_err(|e| crate::db::Error::Migrate(e.into()))?;
+    db.migrate(migrator).await?;
     Ok(db)
 }
 

@@ -97,12 +97,8 @@ impl Db {
         Ok(Db { pool, backend })
     }
 
-    /// Applies the migrations that are not applied yet (after letting an applied migration
-    /// whose comments were reworded keep its place: see `migrations`).
+    /// Applies the migrations that are not applied yet.
     pub async fn migrate(&self, migrator: &Migrator) -> Result<(), Error> {
-        crate::migrations::adopt_reworded(&self.pool, self.backend, migrator)
-            .await
-            .map_err(|e| Error::Migrate(e.into()))?;
         migrator.run(&self.pool).await?;
         Ok(())
     }
