@@ -3,7 +3,6 @@
 //!
 //! No I/O: `complete` reads the state, calls [`plan`], and writes the plans in batch.
 
-use super::claim::Claimed;
 use crate::definition::Definition;
 use crate::model::{
     ActivityError, ActivityKey, ActivityKind, ActivityStatus, AttemptOutcome, Micros, Outcome,
@@ -14,9 +13,37 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A leased activity, with what its execution needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub key: ActivityKey,
+    /// The step's name.
+    pub name: String,
+    pub workflow_type: String,
+    pub version: u32,
+    /// This attempt's number (1-based; an expired lease counted as one).
+    pub attempt: u32,
+    /// The activity's attempt budget: the step's policy, raised by each operator retry.
+    pub max_attempts: u32,
+    /// The lease's epoch: every later write of this activity is fenced on it.
+    pub epoch: i64,
+    /// Database time at which this lease was taken.
+    pub claimed_at: Micros,
+    /// Database time at which this lease expires unless renewed.
+    pub lease_expires_at: Micros,
+    /// The lease of the last attempt expired and no attempt is left: complete this activity
+    /// as failed without running it.
+    pub exhausted: bool,
+    /// Taken over from a worker whose lease expired (that attempt was recorded as lost).
+    pub reclaimed: bool,
+    pub input: Arc<Value>,
+    /// Outputs of the steps completed so far, by step name.
+    pub outputs: Arc<BTreeMap<String, Value>>,
+}
+
 /// A workflow row and its one unfinished activity, as locked by a completing transaction.
 #[derive(Debug, Clone)]
-pub(super) struct Locked {
+pub struct Locked {
     /// When the workflow was submitted (DB time).
     pub created_at: Micros,
     pub abort_requested: bool,
@@ -37,7 +64,7 @@ impl Locked {
 
 /// Everything one decided-on activity writes.
 #[derive(Debug, Clone)]
-pub(super) struct Plan {
+pub struct Plan {
     pub key: ActivityKey,
     pub workflow_type: String,
     /// When the workflow was submitted (DB time).
@@ -57,7 +84,7 @@ pub(super) struct Plan {
 
 /// The workflow row's new values.
 #[derive(Debug, Clone)]
-pub(super) struct WorkflowWrite {
+pub struct WorkflowWrite {
     pub status: WorkflowStatus,
     pub current: (u32, ActivityKind),
     /// New outputs (JSON), `None` when unchanged.
@@ -70,7 +97,7 @@ pub(super) struct WorkflowWrite {
 
 /// One attempt for the history.
 #[derive(Debug, Clone)]
-pub(super) struct AttemptRow {
+pub struct AttemptRow {
     pub attempt: u32,
     /// The lease's epoch: the history row's key.
     pub epoch: i64,
@@ -82,7 +109,7 @@ pub(super) struct AttemptRow {
 
 /// How the next activity is handed out.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Handoff {
+pub enum Handoff {
     /// Leased at once, for this long, to the completing worker (it continues without a poll).
     Lease { ttl_ms: u64 },
     /// Left ready for any worker.
@@ -90,7 +117,7 @@ pub(super) enum Handoff {
 }
 
 /// What `event` on the activity `c` writes, given the locked workflow `wf`.
-pub(super) fn plan(
+pub fn plan(
     def: &Definition,
     wf: &Locked,
     c: &Claimed,
