@@ -127,81 +127,17 @@ pub fn plan(
     handoff: Handoff,
 ) -> Plan {
     let key = c.key;
-    // An operator's retry raised the budget past the policy's: the attempts before it are
-    // spent, and the policy (count and delays) starts again after them.
-    let policy_max = def.policy(key.step, key.kind).max_attempts;
-    let activity = Activity {
-        step: key.step,
-        kind: key.kind,
-        attempt: c.attempt,
-        budget_start: c.max_attempts.saturating_sub(policy_max),
-    };
-    let decision = scheduler::decide(def, wf.abort_requested, activity, event, jitter);
+    let decision = scheduler::decide(def, wf.abort_requested, activity(def, c), event, jitter);
     let activity_status = decision.activity_status(event);
-    let success = match event {
-        Event::Finished(Outcome::Success(value)) => Some(value),
-        _ => None,
-    };
-    let (outputs, next_outputs) = match (success, key.kind) {
-        (Some(value), ActivityKind::Action) => {
-            let mut map: BTreeMap<_, _> = (*c.outputs).clone();
-            map.insert(c.name.clone(), value.clone());
-            (
-                Some(serde_json::to_string(&map).expect("outputs serialize")),
-                Arc::new(map),
-            )
-        }
-        _ => (None, c.outputs.clone()),
-    };
-    let error = match event {
-        Event::Finished(outcome) => outcome.error().cloned(),
-        Event::Aborted => Some(ActivityError::new(
-            "ABORTED",
-            "the workflow was aborted before this step ran",
-        )),
-    };
-    let mut workflow = WorkflowWrite {
-        status: decision.workflow_status(key.kind),
-        current: (key.step, key.kind),
-        outputs,
-        error_code: wf.error_code.clone(),
-        error_message: wf.error_message.clone(),
-        failed_step: wf.failed_step,
-        parked_reason: None,
-    };
-    // The first forward step that did not go forward is the workflow's error (the cause).
-    let went_forward = matches!(
-        decision,
-        Decision::Next { .. } | Decision::Complete | Decision::Retry { .. }
-    );
-    if key.kind == ActivityKind::Action && !went_forward && workflow.error_code.is_none() {
-        let err = error
-            .clone()
-            .unwrap_or_else(|| ActivityError::new("ABORTED", "the workflow was aborted"));
-        workflow.error_code = Some(err.code);
-        workflow.error_message = Some(err.message);
-        workflow.failed_step = Some(i64::from(key.step));
-    }
-    let (run_at, next) = match &decision {
-        Decision::Retry { delay_ms } => (Some(now + (*delay_ms as i64) * 1_000), None),
-        Decision::Next { step } => (None, Some((*step, ActivityKind::Action))),
-        Decision::Compensate { step } => (None, Some((*step, ActivityKind::Compensation))),
-        Decision::Park { reason } => {
-            workflow.parked_reason = Some(reason.clone());
-            (None, None)
-        }
-        Decision::Complete | Decision::Compensated => (None, None),
-    };
+    let success = success(event);
+    let (outputs, next_outputs) = outputs(c, success);
+    let error = activity_error(event);
+    let mut workflow = workflow_write(wf, key, &decision, outputs, error.as_ref());
+    let (run_at, next) = schedule(&decision, now);
     let next = next.map(|(step, kind)| {
         workflow.current = (step, kind);
-        next_claimed(
-            def,
-            c,
-            ActivityKey { step, kind, ..key },
-            next_outputs,
-            now,
-            handoff,
-        )
+        let next_key = ActivityKey { step, kind, ..key };
+        next_claimed(def, c, next_key, next_outputs, now, handoff)
     });
     Plan {
         key,
@@ -220,6 +156,101 @@ pub fn plan(
     }
 }
 
+/// The activity as the scheduler counts it. An operator's retry raised the budget past the
+/// policy's: the attempts before it are spent, and the policy (count and delays) starts again
+/// after them.
+fn activity(def: &Definition, c: &Claimed) -> Activity {
+    let policy_max = def.policy(c.key.step, c.key.kind).max_attempts;
+    Activity {
+        step: c.key.step,
+        kind: c.key.kind,
+        attempt: c.attempt,
+        budget_start: c.max_attempts.saturating_sub(policy_max),
+    }
+}
+
+/// The answer of a successful attempt.
+fn success(event: &Event) -> Option<&Value> {
+    match event {
+        Event::Finished(Outcome::Success(value)) => Some(value),
+        _ => None,
+    }
+}
+
+/// The workflow's new outputs (JSON, `None` when unchanged) and the outputs the next
+/// activity sees: a successful action adds its answer under its step's name.
+fn outputs(c: &Claimed, success: Option<&Value>) -> (Option<String>, Arc<BTreeMap<String, Value>>) {
+    match (success, c.key.kind) {
+        (Some(value), ActivityKind::Action) => {
+            let mut map: BTreeMap<_, _> = (*c.outputs).clone();
+            map.insert(c.name.clone(), value.clone());
+            (
+                Some(serde_json::to_string(&map).expect("outputs serialize")),
+                Arc::new(map),
+            )
+        }
+        _ => (None, c.outputs.clone()),
+    }
+}
+
+/// The error the event carries (an abort is one too).
+fn activity_error(event: &Event) -> Option<ActivityError> {
+    match event {
+        Event::Finished(outcome) => outcome.error().cloned(),
+        Event::Aborted => Some(ActivityError::new(
+            "ABORTED",
+            "the workflow was aborted before this step ran",
+        )),
+    }
+}
+
+/// The workflow row's new values. The first forward step that did not go forward is the
+/// workflow's error (the cause); a later one leaves it as it is.
+fn workflow_write(
+    wf: &Locked,
+    key: ActivityKey,
+    decision: &Decision,
+    outputs: Option<String>,
+    error: Option<&ActivityError>,
+) -> WorkflowWrite {
+    let mut workflow = WorkflowWrite {
+        status: decision.workflow_status(key.kind),
+        current: (key.step, key.kind),
+        outputs,
+        error_code: wf.error_code.clone(),
+        error_message: wf.error_message.clone(),
+        failed_step: wf.failed_step,
+        parked_reason: match decision {
+            Decision::Park { reason } => Some(reason.clone()),
+            _ => None,
+        },
+    };
+    let went_forward = matches!(
+        decision,
+        Decision::Next { .. } | Decision::Complete | Decision::Retry { .. }
+    );
+    if key.kind == ActivityKind::Action && !went_forward && workflow.error_code.is_none() {
+        let err = error
+            .cloned()
+            .unwrap_or_else(|| ActivityError::new("ABORTED", "the workflow was aborted"));
+        workflow.error_code = Some(err.code);
+        workflow.error_message = Some(err.message);
+        workflow.failed_step = Some(i64::from(key.step));
+    }
+    workflow
+}
+
+/// When the decided-on activity runs again (a retry's due time) and which activity follows.
+fn schedule(decision: &Decision, now: Micros) -> (Option<Micros>, Option<(u32, ActivityKind)>) {
+    match decision {
+        Decision::Retry { delay_ms } => (Some(now + (*delay_ms as i64) * 1_000), None),
+        Decision::Next { step } => (None, Some((*step, ActivityKind::Action))),
+        Decision::Compensate { step } => (None, Some((*step, ActivityKind::Compensation))),
+        Decision::Park { .. } | Decision::Complete | Decision::Compensated => (None, None),
+    }
+}
+
+/// The activity that follows, leased to the completing worker or left ready.
 fn next_claimed(
     def: &Definition,
     c: &Claimed,
@@ -248,3 +279,6 @@ fn next_claimed(
         outputs,
     }
 }
+
+#[cfg(test)]
+mod tests;
