@@ -320,7 +320,8 @@ fn every_decision_writes_what_the_table_says() {
                     "row {i}: {reason}"
                 )
             }
-            (got, _) => assert_eq!(got, &None, "row {i}: parked reason"),
+            (None, None) => {}
+            (got, _) => panic!("row {i}: parked reason {got:?}, want one with {parked:?}"),
         }
         assert_eq!(
             writes(&p, parked),
