@@ -22,7 +22,7 @@ use std::path::PathBuf;
 /// Loads workflow definitions from `dir` when given, else the ones built into the binary.
 pub fn load_registry(dir: Option<&PathBuf>) -> anyhow::Result<Registry> {
     match dir {
-        Some(dir) => Registry::load_dir(dir)
+        Some(dir) => engine::definition::load_dir(dir)
             .with_context(|| format!("loading workflow definitions from {}", dir.display())),
         None => Ok(Registry::shipped()),
     }

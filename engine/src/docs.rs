@@ -352,9 +352,9 @@ fn struct_fields(source: &str, marker: &str) -> Vec<String> {
 /// and the input field types) is mentioned in `docs/workflows.md` as `` `key` ``.
 #[test]
 fn docs_workflows_mentions_every_key_of_the_format() {
-    let definition = read("engine/src/definition/mod.rs");
-    let retry = read("engine/src/retry.rs");
-    let input = read("engine/src/definition/input.rs");
+    let definition = read("kernel/src/definition/mod.rs");
+    let retry = read("kernel/src/retry.rs");
+    let input = read("kernel/src/definition/input.rs");
     let mut keys = Vec::new();
     for marker in [
         "pub struct Definition {\n        pub name",

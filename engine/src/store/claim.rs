@@ -9,6 +9,7 @@ use super::isolate::RawKey;
 use super::{parse_json, parse_key, retry_transient, Result, Store};
 use crate::definition::Registry;
 use crate::model::{ActivityKey, AttemptOutcome, Micros};
+pub use kernel::plan::Claimed;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,34 +17,6 @@ use std::sync::Arc;
 /// Largest claim batch: bounds statement sizes (bound parameters) and the work one worker
 /// holds at once.
 pub const CLAIM_BATCH_MAX: u32 = 128;
-
-/// A leased activity, with what its execution needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claimed {
-    pub key: ActivityKey,
-    /// The step's name.
-    pub name: String,
-    pub workflow_type: String,
-    pub version: u32,
-    /// This attempt's number (1-based; an expired lease counted as one).
-    pub attempt: u32,
-    /// The activity's attempt budget: the step's policy, raised by each operator retry.
-    pub max_attempts: u32,
-    /// The lease's epoch: every later write of this activity is fenced on it.
-    pub epoch: i64,
-    /// Database time at which this lease was taken.
-    pub claimed_at: Micros,
-    /// Database time at which this lease expires unless renewed.
-    pub lease_expires_at: Micros,
-    /// The lease of the last attempt expired and no attempt is left: complete this activity
-    /// as failed without running it.
-    pub exhausted: bool,
-    /// Taken over from a worker whose lease expired (that attempt was recorded as lost).
-    pub reclaimed: bool,
-    pub input: Arc<Value>,
-    /// Outputs of the steps completed so far, by step name.
-    pub outputs: Arc<BTreeMap<String, Value>>,
-}
 
 /// A due row as the claim's `SELECT` saw it.
 struct Due {

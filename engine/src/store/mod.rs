@@ -11,7 +11,6 @@ mod complete;
 mod control;
 pub(crate) mod db;
 mod isolate;
-mod plan;
 mod read;
 mod submit;
 mod watch;
@@ -22,6 +21,9 @@ pub use complete::{Completed, Completion, Finished};
 pub use db::{ensure_database, Dialect};
 pub use read::{ActivityRecord, AttemptRecord, Backlog, WorkflowRecord, WorkflowSummary};
 pub use submit::{NewWorkflow, Submitted};
+
+/// What a completion writes: pure, in crate `kernel`.
+pub(crate) use kernel::plan;
 
 use crate::definition::InputError;
 use crate::model::WorkflowId;

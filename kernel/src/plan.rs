@@ -3,7 +3,6 @@
 //!
 //! No I/O: `complete` reads the state, calls [`plan`], and writes the plans in batch.
 
-use super::claim::Claimed;
 use crate::definition::Definition;
 use crate::model::{
     ActivityError, ActivityKey, ActivityKind, ActivityStatus, AttemptOutcome, Micros, Outcome,
@@ -14,9 +13,37 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A leased activity, with what its execution needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub key: ActivityKey,
+    /// The step's name.
+    pub name: String,
+    pub workflow_type: String,
+    pub version: u32,
+    /// This attempt's number (1-based; an expired lease counted as one).
+    pub attempt: u32,
+    /// The activity's attempt budget: the step's policy, raised by each operator retry.
+    pub max_attempts: u32,
+    /// The lease's epoch: every later write of this activity is fenced on it.
+    pub epoch: i64,
+    /// Database time at which this lease was taken.
+    pub claimed_at: Micros,
+    /// Database time at which this lease expires unless renewed.
+    pub lease_expires_at: Micros,
+    /// The lease of the last attempt expired and no attempt is left: complete this activity
+    /// as failed without running it.
+    pub exhausted: bool,
+    /// Taken over from a worker whose lease expired (that attempt was recorded as lost).
+    pub reclaimed: bool,
+    pub input: Arc<Value>,
+    /// Outputs of the steps completed so far, by step name.
+    pub outputs: Arc<BTreeMap<String, Value>>,
+}
+
 /// A workflow row and its one unfinished activity, as locked by a completing transaction.
 #[derive(Debug, Clone)]
-pub(super) struct Locked {
+pub struct Locked {
     /// When the workflow was submitted (DB time).
     pub created_at: Micros,
     pub abort_requested: bool,
@@ -37,7 +64,7 @@ impl Locked {
 
 /// Everything one decided-on activity writes.
 #[derive(Debug, Clone)]
-pub(super) struct Plan {
+pub struct Plan {
     pub key: ActivityKey,
     pub workflow_type: String,
     /// When the workflow was submitted (DB time).
@@ -57,7 +84,7 @@ pub(super) struct Plan {
 
 /// The workflow row's new values.
 #[derive(Debug, Clone)]
-pub(super) struct WorkflowWrite {
+pub struct WorkflowWrite {
     pub status: WorkflowStatus,
     pub current: (u32, ActivityKind),
     /// New outputs (JSON), `None` when unchanged.
@@ -70,7 +97,7 @@ pub(super) struct WorkflowWrite {
 
 /// One attempt for the history.
 #[derive(Debug, Clone)]
-pub(super) struct AttemptRow {
+pub struct AttemptRow {
     pub attempt: u32,
     /// The lease's epoch: the history row's key.
     pub epoch: i64,
@@ -82,7 +109,7 @@ pub(super) struct AttemptRow {
 
 /// How the next activity is handed out.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Handoff {
+pub enum Handoff {
     /// Leased at once, for this long, to the completing worker (it continues without a poll).
     Lease { ttl_ms: u64 },
     /// Left ready for any worker.
@@ -90,7 +117,7 @@ pub(super) enum Handoff {
 }
 
 /// What `event` on the activity `c` writes, given the locked workflow `wf`.
-pub(super) fn plan(
+pub fn plan(
     def: &Definition,
     wf: &Locked,
     c: &Claimed,
@@ -100,81 +127,17 @@ pub(super) fn plan(
     handoff: Handoff,
 ) -> Plan {
     let key = c.key;
-    // An operator's retry raised the budget past the policy's: the attempts before it are
-    // spent, and the policy (count and delays) starts again after them.
-    let policy_max = def.policy(key.step, key.kind).max_attempts;
-    let activity = Activity {
-        step: key.step,
-        kind: key.kind,
-        attempt: c.attempt,
-        budget_start: c.max_attempts.saturating_sub(policy_max),
-    };
-    let decision = scheduler::decide(def, wf.abort_requested, activity, event, jitter);
+    let decision = scheduler::decide(def, wf.abort_requested, activity(def, c), event, jitter);
     let activity_status = decision.activity_status(event);
-    let success = match event {
-        Event::Finished(Outcome::Success(value)) => Some(value),
-        _ => None,
-    };
-    let (outputs, next_outputs) = match (success, key.kind) {
-        (Some(value), ActivityKind::Action) => {
-            let mut map: BTreeMap<_, _> = (*c.outputs).clone();
-            map.insert(c.name.clone(), value.clone());
-            (
-                Some(serde_json::to_string(&map).expect("outputs serialize")),
-                Arc::new(map),
-            )
-        }
-        _ => (None, c.outputs.clone()),
-    };
-    let error = match event {
-        Event::Finished(outcome) => outcome.error().cloned(),
-        Event::Aborted => Some(ActivityError::new(
-            "ABORTED",
-            "the workflow was aborted before this step ran",
-        )),
-    };
-    let mut workflow = WorkflowWrite {
-        status: decision.workflow_status(key.kind),
-        current: (key.step, key.kind),
-        outputs,
-        error_code: wf.error_code.clone(),
-        error_message: wf.error_message.clone(),
-        failed_step: wf.failed_step,
-        parked_reason: None,
-    };
-    // The first forward step that did not go forward is the workflow's error (the cause).
-    let went_forward = matches!(
-        decision,
-        Decision::Next { .. } | Decision::Complete | Decision::Retry { .. }
-    );
-    if key.kind == ActivityKind::Action && !went_forward && workflow.error_code.is_none() {
-        let err = error
-            .clone()
-            .unwrap_or_else(|| ActivityError::new("ABORTED", "the workflow was aborted"));
-        workflow.error_code = Some(err.code);
-        workflow.error_message = Some(err.message);
-        workflow.failed_step = Some(i64::from(key.step));
-    }
-    let (run_at, next) = match &decision {
-        Decision::Retry { delay_ms } => (Some(now + (*delay_ms as i64) * 1_000), None),
-        Decision::Next { step } => (None, Some((*step, ActivityKind::Action))),
-        Decision::Compensate { step } => (None, Some((*step, ActivityKind::Compensation))),
-        Decision::Park { reason } => {
-            workflow.parked_reason = Some(reason.clone());
-            (None, None)
-        }
-        Decision::Complete | Decision::Compensated => (None, None),
-    };
+    let success = success(event);
+    let (outputs, next_outputs) = outputs(c, success);
+    let error = activity_error(event);
+    let mut workflow = workflow_write(wf, key, &decision, outputs, error.as_ref());
+    let (run_at, next) = schedule(&decision, now);
     let next = next.map(|(step, kind)| {
         workflow.current = (step, kind);
-        next_claimed(
-            def,
-            c,
-            ActivityKey { step, kind, ..key },
-            next_outputs,
-            now,
-            handoff,
-        )
+        let next_key = ActivityKey { step, kind, ..key };
+        next_claimed(def, c, next_key, next_outputs, now, handoff)
     });
     Plan {
         key,
@@ -193,6 +156,101 @@ pub(super) fn plan(
     }
 }
 
+/// The activity as the scheduler counts it. An operator's retry raised the budget past the
+/// policy's: the attempts before it are spent, and the policy (count and delays) starts again
+/// after them.
+fn activity(def: &Definition, c: &Claimed) -> Activity {
+    let policy_max = def.policy(c.key.step, c.key.kind).max_attempts;
+    Activity {
+        step: c.key.step,
+        kind: c.key.kind,
+        attempt: c.attempt,
+        budget_start: c.max_attempts.saturating_sub(policy_max),
+    }
+}
+
+/// The answer of a successful attempt.
+fn success(event: &Event) -> Option<&Value> {
+    match event {
+        Event::Finished(Outcome::Success(value)) => Some(value),
+        _ => None,
+    }
+}
+
+/// The workflow's new outputs (JSON, `None` when unchanged) and the outputs the next
+/// activity sees: a successful action adds its answer under its step's name.
+fn outputs(c: &Claimed, success: Option<&Value>) -> (Option<String>, Arc<BTreeMap<String, Value>>) {
+    match (success, c.key.kind) {
+        (Some(value), ActivityKind::Action) => {
+            let mut map: BTreeMap<_, _> = (*c.outputs).clone();
+            map.insert(c.name.clone(), value.clone());
+            (
+                Some(serde_json::to_string(&map).expect("outputs serialize")),
+                Arc::new(map),
+            )
+        }
+        _ => (None, c.outputs.clone()),
+    }
+}
+
+/// The error the event carries (an abort is one too).
+fn activity_error(event: &Event) -> Option<ActivityError> {
+    match event {
+        Event::Finished(outcome) => outcome.error().cloned(),
+        Event::Aborted => Some(ActivityError::new(
+            "ABORTED",
+            "the workflow was aborted before this step ran",
+        )),
+    }
+}
+
+/// The workflow row's new values. The first forward step that did not go forward is the
+/// workflow's error (the cause); a later one leaves it as it is.
+fn workflow_write(
+    wf: &Locked,
+    key: ActivityKey,
+    decision: &Decision,
+    outputs: Option<String>,
+    error: Option<&ActivityError>,
+) -> WorkflowWrite {
+    let mut workflow = WorkflowWrite {
+        status: decision.workflow_status(key.kind),
+        current: (key.step, key.kind),
+        outputs,
+        error_code: wf.error_code.clone(),
+        error_message: wf.error_message.clone(),
+        failed_step: wf.failed_step,
+        parked_reason: match decision {
+            Decision::Park { reason } => Some(reason.clone()),
+            _ => None,
+        },
+    };
+    let went_forward = matches!(
+        decision,
+        Decision::Next { .. } | Decision::Complete | Decision::Retry { .. }
+    );
+    if key.kind == ActivityKind::Action && !went_forward && workflow.error_code.is_none() {
+        let err = error
+            .cloned()
+            .unwrap_or_else(|| ActivityError::new("ABORTED", "the workflow was aborted"));
+        workflow.error_code = Some(err.code);
+        workflow.error_message = Some(err.message);
+        workflow.failed_step = Some(i64::from(key.step));
+    }
+    workflow
+}
+
+/// When the decided-on activity runs again (a retry's due time) and which activity follows.
+fn schedule(decision: &Decision, now: Micros) -> (Option<Micros>, Option<(u32, ActivityKind)>) {
+    match decision {
+        Decision::Retry { delay_ms } => (Some(now + (*delay_ms as i64) * 1_000), None),
+        Decision::Next { step } => (None, Some((*step, ActivityKind::Action))),
+        Decision::Compensate { step } => (None, Some((*step, ActivityKind::Compensation))),
+        Decision::Park { .. } | Decision::Complete | Decision::Compensated => (None, None),
+    }
+}
+
+/// The activity that follows, leased to the completing worker or left ready.
 fn next_claimed(
     def: &Definition,
     c: &Claimed,
@@ -221,3 +279,6 @@ fn next_claimed(
         outputs,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,12 +1,13 @@
 //! The set of loaded workflow types, by name and version.
 //!
-//! Loads every `*.toml` file of a directory (the shipped `workflows/` by default) so a user
-//! adds a workflow type without recompiling. Not a hot-reloader: a registry is built once at
+//! In memory only: the engine's `definition::load_dir` reads the `*.toml` files of a
+//! directory (so a user adds a workflow type without recompiling) and inserts them here; the
+//! shipped ones are built into the binary. Not a hot-reloader: a registry is built once at
 //! start-up and shared read-only.
 
 use super::{Definition, Error};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The definitions shipped in the repository's `workflows/`, built into the binary so the
@@ -34,30 +35,6 @@ impl Registry {
                 .expect("shipped definitions are distinct");
         }
         registry
-    }
-
-    /// Every `*.toml` file of `dir`, in name order. One bad file fails the whole load.
-    pub fn load_dir(dir: &Path) -> Result<Registry, Error> {
-        let read_err = |source| Error::Read {
-            file: dir.to_owned(),
-            source,
-        };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(read_err)?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<_, _>>()
-            .map_err(read_err)?;
-        files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
-        files.sort();
-        let mut registry = Registry::default();
-        for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
-                file: file.clone(),
-                source,
-            })?;
-            registry.insert(Definition::parse(&file, &text)?)?;
-        }
-        Ok(registry)
     }
 
     /// Adds one definition; a second definition of the same name and version is an error.

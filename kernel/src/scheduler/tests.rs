@@ -24,13 +24,25 @@ fn business() -> Event {
 fn transient() -> Event {
     Event::Finished(Outcome::Retryable(ActivityError::new("HTTP_503", "busy")))
 }
-fn park() -> Decision {
+/// An expected park: the reason must contain every one of `needles` (one per line here).
+fn park(needles: &[&str]) -> Decision {
     Decision::Park {
-        reason: String::new(),
+        reason: needles.join("\n"),
     }
 }
 
-/// One row: activity (kind, step, attempt), abort flag, event -> decision, workflow status.
+/// True when `got` is `expected`, a park's reason containing each line of the expected one.
+fn matches(got: &Decision, expected: &Decision) -> bool {
+    match (got, expected) {
+        (Decision::Park { reason }, Decision::Park { reason: needles }) => {
+            needles.lines().all(|needle| reason.contains(needle))
+        }
+        _ => got == expected,
+    }
+}
+
+/// One row: activity (kind, step, attempt), abort flag, event -> decision, workflow status,
+/// activity status.
 type Row = (
     ActivityKind,
     u32,
@@ -39,22 +51,24 @@ type Row = (
     Event,
     Decision,
     WorkflowStatus,
+    ActivityStatus,
 );
 
 fn rows() -> Vec<Row> {
+    use ActivityStatus::{Failed as AFailed, Ready as AReady, Succeeded as ASucceeded};
     use Decision::{Compensate, Complete, Next, Retry};
     use WorkflowStatus::{Compensating, Completed, Failed, Running};
     const DONE: Decision = Decision::Compensated;
     const UNDONE: WorkflowStatus = WorkflowStatus::Compensated;
     vec![
         // success moves forward; the last step completes
-        (A, 0, 1, false, ok(), Next { step: 1 }, Running),
-        (A, 3, 1, false, ok(), Next { step: 4 }, Running),
-        (A, 5, 1, false, ok(), Next { step: 6 }, Running),
-        (A, 6, 1, false, ok(), Complete, Completed),
+        (A, 0, 1, false, ok(), Next { step: 1 }, Running, ASucceeded),
+        (A, 3, 1, false, ok(), Next { step: 4 }, Running, ASucceeded),
+        (A, 5, 1, false, ok(), Next { step: 6 }, Running, ASucceeded),
+        (A, 6, 1, false, ok(), Complete, Completed, ASucceeded),
         // business error before the pivot: undo earlier compensable steps, not this one
-        (A, 0, 1, false, business(), DONE, UNDONE),
-        (A, 1, 1, false, business(), DONE, UNDONE),
+        (A, 0, 1, false, business(), DONE, UNDONE, AFailed),
+        (A, 1, 1, false, business(), DONE, UNDONE, AFailed),
         (
             A,
             2,
@@ -63,6 +77,7 @@ fn rows() -> Vec<Row> {
             business(),
             Compensate { step: 1 },
             Compensating,
+            AFailed,
         ),
         (
             A,
@@ -72,6 +87,7 @@ fn rows() -> Vec<Row> {
             business(),
             Compensate { step: 2 },
             Compensating,
+            AFailed,
         ),
         // business error after an earlier attempt of unknown outcome (a timeout, a lost
         // lease): that attempt may still take effect, so this step is compensated too
@@ -83,6 +99,7 @@ fn rows() -> Vec<Row> {
             business(),
             Compensate { step: 2 },
             Compensating,
+            AFailed,
         ),
         (
             A,
@@ -92,11 +109,30 @@ fn rows() -> Vec<Row> {
             business(),
             Compensate { step: 1 },
             Compensating,
+            AFailed,
         ),
-        (A, 0, 2, false, business(), DONE, UNDONE),
+        (A, 0, 2, false, business(), DONE, UNDONE, AFailed),
         // business error after the pivot: inconsistency, park
-        (A, 4, 1, false, business(), park(), Failed),
-        (A, 6, 1, false, business(), park(), Failed),
+        (
+            A,
+            4,
+            1,
+            false,
+            business(),
+            park(&["step `confirm_balance`", "refused", "OUT_OF_STOCK"]),
+            Failed,
+            AFailed,
+        ),
+        (
+            A,
+            6,
+            1,
+            false,
+            business(),
+            park(&["step `confirm_order`", "refused", "OUT_OF_STOCK"]),
+            Failed,
+            AFailed,
+        ),
         // retryable with budget left: back off 1 s, 2 s, 4 s (README policy)
         (
             A,
@@ -106,6 +142,7 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 1_000 },
             Running,
+            AReady,
         ),
         (
             A,
@@ -115,6 +152,7 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 2_000 },
             Running,
+            AReady,
         ),
         (
             A,
@@ -124,9 +162,10 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 4_000 },
             Running,
+            AReady,
         ),
         // retryable, budget spent before the pivot: compensate, this step included
-        (A, 0, 4, false, transient(), DONE, UNDONE),
+        (A, 0, 4, false, transient(), DONE, UNDONE, AFailed),
         (
             A,
             1,
@@ -135,6 +174,7 @@ fn rows() -> Vec<Row> {
             transient(),
             Compensate { step: 1 },
             Compensating,
+            AFailed,
         ),
         (
             A,
@@ -144,6 +184,7 @@ fn rows() -> Vec<Row> {
             transient(),
             Compensate { step: 3 },
             Compensating,
+            AFailed,
         ),
         // after the pivot: persistent policy, capped, then park
         (
@@ -154,6 +195,7 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 1_000 },
             Running,
+            AReady,
         ),
         (
             A,
@@ -163,6 +205,7 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 60_000 },
             Running,
+            AReady,
         ),
         (
             A,
@@ -172,11 +215,30 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 60_000 },
             Running,
+            AReady,
         ),
-        (A, 5, 40, false, transient(), park(), Failed),
+        (
+            A,
+            5,
+            40,
+            false,
+            transient(),
+            park(&["step `execute_payment`", ", 40 attempts", "HTTP_503"]),
+            Failed,
+            AFailed,
+        ),
         // abort before the pivot: compensate what may have taken effect
-        (A, 2, 1, true, ok(), Compensate { step: 2 }, Compensating),
-        (A, 0, 1, true, ok(), DONE, UNDONE),
+        (
+            A,
+            2,
+            1,
+            true,
+            ok(),
+            Compensate { step: 2 },
+            Compensating,
+            ASucceeded,
+        ),
+        (A, 0, 1, true, ok(), DONE, UNDONE, ASucceeded),
         (
             A,
             2,
@@ -185,6 +247,7 @@ fn rows() -> Vec<Row> {
             transient(),
             Compensate { step: 2 },
             Compensating,
+            AFailed,
         ),
         (
             A,
@@ -194,6 +257,7 @@ fn rows() -> Vec<Row> {
             business(),
             Compensate { step: 1 },
             Compensating,
+            AFailed,
         ),
         (
             A,
@@ -203,6 +267,7 @@ fn rows() -> Vec<Row> {
             Event::Aborted,
             Compensate { step: 1 },
             Compensating,
+            AFailed,
         ),
         (
             A,
@@ -212,11 +277,12 @@ fn rows() -> Vec<Row> {
             Event::Aborted,
             Compensate { step: 2 },
             Compensating,
+            AFailed,
         ),
-        (A, 1, 0, true, Event::Aborted, DONE, UNDONE),
+        (A, 1, 0, true, Event::Aborted, DONE, UNDONE, AFailed),
         // abort after the pivot is not honoured: the workflow only moves forward
-        (A, 4, 1, true, ok(), Next { step: 5 }, Running),
-        (A, 6, 1, true, ok(), Complete, Completed),
+        (A, 4, 1, true, ok(), Next { step: 5 }, Running, ASucceeded),
+        (A, 6, 1, true, ok(), Complete, Completed, ASucceeded),
         (
             A,
             4,
@@ -225,11 +291,30 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 1_000 },
             Running,
+            AReady,
         ),
         // compensation: success walks down in reverse order, skipping steps without one
-        (C, 3, 1, false, ok(), Compensate { step: 2 }, Compensating),
-        (C, 2, 1, true, ok(), Compensate { step: 1 }, Compensating),
-        (C, 1, 1, false, ok(), DONE, UNDONE),
+        (
+            C,
+            3,
+            1,
+            false,
+            ok(),
+            Compensate { step: 2 },
+            Compensating,
+            ASucceeded,
+        ),
+        (
+            C,
+            2,
+            1,
+            true,
+            ok(),
+            Compensate { step: 1 },
+            Compensating,
+            ASucceeded,
+        ),
+        (C, 1, 1, false, ok(), DONE, UNDONE, ASucceeded),
         // compensation: retried persistently, then parked; a refusal parks at once
         (
             C,
@@ -239,6 +324,7 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 1_000 },
             Compensating,
+            AReady,
         ),
         (
             C,
@@ -248,17 +334,44 @@ fn rows() -> Vec<Row> {
             transient(),
             Retry { delay_ms: 60_000 },
             Compensating,
+            AReady,
         ),
-        (C, 2, 40, false, transient(), park(), Failed),
-        (C, 1, 1, false, business(), park(), Failed),
+        (
+            C,
+            2,
+            40,
+            false,
+            transient(),
+            park(&[
+                "compensation of `reserve_payment`",
+                ", 40 attempts",
+                "HTTP_503",
+            ]),
+            Failed,
+            AFailed,
+        ),
+        (
+            C,
+            1,
+            1,
+            false,
+            business(),
+            park(&[
+                "compensation of `reserve_balance`",
+                "refused",
+                "OUT_OF_STOCK",
+            ]),
+            Failed,
+            AFailed,
+        ),
     ]
 }
 
 #[test]
 fn every_status_outcome_and_phase() {
     let def = purchase();
-    for (i, (kind, step, attempt, abort, event, expected, status)) in rows().into_iter().enumerate()
-    {
+    for (i, row) in rows().into_iter().enumerate() {
+        let (kind, step, attempt, abort, event, expected, status, activity_status) = row;
         let act = Activity {
             step,
             kind,
@@ -266,21 +379,15 @@ fn every_status_outcome_and_phase() {
             budget_start: 0,
         };
         let got = decide(&def, abort, act, &event, 0.5);
-        let same = match (&got, &expected) {
-            (Decision::Park { reason }, Decision::Park { .. }) => !reason.is_empty(),
-            _ => got == expected,
-        };
-        assert!(same, "row {i}: {kind} step {step} attempt {attempt} abort {abort} {event:?}: got {got:?}, want {expected:?}");
+        assert!(
+            matches(&got, &expected),
+            "row {i}: {kind} step {step} attempt {attempt} abort {abort} {event:?}: got {got:?}, want {expected:?}"
+        );
         assert_eq!(
             got.workflow_status(kind),
             status,
             "row {i}: workflow status"
         );
-        let activity_status = match (&got, &event) {
-            (Decision::Retry { .. }, _) => ActivityStatus::Ready,
-            (_, Event::Finished(Outcome::Success(_))) => ActivityStatus::Succeeded,
-            _ => ActivityStatus::Failed,
-        };
         assert_eq!(
             got.activity_status(&event),
             activity_status,

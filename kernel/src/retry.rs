@@ -143,4 +143,28 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("max_interval_ms"));
         assert!(RetryPolicy::PERSISTENT.validate().is_ok());
     }
+
+    #[test]
+    fn a_maximum_equal_to_the_initial_interval_is_accepted() {
+        let flat = RetryPolicy {
+            initial_interval_ms: 4_000,
+            max_interval_ms: 4_000,
+            ..RetryPolicy::README
+        };
+        assert_eq!(flat.validate(), Ok(()));
+        assert_eq!(flat.delay_ms(3, 0.0), 4_000, "a constant delay");
+    }
+
+    #[test]
+    fn a_policy_without_a_multiplier_doubles() {
+        let p: RetryPolicy = toml::from_str(
+            "max_attempts = 5\ninitial_interval_ms = 100\nmax_interval_ms = 10000\n",
+        )
+        .expect("a policy without multiplier and jitter parses");
+        assert_eq!(p.multiplier, 2.0);
+        assert_eq!(p.jitter, 0.0);
+        let delays: Vec<u64> = (1..=4).map(|a| p.delay_ms(a, 0.5)).collect();
+        assert_eq!(delays, [100, 200, 400, 800]);
+        assert_eq!(p.validate(), Ok(()));
+    }
 }
