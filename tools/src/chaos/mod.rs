@@ -6,14 +6,14 @@
 //! after a refusal, quiescence and `reconcile`. Fails when an invariant breaks or when an
 //! injected fault never fired.
 
-use crate::dev::Urls;
-use crate::duration::{self, HumanDuration};
 use crate::procs::{recreate_mysql_database, signal, worker_command, PrivateMariaDb};
 use crate::reconcile::{reconcile, Expected};
 use anyhow::{bail, Context};
 use engine::api::{ApiConfig, ApiState, Watcher};
 use engine::{Registry, Store, WorkflowStatus};
 use rand::{Rng, SeedableRng};
+use roles::dev::Urls;
+use roles::duration::{self, HumanDuration};
 use serde_json::{json, Value};
 use services::Service;
 use std::collections::HashSet;
@@ -22,9 +22,7 @@ use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "chaos_late.rs"]
 mod late;
-#[path = "chaos_load.rs"]
 mod load;
 
 /// Flags of `sagaflow chaos`.
@@ -274,7 +272,7 @@ impl Rig {
             config.faults.latency_ms = 10;
             config.db_connections_max = 8;
             let state =
-                services::AppState::connect(service, &config, Some(crate::telemetry::metrics()))
+                services::AppState::connect(service, &config, Some(roles::telemetry::metrics()))
                     .await?;
             running.push((
                 service,
@@ -286,7 +284,7 @@ impl Rig {
             .map(|(s, r)| format!("{}={}", s.name(), r.url()))
             .collect::<Vec<_>>()
             .join(",");
-        let store = crate::open_store(&urls.saga, 8).await?;
+        let store = roles::open_store(&urls.saga, 8).await?;
         let watcher = Watcher::new();
         watcher.spawn_poller(store.clone(), 20);
         let state = ApiState::new(
@@ -642,7 +640,7 @@ fn sum_metric(text: &str, name: &str) -> f64 {
 /// Faults the in-process services injected (they share this process's recorder).
 fn injected_faults() -> u64 {
     sum_metric(
-        &crate::telemetry::metrics().render(),
+        &roles::telemetry::metrics().render(),
         "tcc_injected_faults_total",
     ) as u64
 }
