@@ -50,3 +50,22 @@ pub async fn open_store(url: &str, max_connections: u32) -> anyhow::Result<Store
         .context("migrating the saga database")?;
     Ok(store)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Architecture invariant: roles never depend on tools (nor on the tools' chart and
+    /// progress-bar crates); the tools depend on the roles.
+    #[test]
+    fn the_roles_depend_on_no_tool() {
+        let manifest = include_str!("../Cargo.toml");
+        let dependencies = manifest
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.starts_with("description"));
+        for line in dependencies {
+            for tool in ["sagaflow-tools", "plotters", "indicatif"] {
+                assert!(!line.starts_with(tool), "roles/Cargo.toml: {line}");
+            }
+        }
+    }
+}
