@@ -6,16 +6,20 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so a code change does not rebuild them.
 COPY Cargo.toml Cargo.lock ./
+COPY kernel/Cargo.toml kernel/Cargo.toml
 COPY engine/Cargo.toml engine/Cargo.toml
 COPY worker/Cargo.toml worker/Cargo.toml
 COPY services/Cargo.toml services/Cargo.toml
+COPY roles/Cargo.toml roles/Cargo.toml
+COPY tools/Cargo.toml tools/Cargo.toml
 COPY cli/Cargo.toml cli/Cargo.toml
 COPY testkit/Cargo.toml testkit/Cargo.toml
-RUN for c in engine worker services testkit; do mkdir -p $c/src && echo '' > $c/src/lib.rs; done \
+RUN for c in kernel engine worker services roles tools testkit; do mkdir -p $c/src && echo '' > $c/src/lib.rs; done \
  && mkdir -p cli/src && echo 'fn main() {}' > cli/src/main.rs && echo '' > cli/src/lib.rs \
  && cargo fetch --locked
 COPY . .
-RUN touch engine/src/lib.rs worker/src/lib.rs services/src/lib.rs cli/src/lib.rs cli/src/main.rs \
+RUN touch kernel/src/lib.rs engine/src/lib.rs worker/src/lib.rs services/src/lib.rs roles/src/lib.rs tools/src/lib.rs \
+    cli/src/lib.rs cli/src/main.rs \
  && cargo build --release --locked -p sagaflow \
  && strip target/release/sagaflow
 

@@ -1,9 +1,11 @@
 //! `sagaflow`: parses flags (with environment fallbacks) and runs one subcommand. Errors
-//! print as one line and exit 1.
+//! print as one line and exit 1. The one place that sees both the roles (`sagaflow-roles`)
+//! and the tools (`sagaflow-tools`): it dispatches to them.
 
 use clap::{Parser, Subcommand};
-use sagaflow::telemetry::{init_logs, LogFormat};
-use sagaflow::{bench, demo, dev, roles};
+use roles::telemetry::{init_logs, LogFormat};
+use roles::{demo, dev};
+use tools::bench;
 
 #[derive(Parser)]
 #[command(
@@ -34,11 +36,11 @@ enum Command {
     /// Apply a database's migrations (creating it if missing).
     Migrate(roles::MigrateArgs),
     /// Load with faults: kill and freeze workers, fail and drop participant answers, repeat submits; then reconcile.
-    Chaos(sagaflow::chaos::ChaosArgs),
+    Chaos(tools::chaos::ChaosArgs),
     /// Check the saga journal against every participant's ledger; exit 1 on any mismatch.
-    Reconcile(sagaflow::reconcile::ReconcileArgs),
+    Reconcile(tools::reconcile::ReconcileArgs),
     /// Load test through the HTTP API: profiles, results directory with JSON, CSV and PNG charts.
-    Load(sagaflow::load::LoadArgs),
+    Load(tools::load::LoadArgs),
     /// Exit 0 when a URL answers 2xx within 2 s (container health checks without curl).
     Probe {
         /// The URL to GET, e.g. http://127.0.0.1:8080/healthz.
@@ -56,7 +58,7 @@ enum BenchCommand {
     /// The engine alone: purchase workflows with an in-process no-op executor.
     Engine(bench::EngineArgs),
     /// One purchase at a time through API, worker process and services: latency figures.
-    E2e(sagaflow::bench_e2e::E2eArgs),
+    E2e(tools::bench_e2e::E2eArgs),
 }
 
 #[tokio::main]
@@ -81,15 +83,15 @@ async fn main() {
         Command::Service(args) => roles::service(args).await,
         Command::Migrate(args) => roles::migrate(args).await,
         Command::Probe { url } => roles::probe(&url).await,
-        Command::Load(args) => sagaflow::load::run(args).await,
-        Command::Reconcile(args) => sagaflow::reconcile::run(args).await,
-        Command::Chaos(args) => sagaflow::chaos::run(args).await,
+        Command::Load(args) => tools::load::run(args).await,
+        Command::Reconcile(args) => tools::reconcile::run(args).await,
+        Command::Chaos(args) => tools::chaos::run(args).await,
         Command::Bench {
             which: BenchCommand::Engine(args),
         } => bench::engine(args).await,
         Command::Bench {
             which: BenchCommand::E2e(args),
-        } => sagaflow::bench_e2e::e2e(args).await,
+        } => tools::bench_e2e::e2e(args).await,
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

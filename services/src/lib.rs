@@ -1,12 +1,11 @@
 //! The three TCC participants of the purchase saga (docs/services.md), one module each, each on
 //! its own database: [`user`] (balances), [`payment`] (payments) and [`order`] (stock, quotes,
 //! orders). Shared by them: the barrier and protocol ([`tcc`]), database plumbing ([`db`]),
-//! HTTP plumbing ([`http`]), fault injection ([`faults`]) and metrics. [`bench`] is the
-//! no-engine baseline. Not the engine: this crate depends on no workspace crate.
+//! HTTP plumbing ([`http`]), fault injection ([`faults`]) and metrics. Not the engine: this
+//! crate depends on no workspace crate (the no-engine baseline is `tools::baseline`).
 
 mod app;
 mod barrier;
-pub mod bench;
 pub mod db;
 pub mod faults;
 pub mod http;

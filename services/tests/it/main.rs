@@ -2,7 +2,6 @@
 //! scenario on SQLite and on MariaDB.
 
 mod admin;
-mod bench;
 mod concurrency;
 mod connections;
 mod faults;

@@ -3,11 +3,11 @@
 //! end-to-end latency at low load and, on an idle system, the time from submit to the first
 //! step's start (with Redis wake-ups or without). Times are the database's.
 
-use crate::duration::{self, HumanDuration};
-use crate::open_store;
 use anyhow::{bail, Context};
 use engine::api::{ApiConfig, ApiState, Watcher};
 use engine::{Store, WorkflowId};
+use roles::duration::{self, HumanDuration};
+use roles::open_store;
 use serde_json::{json, Value};
 use services::Service;
 use std::net::SocketAddr;

@@ -1,9 +1,9 @@
-//! Prints the no-engine baseline (see `services::bench`):
-//! `cargo run --release -p sagaflow-services --example baseline -- [--purchases N]
+//! Prints the no-engine baseline (see `tools::baseline`):
+//! `cargo run --release -p sagaflow-tools --example baseline -- [--purchases N]
 //! [--clients N] [--users N] [--products N] [--connections N] [--mysql-url URL]`.
 //! The server defaults to `$SAGAFLOW_TEST_MYSQL_URL` or `mysql://root@127.0.0.1:3306`.
 
-use services::bench::{self, BaselineConfig};
+use tools::baseline::{self, BaselineConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
-    let report = bench::baseline(&config).await?;
+    let report = baseline::baseline(&config).await?;
     println!("{report}");
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -2,7 +2,7 @@
 //! saga database, an in-process worker pool and the HTTP API — on SQLite files (no server
 //! needed) or on a MySQL server. Also what `demo` and the end-to-end tests start.
 
-use crate::roles::WorkerTuning;
+use crate::settings::WorkerTuning;
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use crate::{load_registry, open_store};
 use anyhow::Context;

@@ -5,11 +5,11 @@
 //!
 //! Startup only: how load is offered lives in `drive`.
 
-use crate::dev::{Dev, DevConfig, Urls};
-use crate::roles::WorkerTuning;
-use crate::{load_registry, open_store};
 use anyhow::Context;
 use engine::api::{ApiConfig, ApiState, Watcher};
+use roles::dev::{Dev, DevConfig, Urls};
+use roles::WorkerTuning;
+use roles::{load_registry, open_store};
 use services::Service;
 use std::net::SocketAddr;
 use std::path::PathBuf;

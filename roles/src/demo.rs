@@ -4,7 +4,7 @@
 
 use crate::dev::{Databases, Dev, DevConfig, Urls};
 use crate::load_registry;
-use crate::roles::WorkerTuning;
+use crate::settings::WorkerTuning;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use services::Service;

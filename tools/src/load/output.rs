@@ -27,7 +27,7 @@ pub struct RunSummary {
     pub seed: u64,
     pub profiles: Vec<ProfileSummary>,
     /// The no-engine baseline measured in the same run (MariaDB only).
-    pub baseline: Option<services::bench::Report>,
+    pub baseline: Option<crate::baseline::Report>,
     /// What the baseline cost per purchase, measured like the profiles.
     pub baseline_resources: Option<Usage>,
     pub notes: Vec<String>,

@@ -1,7 +1,7 @@
 //! The no-engine baseline runs end to end: three services over real HTTP on MariaDB.
 
-use services::bench::{self, BaselineConfig};
 use testkit::TestDb;
+use tools::baseline::{self, BaselineConfig};
 
 /// A small baseline completes every purchase, and the three ledgers reconcile with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,7 +14,7 @@ async fn small_baseline_completes_and_reconciles() {
     config.purchases = 200;
     config.clients = 8;
     config.users = 10;
-    let report = bench::baseline(&config).await.expect("baseline runs");
+    let report = baseline::baseline(&config).await.expect("baseline runs");
     assert_eq!(report.failed, 0, "{report}");
     assert!(report.reconciled, "{report}");
     assert!(report.latency_p50_ms > 0.0 && report.latency_p50_ms <= report.latency_max_ms);

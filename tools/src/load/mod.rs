@@ -17,13 +17,13 @@ pub mod seed;
 pub mod stats;
 pub mod system;
 
-use crate::duration::{self, HumanDuration};
 use anyhow::Context;
 use clap::Parser;
 use drive::Driver;
 use output::RunSummary;
 use profile::{Choice, Mix, Mode, Profile};
 use resources::Probe;
+use roles::duration::{self, HumanDuration};
 use stats::{ProfileSummary, Record};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ pub enum Error {
     #[error("--worker-concurrency must be at least 1 (no claim loop would run)")]
     NoWorkerConcurrency,
     #[error(transparent)]
-    Setting(#[from] crate::roles::ConfigError),
+    Setting(#[from] roles::ConfigError),
     #[error("seeding through the admin API returned unexpected ids")]
     Seed,
     #[error("drawing a chart: {0}")]
@@ -362,10 +362,10 @@ fn backend_name(args: &LoadArgs) -> String {
 }
 
 fn system_config(args: &LoadArgs) -> SystemConfig {
-    let tuning = crate::roles::WorkerTuning {
+    let tuning = roles::WorkerTuning {
         concurrency: args.worker_concurrency,
         claim_batch_max: args.claim_batch_max,
-        ..crate::roles::WorkerTuning::default()
+        ..roles::WorkerTuning::default()
     };
     SystemConfig {
         mysql_url: args.mysql_url.clone(),
@@ -384,7 +384,7 @@ async fn measure_baseline(
     args: &LoadArgs,
     summaries: &[ProfileSummary],
     notes: &mut Vec<String>,
-) -> (Option<services::bench::Report>, Option<resources::Usage>) {
+) -> (Option<crate::baseline::Report>, Option<resources::Usage>) {
     if !args.baseline {
         return (None, None);
     }
@@ -396,7 +396,7 @@ async fn measure_baseline(
         .iter()
         .find_map(|s| s.concurrency)
         .unwrap_or(profile::HEAVY_CONCURRENCY);
-    let mut config = services::bench::BaselineConfig::new(server.clone());
+    let mut config = crate::baseline::BaselineConfig::new(server.clone());
     config.clients = clients;
     config.purchases = args.baseline_purchases;
     config.users = args.buyers.max(1);
@@ -407,7 +407,7 @@ async fn measure_baseline(
     );
     let probe = Probe::start(Vec::new(), Some(server.clone()));
     let before = probe.snapshot().await;
-    match services::bench::baseline(&config).await {
+    match crate::baseline::baseline(&config).await {
         Ok(report) => {
             eprintln!("baseline: {report}");
             let succeeded = (report.purchases - report.failed) as u64;
@@ -424,7 +424,7 @@ async fn measure_baseline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roles::ConfigError;
+    use roles::ConfigError;
 
     #[test]
     fn worker_settings_of_the_self_started_system_that_cannot_work_are_refused() {

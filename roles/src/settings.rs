@@ -1,21 +1,12 @@
-//! The long-running roles: `server`, `worker`, `service` and `migrate`, each on its own
-//! database and configured by flags with environment fallbacks.
-//!
-//! Settings that cannot work are refused before anything starts, by one pure check per role
-//! ([`WorkerTuning::validate`], [`ServerArgs::validate`]): one line naming the flags, exit 1.
+//! Worker and server settings checked at start: [`WorkerTuning`] (the worker's flags, shared
+//! by `worker`, `dev` and the tools), [`ConfigError`] and the check that every service the
+//! definitions call has a URL. One pure check per role, run before any connection.
 
 use crate::duration::{self, HumanDuration};
-use crate::telemetry::{metrics, metrics_render, shutdown_signal};
-use crate::{load_registry, open_store};
-use anyhow::Context;
-use engine::api::{ApiConfig, ApiState, Watcher};
-use engine::runner::{Runner, RunnerConfig};
+use engine::runner::RunnerConfig;
 use engine::store::CLAIM_BATCH_MAX;
-use engine::{Registry, Store};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use worker::{defaults, HttpExecutor, PoolConfig, Services, Wake};
+use engine::Registry;
+use worker::{defaults, PoolConfig};
 
 /// A setting that cannot work, refused at start. Each message names the flags involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,57 +92,6 @@ fn check_services(
         }
     }
     Ok(())
-}
-
-/// Flags of `sagaflow server`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ServerArgs {
-    /// The saga database (mysql://user:pass@host:port/db or sqlite://path).
-    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
-    pub database_url: String,
-    /// HTTP address to listen on.
-    #[arg(long, env = "SAGAFLOW_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Redis for wake-ups: a submit wakes idle workers at once (optional).
-    #[arg(long, env = "SAGAFLOW_REDIS_URL")]
-    pub redis_url: Option<String>,
-    /// Comma-separated bearer tokens; when set, every route but /healthz and /readyz needs one.
-    #[arg(long, env = "SAGAFLOW_API_TOKENS", hide_env_values = true)]
-    pub api_tokens: Option<String>,
-    /// Largest request body in bytes.
-    #[arg(long, env = "SAGAFLOW_BODY_BYTES_MAX", default_value_t = 64 * 1024)]
-    pub body_bytes_max: usize,
-    /// Directory of workflow definitions (default: the built-in ones).
-    #[arg(long, env = "SAGAFLOW_WORKFLOWS")]
-    pub workflows_dir: Option<PathBuf>,
-    /// Connections to the saga database.
-    #[arg(long, env = "SAGAFLOW_DB_CONNECTIONS_MAX", default_value_t = 16)]
-    pub db_connections_max: u32,
-}
-
-/// Flags of `sagaflow worker`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct WorkerArgs {
-    /// The saga database (mysql://… or sqlite://…).
-    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
-    pub database_url: String,
-    /// Where the participants live: user=http://…,payment=http://…,order=http://…
-    #[arg(long, env = "SAGAFLOW_SERVICES")]
-    pub services: String,
-    /// Redis for wake-ups (optional; without it the worker polls adaptively).
-    #[arg(long, env = "SAGAFLOW_REDIS_URL")]
-    pub redis_url: Option<String>,
-    /// Serve Prometheus metrics at http://<this>/metrics (off unless set).
-    #[arg(long, env = "SAGAFLOW_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
-    /// Lease owner name (default: host name and process id).
-    #[arg(long, env = "SAGAFLOW_WORKER_ID")]
-    pub worker_id: Option<String>,
-    #[command(flatten)]
-    pub tuning: WorkerTuning,
-    /// Directory of workflow definitions (default: the built-in ones).
-    #[arg(long, env = "SAGAFLOW_WORKFLOWS")]
-    pub workflows_dir: Option<PathBuf>,
 }
 
 /// How a worker claims, leases, polls and drains. The defaults are [`worker::defaults`], for
@@ -330,222 +270,10 @@ impl WorkerTuning {
     }
 }
 
-/// Flags of `sagaflow service <name>`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ServiceArgs {
-    /// Which participant: user, payment or order.
-    pub name: String,
-    /// This service's own database (mysql://…/user_service, sqlite://…).
-    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
-    pub database_url: String,
-    /// HTTP address to listen on.
-    #[arg(long, env = "SAGAFLOW_LISTEN", default_value = "127.0.0.1:8081")]
-    pub listen: SocketAddr,
-    /// Mount /admin/* (bulk creation, ledgers, fault injection). Off by default.
-    #[arg(long, env = "SAGAFLOW_ADMIN", default_value_t = false)]
-    pub admin: bool,
-    /// Fault injection: share of requests answered 503 before doing anything (0..1).
-    #[arg(long, env = "SAGAFLOW_FAULT_ERROR_RATE", default_value_t = 0.0)]
-    pub fault_error_rate: f64,
-    /// Fault injection: latency added to every request (a bare number is milliseconds).
-    #[arg(
-        long,
-        visible_alias = "fault-latency-ms",
-        env = "SAGAFLOW_FAULT_LATENCY_MS",
-        value_name = "DURATION",
-        value_parser = duration::millis,
-        default_value_t = HumanDuration::ZERO
-    )]
-    pub fault_latency: HumanDuration,
-    /// Fault injection: share of requests that commit, then answer 503 (0..1).
-    #[arg(
-        long,
-        env = "SAGAFLOW_FAULT_DROP_AFTER_COMMIT_RATE",
-        default_value_t = 0.0
-    )]
-    pub fault_drop_after_commit_rate: f64,
-}
-
-/// Flags of `sagaflow migrate`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct MigrateArgs {
-    /// The database to migrate (created if missing).
-    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
-    pub database_url: String,
-    /// Whose schema: saga (the engine), user, payment or order.
-    #[arg(long = "for", env = "SAGAFLOW_MIGRATE_FOR", default_value = "saga")]
-    pub target: String,
-}
-
-impl ServerArgs {
-    /// Refuses settings that cannot work: see [`ConfigError`].
-    pub fn validate(&self, registry: &Registry) -> Result<(), ConfigError> {
-        if self.body_bytes_max == 0 {
-            return Err(ConfigError::NoBodyBytes);
-        }
-        if self.db_connections_max == 0 {
-            return Err(ConfigError::NoDbConnections);
-        }
-        if let Some(tokens) = &self.api_tokens {
-            let mut listed = tokens.split(',').map(str::trim);
-            if !tokens.trim().is_empty() && listed.all(str::is_empty) {
-                return Err(ConfigError::NoApiTokens);
-            }
-        }
-        if registry.all().is_empty() {
-            return Err(ConfigError::NoWorkflows);
-        }
-        Ok(())
-    }
-}
-
-/// `sagaflow server`: the HTTP API over the saga database.
-pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
-    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
-    args.validate(&registry)?;
-    let store = Store::connect(&args.database_url, args.db_connections_max)
-        .await
-        .with_context(|| format!("connecting to {}", args.database_url))?;
-    let watcher = Watcher::new();
-    watcher.spawn_poller(store.clone(), 20);
-    let _ = metrics();
-    crate::telemetry::spawn_backlog_sampler(store.clone(), std::time::Duration::from_secs(5));
-    let tokens = args
-        .api_tokens
-        .iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    let config = ApiConfig {
-        tokens: tokens.map(str::to_owned).collect(),
-        body_bytes_max: args.body_bytes_max,
-        ..ApiConfig::default()
-    };
-    if let Some(url) = &args.redis_url {
-        let watcher = watcher.clone();
-        worker::wake::forward_finished(url, move |id, status| watcher.notify_finished(id, status))?;
-    }
-    let mut state = ApiState::new(store, registry, config, watcher).with_metrics(metrics_render());
-    if let Some(url) = &args.redis_url {
-        let wake = Wake::with_redis(url).context("SAGAFLOW_REDIS_URL")?;
-        state = state.with_on_submit(Arc::new(move || wake.notify()));
-    }
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "server listening");
-    axum::serve(listener, engine::api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    Ok(())
-}
-
-/// `sagaflow worker`: one stateless worker process.
-pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
-    let services = Services::parse(&args.services)?;
-    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
-    args.tuning.validate(
-        &registry,
-        &|name| services.get(name).is_some(),
-        &format!("--services ({})", args.services),
-    )?;
-    let _ = metrics();
-    engine::metrics::worker_up();
-    if let Some(listen) = args.metrics_listen {
-        crate::telemetry::serve_metrics(listen)
-            .await
-            .with_context(|| format!("--metrics-listen {listen}"))?;
-    }
-    let connections = (args.tuning.concurrency * 2 + 2) as u32;
-    let store = Store::connect(&args.database_url, connections)
-        .await
-        .with_context(|| format!("connecting to {}", args.database_url))?;
-    let wake = match &args.redis_url {
-        Some(url) => Wake::with_redis(url).context("SAGAFLOW_REDIS_URL")?,
-        None => Wake::local(),
-    };
-    let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
-    let executor = Arc::new(HttpExecutor::new(services));
-    let finished = wake.clone();
-    let runner = Runner::new(
-        store,
-        registry,
-        executor,
-        args.tuning.runner_config(id.clone()),
-    )
-    .with_on_finished(Arc::new(move |wf, status| {
-        finished.publish_finished(wf, status)
-    }));
-    tracing::info!(worker = %id, concurrency = args.tuning.concurrency, "worker started");
-    let totals = worker::run(
-        runner,
-        args.tuning.pool_config(args.redis_url.is_some()),
-        wake,
-        shutdown_signal(),
-    )
-    .await;
-    tracing::info!(worker = %id, executed = totals.executed, released = totals.released, timed_out = totals.drain_timed_out, "worker stopped");
-    Ok(())
-}
-
-fn default_worker_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "worker".into());
-    format!("{host}-{}", std::process::id())
-}
-
-/// `sagaflow service <name>`: one participant service.
-pub async fn service(args: ServiceArgs) -> anyhow::Result<()> {
-    let service: services::Service = args.name.parse()?;
-    let mut config = services::Config::new(args.database_url.clone());
-    config.listen = args.listen;
-    config.admin_enabled = args.admin;
-    config.faults = services::faults::Faults {
-        error_rate: args.fault_error_rate,
-        latency_ms: args.fault_latency.as_millis(),
-        drop_after_commit_rate: args.fault_drop_after_commit_rate,
-        ..services::faults::Faults::default()
-    };
-    services::run(service, config, Some(metrics()), shutdown_signal()).await?;
-    Ok(())
-}
-
-/// `sagaflow migrate`: applies one database's migrations.
-pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    match args.target.as_str() {
-        "saga" => {
-            open_store(&args.database_url, 1).await?;
-        }
-        other => {
-            let service: services::Service = other
-                .parse()
-                .with_context(|| format!("--for {other}: use saga, user, payment or order"))?;
-            services::connect_and_migrate(service, &args.database_url, 1).await?;
-        }
-    }
-    println!("migrated {} ({})", args.database_url, args.target);
-    Ok(())
-}
-
-/// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s).
-pub async fn probe(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(2))
-        .build()?;
-    let status = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?
-        .status();
-    anyhow::ensure!(status.is_success(), "GET {url} answered {status}");
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::ServerArgs;
     use clap::Parser;
 
     #[derive(Parser)]

@@ -7,11 +7,11 @@
 //! terminal then have final effects) and again after (so every ledger row's workflow is
 //! known). The checks themselves are pure ([`check`]).
 
-use crate::dev::{Databases, Urls};
-use crate::duration::{self, HumanDuration};
 use anyhow::Context;
 use engine::store::{AuditedWorkflow, Journal};
 use engine::{Store, WorkflowStatus};
+use roles::dev::{Databases, Urls};
+use roles::duration::{self, HumanDuration};
 use services::reconcile::{snapshot, Entry, Snapshot};
 use services::Service;
 use std::collections::{BTreeMap, HashSet};

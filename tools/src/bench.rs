@@ -2,12 +2,12 @@
 //! worker pools run them with an in-process no-op executor, and reports workflows/s and the
 //! SQL work per workflow. Not a load test of the HTTP API (that is `sagaflow load`).
 
-use crate::{load_registry, open_store};
 use anyhow::Context;
 use engine::runner::{Fixed, Runner, RunnerConfig};
 use engine::store::NewWorkflow;
 use engine::WorkflowStatus;
 use indicatif::{ProgressBar, ProgressStyle};
+use roles::{load_registry, open_store};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sqlx::{migrate::MigrateDatabase, Any};
 use tokio::task::JoinSet;
 
-use crate::{AppState, Config, Running, Service};
+use services::{AppState, Config, Running, Service};
 
 /// Price of the benchmark product, in minor units; every purchase buys one unit.
 const PRICE: i64 = 100;
@@ -26,7 +26,7 @@ const PRICE: i64 = 100;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot start a service: {0}")]
-    Service(#[from] crate::Error),
+    Service(#[from] services::Error),
     #[error("cannot drop a benchmark database: {0}")]
     Cleanup(#[source] sqlx::Error),
     #[error("HTTP request failed: {0}")]
@@ -129,7 +129,7 @@ impl Services {
             service_config.admin_enabled = true;
             service_config.db_connections_max = config.db_connections_max;
             let state = AppState::connect(service, &service_config, None).await?;
-            let running = crate::spawn(state, service_config.listen).await?;
+            let running = services::spawn(state, service_config.listen).await?;
             self.urls[slot] = running.url();
             self.running.push(running);
         }

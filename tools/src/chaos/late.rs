@@ -27,7 +27,7 @@ const SURVIVOR_LEASE_MS: u64 = 120_000;
 /// The purchase steps as a version only these runners have.
 fn registry() -> anyhow::Result<Arc<Registry>> {
     let text =
-        include_str!("../../workflows/purchase.toml").replacen("version = 1", "version = 2", 1);
+        include_str!("../../../workflows/purchase.toml").replacen("version = 1", "version = 2", 1);
     let mut registry = Registry::default();
     registry.insert(Definition::parse(
         Path::new("purchase-late-try.toml"),

@@ -1,0 +1,115 @@
+//! `sagaflow server`: the HTTP API over the saga database, and `sagaflow probe`, the
+//! containers' health check.
+
+use crate::load_registry;
+use crate::settings::ConfigError;
+use crate::telemetry::{metrics, metrics_render, shutdown_signal};
+use anyhow::Context;
+use engine::api::{ApiConfig, ApiState, Watcher};
+use engine::{Registry, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use worker::Wake;
+
+/// Flags of `sagaflow server`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The saga database (mysql://user:pass@host:port/db or sqlite://path).
+    #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
+    pub database_url: String,
+    /// HTTP address to listen on.
+    #[arg(long, env = "SAGAFLOW_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Redis for wake-ups: a submit wakes idle workers at once (optional).
+    #[arg(long, env = "SAGAFLOW_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Comma-separated bearer tokens; when set, every route but /healthz and /readyz needs one.
+    #[arg(long, env = "SAGAFLOW_API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
+    /// Largest request body in bytes.
+    #[arg(long, env = "SAGAFLOW_BODY_BYTES_MAX", default_value_t = 64 * 1024)]
+    pub body_bytes_max: usize,
+    /// Directory of workflow definitions (default: the built-in ones).
+    #[arg(long, env = "SAGAFLOW_WORKFLOWS")]
+    pub workflows_dir: Option<PathBuf>,
+    /// Connections to the saga database.
+    #[arg(long, env = "SAGAFLOW_DB_CONNECTIONS_MAX", default_value_t = 16)]
+    pub db_connections_max: u32,
+}
+
+impl ServerArgs {
+    /// Refuses settings that cannot work: see [`ConfigError`].
+    pub fn validate(&self, registry: &Registry) -> Result<(), ConfigError> {
+        if self.body_bytes_max == 0 {
+            return Err(ConfigError::NoBodyBytes);
+        }
+        if self.db_connections_max == 0 {
+            return Err(ConfigError::NoDbConnections);
+        }
+        if let Some(tokens) = &self.api_tokens {
+            let mut listed = tokens.split(',').map(str::trim);
+            if !tokens.trim().is_empty() && listed.all(str::is_empty) {
+                return Err(ConfigError::NoApiTokens);
+            }
+        }
+        if registry.all().is_empty() {
+            return Err(ConfigError::NoWorkflows);
+        }
+        Ok(())
+    }
+}
+/// `sagaflow server`: the HTTP API over the saga database.
+pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    args.validate(&registry)?;
+    let store = Store::connect(&args.database_url, args.db_connections_max)
+        .await
+        .with_context(|| format!("connecting to {}", args.database_url))?;
+    let watcher = Watcher::new();
+    watcher.spawn_poller(store.clone(), 20);
+    let _ = metrics();
+    crate::telemetry::spawn_backlog_sampler(store.clone(), std::time::Duration::from_secs(5));
+    let tokens = args
+        .api_tokens
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let config = ApiConfig {
+        tokens: tokens.map(str::to_owned).collect(),
+        body_bytes_max: args.body_bytes_max,
+        ..ApiConfig::default()
+    };
+    if let Some(url) = &args.redis_url {
+        let watcher = watcher.clone();
+        worker::wake::forward_finished(url, move |id, status| watcher.notify_finished(id, status))?;
+    }
+    let mut state = ApiState::new(store, registry, config, watcher).with_metrics(metrics_render());
+    if let Some(url) = &args.redis_url {
+        let wake = Wake::with_redis(url).context("SAGAFLOW_REDIS_URL")?;
+        state = state.with_on_submit(Arc::new(move || wake.notify()));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "server listening");
+    axum::serve(listener, engine::api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+/// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s).
+pub async fn probe(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()?;
+    let status = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?
+        .status();
+    anyhow::ensure!(status.is_success(), "GET {url} answered {status}");
+    Ok(())
+}

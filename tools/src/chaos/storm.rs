@@ -1,0 +1,261 @@
+//! The storm of a chaos run and how it settles: traffic with worker kills, a zombie and
+//! database restarts, late Tries, then quiescence, reconciliation and the check that every
+//! injected fault fired.
+
+use super::rig::{Rig, Worker};
+use super::{late, load, Figures};
+use crate::procs::signal;
+use crate::reconcile::{reconcile, Expected};
+use anyhow::{bail, Context};
+use engine::WorkflowStatus;
+use rand::{Rng, SeedableRng};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+impl Rig {
+    /// The run: load and faults for the duration, then quiescence and reconciliation.
+    pub(super) async fn storm(
+        &self,
+        (expected, cast): (Expected, load::Cast),
+    ) -> anyhow::Result<Figures> {
+        let mut workers: Vec<Worker> = (0..self.args.workers)
+            .map(|i| self.spawn_worker(&format!("w{i}")))
+            .collect::<Result<_, _>>()?;
+        self.faults(true).await?;
+        let started = Instant::now();
+        let deadline = Instant::now() + self.args.duration.get();
+        let traffic = tokio::spawn(load::drive(
+            self.api.clone(),
+            cast.clone(),
+            self.args.rate,
+            deadline,
+            self.args.seed,
+        ));
+        let mut figures = Figures::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.args.seed);
+        let zombie_at = Instant::now() + self.args.duration.get() / 3;
+        let mut zombie_done = false;
+        let restarts = if self.db.is_some() {
+            self.args.db_restarts
+        } else {
+            0
+        };
+        let restart_at = |n: u32| started + self.args.duration.get() * (n + 1) / (restarts + 1);
+        let mut generation = 0;
+        while Instant::now() < deadline {
+            tokio::time::sleep(self.args.kill_every.get()).await;
+            if !zombie_done && Instant::now() >= zombie_at {
+                self.zombie(&workers[0]).await?;
+                zombie_done = true;
+            }
+            if (figures.db_restarts as u32) < restarts
+                && Instant::now() >= restart_at(figures.db_restarts as u32)
+            {
+                self.restart_database().await?;
+                figures.db_restarts += 1;
+            }
+            // Worker 0 is the zombie: it is never killed, so its fenced writes can be read.
+            let victim = rng
+                .gen_range(1..workers.len().max(2))
+                .min(workers.len() - 1);
+            if victim == 0 {
+                continue;
+            }
+            generation += 1;
+            // Dropping the old one kills it (SIGKILL).
+            workers[victim] = self.spawn_worker(&format!("w{victim}-{generation}"))?;
+            figures.kills += 1;
+        }
+        let sent = traffic.await.context("load task")??;
+        self.faults(false).await?;
+        figures.submitted = sent.submitted;
+        figures.acknowledged = sent.acknowledged.len() as u64;
+        figures.duplicates_absorbed = sent.duplicates_absorbed;
+        figures.case_pairs_distinct = sent.case_pairs_distinct;
+        figures.case_pairs_merged = sent.case_pairs_merged;
+        figures.late_tries_refused = self.late_tries(&cast).await?;
+        figures.zombie_fenced = scrape(workers[0].metrics, "sagaflow_fenced_writes_total")
+            .await
+            .unwrap_or(0.0) as u64;
+        self.settle(&sent.acknowledged, expected, &mut figures)
+            .await?;
+        drop(workers);
+        Ok(figures)
+    }
+
+    /// Kills the private MariaDB (SIGKILL) and starts it again on the same data.
+    async fn restart_database(&self) -> anyhow::Result<()> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
+        let mut db = db.lock().await;
+        tracing::info!("chaos: killing the database server");
+        db.kill();
+        // The fault itself: the database stays down for a second.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        db.restart().await?;
+        tracing::info!("chaos: database server back");
+        Ok(())
+    }
+
+    /// Plays the late-Try scenario once per tight buyer; returns how many late Tries were
+    /// refused, and fails on one that took effect.
+    async fn late_tries(&self, cast: &load::Cast) -> anyhow::Result<u64> {
+        let executor = Arc::new(worker::HttpExecutor::new(worker::Services::parse(
+            &self.flag,
+        )?));
+        let scene = late::Scene::new(self.store.clone(), executor)?;
+        let mut refused = 0;
+        for buyer in &cast.tight {
+            match scene.play(cast, *buyer).await? {
+                engine::Outcome::BusinessError(_) => refused += 1,
+                other => bail!("a late Try after a refusal was not refused: {other:?}"),
+            }
+        }
+        Ok(refused)
+    }
+
+    /// Freezes a worker while it holds a lease, keeps it frozen well past the lease (others
+    /// take its work over), then wakes it: its late completions must be fenced.
+    async fn zombie(&self, w: &Worker) -> anyhow::Result<()> {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if self.store.leases_held_by(&w.id).await? > 0 {
+                signal(w.child.id(), "-STOP")?;
+                if self.store.leases_held_by(&w.id).await? > 0 {
+                    tracing::info!(worker = %w.id, "zombie: frozen holding a lease");
+                    // The fault itself: frozen for three lease lengths (not a synchronisation).
+                    tokio::time::sleep(self.args.lease_ttl.get() * 3).await;
+                    return signal(w.child.id(), "-CONT");
+                }
+                signal(w.child.id(), "-CONT")?;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        bail!("worker {} never held a lease to freeze it with", w.id)
+    }
+
+    /// Waits for every workflow to end, then reconciles and checks every fault fired.
+    async fn settle(
+        &self,
+        acknowledged: &HashSet<String>,
+        expected: Expected,
+        f: &mut Figures,
+    ) -> anyhow::Result<()> {
+        let until = Instant::now() + Duration::from_secs(180);
+        let journal = loop {
+            let journal = self.store.journal(60_000).await?;
+            if journal.workflows.iter().all(|w| w.status.is_terminal()) {
+                break journal;
+            }
+            if Instant::now() > until {
+                bail!("workflows still running 180 s after the storm");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let ids: HashSet<String> = journal.workflows.iter().map(|w| w.id.to_string()).collect();
+        let lost: Vec<_> = acknowledged.difference(&ids).collect();
+        f.lease_reclaims = journal.lease_expired_attempts;
+        f.last_attempt_successes = journal.last_attempt_successes;
+        f.max_to_terminal_ms = journal
+            .workflows
+            .iter()
+            .filter_map(|w| w.finished_at.map(|t| (t - w.created_at) / 1_000))
+            .max()
+            .unwrap_or(0);
+        f.injected_faults = injected_faults();
+        let count = |s: WorkflowStatus| journal.workflows.iter().filter(|w| w.status == s).count();
+        println!(
+            "chaos: submitted {} acknowledged {} completed {} compensated {} failed {} kills {} lease reclaims {} \
+             fenced writes (zombie) {} duplicates absorbed {} case-variant key pairs {} (merged {}) injected faults {} \
+             successes at the last attempt {} database restarts {} late tries refused {} max time to terminal {} ms",
+            f.submitted, f.acknowledged, count(WorkflowStatus::Completed), count(WorkflowStatus::Compensated),
+            count(WorkflowStatus::Failed), f.kills, f.lease_reclaims, f.zombie_fenced, f.duplicates_absorbed,
+            f.case_pairs_distinct, f.case_pairs_merged, f.injected_faults, f.last_attempt_successes,
+            f.db_restarts, f.late_tries_refused, f.max_to_terminal_ms
+        );
+        let report = reconcile(
+            &self.urls,
+            expected,
+            Duration::from_secs(600),
+            Duration::from_secs(60),
+        )
+        .await?;
+        crate::reconcile::print(&report);
+        let mut failures = Vec::new();
+        if !lost.is_empty() {
+            failures.push(format!("{} acknowledged workflows are missing", lost.len()));
+        }
+        if !report.ok() {
+            failures.push(format!(
+                "reconcile found {} mismatches",
+                report.mismatches.len()
+            ));
+        }
+        if f.case_pairs_merged > 0 {
+            failures.push(format!(
+                "{} pairs of keys differing only in case were taken for one key",
+                f.case_pairs_merged
+            ));
+        }
+        let a = &self.args;
+        let expected = [
+            ("worker kills", f.kills, true),
+            ("lease takeovers", f.lease_reclaims, true),
+            ("fenced zombie writes", f.zombie_fenced, true),
+            ("duplicate submits", f.duplicates_absorbed, true),
+            ("case-variant key pairs", f.case_pairs_distinct, true),
+            ("injected participant faults", f.injected_faults, true),
+            (
+                "successes at the last attempt",
+                f.last_attempt_successes,
+                a.fail_first_share > 0.0,
+            ),
+            (
+                "database restarts",
+                f.db_restarts,
+                a.private_mariadb && a.db_restarts > 0,
+            ),
+            ("late tries refused", f.late_tries_refused, a.late_tries > 0),
+        ];
+        for (name, fired, _) in expected.iter().filter(|(_, _, wanted)| *wanted) {
+            if *fired == 0 {
+                failures.push(format!(
+                    "no {name} happened: that fault was never exercised"
+                ));
+            }
+        }
+        if !failures.is_empty() {
+            bail!("chaos failed: {}", failures.join("; "));
+        }
+        Ok(())
+    }
+}
+
+/// One counter (summed over its series) from a process's `/metrics`.
+async fn scrape(addr: SocketAddr, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(sum_metric(&text, name))
+}
+
+pub(super) fn sum_metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Faults the in-process services injected (they share this process's recorder).
+fn injected_faults() -> u64 {
+    sum_metric(
+        &roles::telemetry::metrics().render(),
+        "tcc_injected_faults_total",
+    ) as u64
+}
