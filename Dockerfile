@@ -11,11 +11,12 @@ COPY worker/Cargo.toml worker/Cargo.toml
 COPY services/Cargo.toml services/Cargo.toml
 COPY cli/Cargo.toml cli/Cargo.toml
 COPY testkit/Cargo.toml testkit/Cargo.toml
-RUN for c in engine worker services testkit; do mkdir -p $c/src && echo '' > $c/src/lib.rs; done \
+COPY sqlerr/Cargo.toml sqlerr/Cargo.toml
+RUN for c in engine worker services testkit sqlerr; do mkdir -p $c/src && echo '' > $c/src/lib.rs; done \
  && mkdir -p cli/src && echo 'fn main() {}' > cli/src/main.rs && echo '' > cli/src/lib.rs \
  && cargo fetch --locked
 COPY . .
-RUN touch engine/src/lib.rs worker/src/lib.rs services/src/lib.rs cli/src/lib.rs cli/src/main.rs \
+RUN touch engine/src/lib.rs worker/src/lib.rs services/src/lib.rs sqlerr/src/lib.rs cli/src/lib.rs cli/src/main.rs \
  && cargo build --release --locked -p sagaflow \
  && strip target/release/sagaflow
 
