@@ -1,7 +1,8 @@
-//! The classifiers over errors built here: I/O and decode errors, and database errors that
-//! carry a SQLite result code or a key kind the way sqlx's drivers report them. (A MySQL
-//! error cannot be built outside sqlx; the MySQL numbers are covered by the engine's tests
-//! against MariaDB.)
+//! The classifiers over errors built here (I/O and decode errors, and database errors that
+//! carry a SQLite result code or a key kind the way sqlx's drivers report them) and over real
+//! SQLite errors, native and through sqlx's `Any` driver (as the services use it). A MySQL
+//! error cannot be built outside sqlx; the MySQL numbers are met by the engine's and the
+//! services' tests against MariaDB.
 
 use super::*;
 use sqlx::error::ErrorKind;
@@ -133,4 +134,85 @@ fn constraints_too_big_and_undecodable_values_are_refused_data() {
     }));
     assert!(!is_refused_data(&io()));
     assert!(!is_refused_data(&sqlx::Error::PoolTimedOut));
+}
+
+/// The errors a real SQLite database gives for a duplicate key, a missing value and a lock
+/// held by another connection, on `conn` (native or through sqlx's `Any` driver).
+async fn real_errors<C>(conn: &mut C, other: &mut C) -> [sqlx::Error; 3]
+where
+    C: sqlx::Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c>,
+{
+    sqlx::raw_sql(
+        "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO t VALUES ('a', 'x')",
+    )
+    .execute(&mut *conn)
+    .await
+    .expect("schema");
+    let duplicate = sqlx::raw_sql("INSERT INTO t VALUES ('a', 'y')")
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+        .expect_err("a duplicate key");
+    let missing = sqlx::raw_sql("INSERT INTO t (k) VALUES ('b')")
+        .execute(&mut *conn)
+        .await
+        .map(drop)
+        .expect_err("a missing value");
+    sqlx::raw_sql("BEGIN IMMEDIATE; INSERT INTO t VALUES ('c', 'z')")
+        .execute(&mut *conn)
+        .await
+        .expect("hold the write lock");
+    let busy = sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut *other)
+        .await
+        .map(drop)
+        .expect_err("the write lock is held");
+    [duplicate, missing, busy]
+}
+
+fn assert_classified([duplicate, missing, busy]: &[sqlx::Error; 3]) {
+    assert!(is_unique_violation(duplicate), "{duplicate}");
+    assert!(is_refused_data(duplicate), "{duplicate}");
+    assert!(!is_transient(duplicate), "{duplicate}");
+    assert!(!is_unique_violation(missing), "{missing}");
+    assert!(is_refused_data(missing), "{missing}");
+    assert!(is_transient(busy), "{busy}");
+    assert!(!is_refused_data(busy), "{busy}");
+    assert!(!is_dead_connection(busy), "{busy}");
+}
+
+#[tokio::test]
+async fn real_sqlite_errors_are_classified() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+    use sqlx::ConnectOptions;
+    let dir = std::env::temp_dir().join(format!("sqlerr-native-{}.db", std::process::id()));
+    let options = SqliteConnectOptions::new()
+        .filename(&dir)
+        .create_if_missing(true)
+        .busy_timeout(std::time::Duration::ZERO);
+    let mut conn: SqliteConnection = options.connect().await.expect("connect");
+    let mut other: SqliteConnection = options.connect().await.expect("connect");
+    let errors = real_errors(&mut conn, &mut other).await;
+    drop((conn, other));
+    let _ = std::fs::remove_file(&dir);
+    assert_classified(&errors);
+}
+
+#[tokio::test]
+async fn real_sqlite_errors_through_the_any_driver_are_classified() {
+    use sqlx::{AnyConnection, Connection};
+    sqlx::any::install_default_drivers();
+    let dir = std::env::temp_dir().join(format!("sqlerr-any-{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", dir.display());
+    let mut conn = AnyConnection::connect(&url).await.expect("connect");
+    let mut other = AnyConnection::connect(&url).await.expect("connect");
+    sqlx::raw_sql("PRAGMA busy_timeout = 0")
+        .execute(&mut other)
+        .await
+        .expect("no wait for the lock");
+    let errors = real_errors(&mut conn, &mut other).await;
+    drop((conn, other));
+    let _ = std::fs::remove_file(&dir);
+    assert_classified(&errors);
 }
