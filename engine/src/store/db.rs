@@ -4,10 +4,9 @@
 //!
 //! Not an ORM and not a query builder: statements are plain SQL strings. Counts the
 //! statements and commits it runs, so benchmarks can report them.
-
 //!
-//! Parts: [`pool`] (pool, transactions, dead connections), `guarded` (a MySQL connection
-//! that a dropped future cannot leave half-read), [`sql`] (pure builders of batch
+//! Parts: `pool` (pool, transactions, dead connections), `guarded` (a MySQL connection
+//! that a dropped future cannot leave half-read), `sql` (pure builders of batch
 //! statements); the error classifiers come from the leaf crate `sqlerr`, shared with the
 //! services.
 

@@ -3,7 +3,7 @@
 //! that pass over connections that died while idle, and statement counting.
 
 use super::guarded::Guarded;
-use super::{is_dead_connection, Arg, Row};
+use super::{is_dead_connection, Arg, Dialect, Row};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -12,8 +12,6 @@ use sqlx::Executor;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use super::Dialect;
 
 /// A connection pool on either backend.
 #[derive(Debug, Clone)]
