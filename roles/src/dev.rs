@@ -151,7 +151,6 @@ impl Dev {
             None => Wake::local(),
         };
         let watcher = Watcher::new();
-        let notify = watcher.clone();
         let _ = metrics();
         engine::metrics::worker_up();
         let sampler = crate::telemetry::spawn_backlog_sampler(
@@ -164,9 +163,7 @@ impl Dev {
             Arc::new(HttpExecutor::new(map)),
             config.tuning.runner_config("dev".into()),
         )
-        .with_on_finished(Arc::new(move |id, status| {
-            notify.notify_finished(id, status)
-        }));
+        .with_on_finished(watcher.on_finished());
         let (stop, stopped) = watch::channel(false);
         let pool = tokio::spawn(worker::run(
             runner,

@@ -7,7 +7,6 @@ use std::{future::Future, time::Duration};
 use sqlx::{
     any::AnyPoolOptions,
     migrate::{MigrateDatabase, Migrator},
-    mysql::MySqlDatabaseError,
     pool::PoolConnection,
     Any, AnyConnection, AnyPool, Connection, Executor, Transaction,
 };
@@ -191,34 +190,13 @@ pub(crate) trait Transient {
 
 impl Transient for sqlx::Error {
     /// MySQL deadlock (1213), lock wait timeout (1205) and "record has changed" (1020);
-    /// SQLite busy or locked.
+    /// SQLite busy or locked (the one classification in `sqlerr`, shared with the engine).
     fn is_transient(&self) -> bool {
-        let sqlx::Error::Database(err) = self else {
-            return false;
-        };
-        match err.try_downcast_ref::<MySqlDatabaseError>() {
-            Some(mysql) => matches!(mysql.number(), 1213 | 1205 | 1020),
-            None => matches!(err.code().as_deref(), Some("5" | "6" | "261" | "517")),
-        }
+        sqlerr::is_transient(self)
     }
 }
 
-/// True for errors that say the connection itself is gone: I/O errors, and MySQL's "server
-/// has gone away" (2006), "lost connection" (2013) and "server shutdown" (1053).
-pub(crate) fn is_dead_connection(err: &sqlx::Error) -> bool {
-    match err {
-        sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<MySqlDatabaseError>()
-            .is_some_and(|mysql| matches!(mysql.number(), 1053 | 2006 | 2013)),
-        _ => false,
-    }
-}
-
-/// True when `err` says a unique or primary key already holds the value.
-pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
+pub(crate) use sqlerr::{is_dead_connection, is_unique_violation};
 
 /// Runs `attempt` (one whole transaction) until it succeeds, fails for good, or has run
 /// [`TRANSACTION_ATTEMPTS_MAX`] times.

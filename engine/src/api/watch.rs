@@ -8,6 +8,7 @@
 //! so a finish between that read and the registration is never missed.
 
 use crate::model::{WorkflowId, WorkflowStatus};
+use crate::runner::OnFinished;
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,6 +78,14 @@ impl Watcher {
         if let Some(slot) = self.inner.slots().get(&id) {
             slot.send_replace(Some(status));
         }
+    }
+
+    /// The hook an in-process runner reports finished workflows through
+    /// ([`crate::runner::Runner::with_on_finished`]): each is passed to
+    /// [`Watcher::notify_finished`] on this watcher.
+    pub fn on_finished(&self) -> OnFinished {
+        let watcher = self.clone();
+        Arc::new(move |id, status| watcher.notify_finished(id, status))
     }
 
     /// How many workflows are waited on now.

@@ -111,6 +111,12 @@ impl App {
     }
 
     /// A runner whose participants all answer `{"amount": 100}`: every workflow completes.
+    /// A runner that reports the workflows it finishes to this app's watcher, wired the way
+    /// `sagaflow dev` wires its in-process worker.
+    pub fn notifying_runner(&self) -> Runner<Fixed> {
+        self.runner().with_on_finished(self.watcher.on_finished())
+    }
+
     pub fn runner(&self) -> Runner<Fixed> {
         Runner::new(
             self.store.clone(),

@@ -23,12 +23,16 @@ pub async fn store(db: &TestDb) -> Store {
 /// retry policies and small budgets, so parking is reached in a few attempts.
 pub fn registry() -> Arc<Registry> {
     let mut registry = Registry::shipped();
-    let text = include_str!("../../../workflows/purchase.toml")
-        .replace("name = \"purchase\"", "name = \"purchase_fast\"")
-        .replace("max_attempts = 40", "max_attempts = 3")
-        .replace("initial_interval_ms = 1000", "initial_interval_ms = 100")
-        .replace("max_interval_ms = 4000", "max_interval_ms = 400")
-        .replace("max_interval_ms = 60000", "max_interval_ms = 400");
+    let text = testkit::replace_counted(
+        include_str!("../../../workflows/purchase.toml"),
+        &[
+            ("name = \"purchase\"", "name = \"purchase_fast\"", 1),
+            ("max_attempts = 40", "max_attempts = 3", 1),
+            ("initial_interval_ms = 1000", "initial_interval_ms = 100", 2),
+            ("max_interval_ms = 4000", "max_interval_ms = 400", 1),
+            ("max_interval_ms = 60000", "max_interval_ms = 400", 1),
+        ],
+    );
     registry
         .insert(Definition::parse(Path::new("purchase_fast.toml"), &text).unwrap())
         .unwrap();

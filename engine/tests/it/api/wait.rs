@@ -1,7 +1,6 @@
 //! `?wait=`: woken by the in-process notify or the poller, or ended by the wait itself.
 
 use super::*;
-use engine::WorkflowStatus;
 
 testkit::backend_tests!(
     get_wait_returns_the_terminal_status_when_the_worker_notifies_in_process,
@@ -12,8 +11,9 @@ testkit::backend_tests!(
 /// The answer must come well before the 30 s wait ends: only a wake-up can deliver it.
 const WOKEN_WITHIN: Duration = Duration::from_secs(10);
 
-/// `GET ?wait=30s` held while the workflow runs is woken by the in-process
-/// `notify_finished` (no poller runs) and answers the completed workflow.
+/// `GET ?wait=30s` held while the workflow runs is woken by the runner's in-process
+/// `on_finished` hook wired to the watcher as `sagaflow dev` wires it (no poller runs, so
+/// nothing else can wake it) and answers the completed workflow.
 async fn get_wait_returns_the_terminal_status_when_the_worker_notifies_in_process(db: TestDb) {
     let app = App::new(db).await;
     let id = app.submit(&purchase("purchase", 1, 1), None).await.body["id"].clone();
@@ -29,12 +29,10 @@ async fn get_wait_returns_the_terminal_status_when_the_worker_notifies_in_proces
     ));
     wait_until("the request waits", || app.watcher.waiting() == 1).await;
 
-    app.runner().run_once().await.expect("run");
-    app.watcher
-        .notify_finished(id.parse().unwrap(), WorkflowStatus::Completed);
+    app.notifying_runner().run_once().await.expect("run");
     let reply = tokio::time::timeout(WOKEN_WITHIN, held)
         .await
-        .expect("woken by the notify")
+        .expect("woken by the runner's on_finished hook")
         .expect("request task");
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["status"], "completed");
