@@ -1,0 +1,284 @@
+//! Table tests of every role's settings check.
+
+use super::*;
+use crate::server::ServerArgs;
+use clap::Parser;
+
+#[derive(Parser)]
+struct Flags {
+    #[command(flatten)]
+    tuning: WorkerTuning,
+}
+
+fn pool(flags: &[&str], woken_by_redis: bool) -> PoolConfig {
+    let flags = Flags::try_parse_from(std::iter::once("worker").chain(flags.iter().copied()))
+        .expect("valid flags");
+    flags.tuning.pool_config(woken_by_redis)
+}
+
+#[test]
+fn redis_wakeups_replace_fast_idle_polls_unless_the_flag_says_otherwise() {
+    let polling = pool(&[], false);
+    assert_eq!(
+        (polling.poll_interval_min_ms, polling.poll_interval_max_ms),
+        (5, 250)
+    );
+    let woken = pool(&[], true);
+    assert_eq!(
+        (woken.poll_interval_min_ms, woken.poll_interval_max_ms),
+        (250, 250)
+    );
+    let explicit = pool(&["--poll-interval-min", "20ms"], true);
+    assert_eq!(explicit.poll_interval_min_ms, 20);
+    let capped = pool(&["--poll-interval", "3ms"], false);
+    assert_eq!(
+        capped.poll_interval_min_ms, 3,
+        "the default first wait is never above the longest"
+    );
+}
+
+/// One definition of every default: the flags given nothing, `WorkerTuning::default`, the
+/// engine's `RunnerConfig::new` and the worker's `PoolConfig::default` agree.
+#[test]
+fn the_flags_defaults_are_the_engine_s_and_the_pool_s() {
+    let parsed = tuning(&[]);
+    assert_eq!(parsed, WorkerTuning::default());
+    let runner = parsed.runner_config("w".into());
+    let engine = RunnerConfig::new("w");
+    assert_eq!(
+        (
+            runner.claim_batch_max,
+            runner.lease_ttl_ms,
+            runner.heartbeat_ms
+        ),
+        (
+            engine.claim_batch_max,
+            engine.lease_ttl_ms,
+            engine.heartbeat_ms
+        )
+    );
+    let pool = parsed.pool_config(false);
+    let worker = PoolConfig::default();
+    assert_eq!(
+        (
+            pool.concurrency,
+            pool.poll_interval_min_ms,
+            pool.poll_interval_max_ms,
+            pool.drain_timeout_ms
+        ),
+        (
+            worker.concurrency,
+            worker.poll_interval_min_ms,
+            worker.poll_interval_max_ms,
+            worker.drain_timeout_ms
+        )
+    );
+}
+
+fn ms(ms: u64) -> HumanDuration {
+    HumanDuration::from_millis(ms)
+}
+
+/// Scripts written for the `…-ms` flags run unchanged: the old names are aliases and a
+/// bare number is still milliseconds; the new names take human durations.
+#[test]
+fn old_ms_flags_still_work_and_new_ones_take_human_durations() {
+    let old = tuning(&[
+        "--lease-ttl-ms",
+        "1500",
+        "--heartbeat-ms",
+        "500",
+        "--poll-interval-ms",
+        "50",
+        "--poll-interval-min-ms",
+        "5",
+        "--drain-timeout-ms",
+        "10000",
+    ]);
+    let new = tuning(&[
+        "--lease-ttl",
+        "1.5s",
+        "--heartbeat",
+        "500ms",
+        "--poll-interval=50ms",
+        "--poll-interval-min",
+        "5ms",
+        "--drain-timeout",
+        "10s",
+    ]);
+    assert_eq!(old, new);
+    assert_eq!(
+        (old.lease_ttl, old.heartbeat, old.poll_interval),
+        (ms(1_500), ms(500), ms(50))
+    );
+    assert_eq!(
+        (old.poll_interval_min, old.drain_timeout),
+        (Some(ms(5)), ms(10_000))
+    );
+    assert_eq!(tuning(&["--lease-ttl", "2m"]).lease_ttl, ms(120_000));
+    assert_eq!(tuning(&["--lease-ttl", "1500"]).lease_ttl, ms(1_500));
+}
+
+#[test]
+fn a_worker_s_settings_as_flags_parse_back_to_the_same_settings() {
+    let custom = WorkerTuning {
+        concurrency: 3,
+        claim_batch_max: 7,
+        lease_ttl: ms(1_500),
+        heartbeat: ms(500),
+        poll_interval: ms(50),
+        poll_interval_min: Some(ms(2)),
+        drain_timeout: ms(61_001),
+    };
+    for settings in [WorkerTuning::default(), custom] {
+        let flags = settings.to_flags();
+        let parsed = tuning(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(parsed, settings, "{flags:?}");
+    }
+}
+
+#[test]
+fn a_bad_duration_is_refused_by_the_parser_naming_the_flag() {
+    for (flag, value, named) in [
+        ("--lease-ttl", "abc", "--lease-ttl"),
+        ("--lease-ttl-ms", "1.5", "--lease-ttl"),
+        ("--heartbeat", "10 parsecs", "--heartbeat"),
+        ("--drain-timeout", "1500us", "--drain-timeout"),
+    ] {
+        let err = Flags::try_parse_from(["worker", flag, value])
+            .err()
+            .unwrap_or_else(|| panic!("{flag} {value} parsed"));
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        let text = err.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(&format!("invalid value '{value}'")) && first.contains(named),
+            "{first}"
+        );
+    }
+}
+
+fn tuning(flags: &[&str]) -> WorkerTuning {
+    Flags::try_parse_from(std::iter::once("worker").chain(flags.iter().copied()))
+        .expect("flags parse")
+        .tuning
+}
+
+fn purchase_services(name: &str) -> bool {
+    ["user", "payment", "order"].contains(&name)
+}
+
+#[test]
+fn worker_settings_that_cannot_work_are_refused() {
+    use ConfigError::*;
+    let cases: &[(&[&str], Result<(), ConfigError>)] = &[
+        (&[], Ok(())),
+        (&["--heartbeat", "1ms", "--lease-ttl", "2ms"], Ok(())),
+        (&["--poll-interval-min", "250ms"], Ok(())),
+        (&["--claim-batch-max", "128"], Ok(())),
+        (&["--concurrency", "0"], Err(NoConcurrency)),
+        (&["--claim-batch-max", "0"], Err(ClaimBatch(0))),
+        (&["--claim-batch-max", "129"], Err(ClaimBatch(129))),
+        (&["--heartbeat", "0s"], Err(NoHeartbeat)),
+        (
+            &["--heartbeat", "30s"],
+            Err(HeartbeatNotBelowLease {
+                heartbeat: ms(30_000),
+                lease_ttl: ms(30_000),
+            }),
+        ),
+        (
+            &["--lease-ttl", "500ms", "--heartbeat", "900ms"],
+            Err(HeartbeatNotBelowLease {
+                heartbeat: ms(900),
+                lease_ttl: ms(500),
+            }),
+        ),
+        (
+            &["--lease-ttl", "0s"],
+            Err(HeartbeatNotBelowLease {
+                heartbeat: ms(10_000),
+                lease_ttl: ms(0),
+            }),
+        ),
+        (&["--poll-interval", "0s"], Err(NoPollInterval)),
+        (&["--poll-interval-min", "0ms"], Err(NoPollIntervalMin)),
+        (
+            &["--poll-interval-min", "900ms", "--poll-interval", "100ms"],
+            Err(PollIntervalMinAboveMax {
+                min: ms(900),
+                max: ms(100),
+            }),
+        ),
+        (&["--drain-timeout", "0s"], Err(NoDrainTimeout)),
+    ];
+    let registry = Registry::shipped();
+    for (flags, expected) in cases {
+        let got = tuning(flags).validate(&registry, &purchase_services, "--services");
+        assert_eq!(&got, expected, "flags {flags:?}");
+    }
+}
+
+#[test]
+fn a_worker_needs_a_url_for_every_service_its_workflows_call() {
+    let shipped = Registry::shipped();
+    let no_order = |name: &str| name != "order" && purchase_services(name);
+    let err = tuning(&[])
+        .validate(&shipped, &no_order, "--services (user=…,payment=…)")
+        .expect_err("order is called by the purchase workflow");
+    assert_eq!(
+        err.to_string(),
+        "step `quote` of workflow `purchase` v1 calls service `order`, which --services \
+         (user=…,payment=…) has no URL for"
+    );
+    assert_eq!(
+        tuning(&[]).validate(&Registry::default(), &purchase_services, "--services"),
+        Err(ConfigError::NoWorkflows)
+    );
+}
+
+#[test]
+fn refusals_name_the_flags_and_their_values_on_one_line() {
+    let err = tuning(&["--heartbeat", "30s"])
+        .validate(&Registry::shipped(), &purchase_services, "--services")
+        .expect_err("heartbeat equals the lease");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("--heartbeat (30s) must be below --lease-ttl (30s)"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+}
+
+#[test]
+fn server_settings_that_cannot_work_are_refused() {
+    #[derive(Parser)]
+    struct Server {
+        #[command(flatten)]
+        args: ServerArgs,
+    }
+    let server = |flags: &[&str]| {
+        let argv = ["server", "--database-url", "sqlite://x.db"];
+        Server::try_parse_from(argv.iter().chain(flags))
+            .expect("flags parse")
+            .args
+    };
+    use ConfigError::*;
+    let cases: &[(&[&str], Result<(), ConfigError>)] = &[
+        (&[], Ok(())),
+        (&["--api-tokens", "a, b"], Ok(())),
+        (&["--api-tokens", ""], Ok(())),
+        (&["--body-bytes-max", "0"], Err(NoBodyBytes)),
+        (&["--db-connections-max", "0"], Err(NoDbConnections)),
+        (&["--api-tokens", " , ,"], Err(NoApiTokens)),
+    ];
+    let registry = Registry::shipped();
+    for (flags, expected) in cases {
+        assert_eq!(
+            &server(flags).validate(&registry),
+            expected,
+            "flags {flags:?}"
+        );
+    }
+    assert_eq!(server(&[]).validate(&Registry::default()), Err(NoWorkflows));
+}
