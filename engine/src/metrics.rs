@@ -5,7 +5,7 @@
 //! Not a registry of its own and not an exporter: a thin, named layer so every call site
 //! uses the same names and labels.
 
-use crate::model::AttemptOutcome;
+use kernel::model::AttemptOutcome;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
@@ -106,7 +106,7 @@ pub fn submitted(workflow_type: &str) {
 }
 
 /// A workflow of `workflow_type` reached `status`, `duration_us` after its submit (DB time).
-pub fn finished(workflow_type: &str, status: crate::model::WorkflowStatus, duration_us: i64) {
+pub fn finished(workflow_type: &str, status: kernel::model::WorkflowStatus, duration_us: i64) {
     let labels = [
         ("type", workflow_type.to_owned()),
         ("outcome", status.as_str().to_owned()),

@@ -7,10 +7,10 @@
 
 use crate::definition::{Registry, Request};
 use crate::metrics;
-use crate::model::{ActivityError, Outcome, WorkflowId, WorkflowStatus};
-use crate::outcome::{classify_transport, Transport};
-use crate::scheduler::Decision;
 use crate::store::{self, Claimed, Completion, Store};
+use kernel::model::{ActivityError, Outcome, WorkflowId, WorkflowStatus};
+use kernel::outcome::{classify_transport, Transport};
+use kernel::scheduler::Decision;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -259,7 +259,7 @@ impl<E: Executor> Runner<E> {
     /// Awaits `work`, renewing `leases` every heartbeat interval while it runs.
     async fn with_heartbeat<T>(
         &self,
-        leases: &[(crate::model::ActivityKey, i64)],
+        leases: &[(kernel::model::ActivityKey, i64)],
         work: impl Future<Output = T>,
     ) -> T {
         let mut work = std::pin::pin!(work);
@@ -346,8 +346,8 @@ impl<E: Executor> Runner<E> {
         let elapsed = started.elapsed();
         // Crash windows: the participant has answered, nothing is journaled yet.
         match claimed.key.kind {
-            crate::model::ActivityKind::Action => fail::fail_point!("runner::after_call"),
-            crate::model::ActivityKind::Compensation => {
+            kernel::model::ActivityKind::Action => fail::fail_point!("runner::after_call"),
+            kernel::model::ActivityKind::Compensation => {
                 fail::fail_point!("runner::after_compensation_call")
             }
         }

@@ -128,8 +128,8 @@ impl IntoResponse for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::WorkflowId;
     use axum::body::to_bytes;
+    use kernel::model::WorkflowId;
 
     async fn body_of(err: Error) -> (StatusCode, String) {
         let response = err.into_response();

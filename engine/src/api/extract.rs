@@ -7,10 +7,10 @@
 
 use super::error::Error;
 use super::ApiState;
-use crate::model::WorkflowId;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use kernel::model::WorkflowId;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;

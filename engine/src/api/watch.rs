@@ -7,9 +7,9 @@
 //! workflow when its last waiter leaves. A waiter reads the workflow once after registering,
 //! so a finish between that read and the registration is never missed.
 
-use crate::model::{WorkflowId, WorkflowStatus};
 use crate::runner::OnFinished;
 use crate::store::Store;
+use kernel::model::{WorkflowId, WorkflowStatus};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -5,11 +5,11 @@
 //! the wire by accident. `openapi` describes these types; keep the two in step.
 
 use crate::definition::{Definition, FieldType};
-use crate::model::{
-    ActivityError, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId, WorkflowStatus,
-};
 use crate::store::{ActivityRecord, AttemptRecord, WorkflowRecord, WorkflowSummary};
 use chrono::{DateTime, Utc};
+use kernel::model::{
+    ActivityError, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId, WorkflowStatus,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -11,12 +11,12 @@ use super::wire::{
     WorkflowType, WorkflowTypes,
 };
 use super::ApiState;
-use crate::model::{WorkflowId, WorkflowStatus};
 use crate::store::{self, NewWorkflow, WorkflowRecord};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use kernel::model::{WorkflowId, WorkflowStatus};
 use std::time::Duration;
 
 /// Rows in a list page when the query names no `limit`.

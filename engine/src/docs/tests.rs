@@ -1,7 +1,7 @@
 //! The checks themselves (see the parent module).
 
 use crate::metrics as m;
-use crate::model::{AttemptOutcome, WorkflowStatus};
+use kernel::model::{AttemptOutcome, WorkflowStatus};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

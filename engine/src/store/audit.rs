@@ -3,7 +3,7 @@
 
 use super::db::args;
 use super::{parse_id, parse_json, parse_key, parse_name, Result, Store};
-use crate::model::{ActivityKey, Micros, WorkflowId, WorkflowStatus};
+use kernel::model::{ActivityKey, Micros, WorkflowId, WorkflowStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
 

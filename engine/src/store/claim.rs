@@ -8,7 +8,7 @@ use super::db::{args, padded_list, tuples, Arg, Row, Tx};
 use super::isolate::RawKey;
 use super::{parse_json, parse_key, retry_transient, Result, Store};
 use crate::definition::Registry;
-use crate::model::{ActivityKey, AttemptOutcome, Micros};
+use kernel::model::{ActivityKey, AttemptOutcome, Micros};
 pub use kernel::plan::Claimed;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};

@@ -13,10 +13,10 @@ use super::isolate::RawKey;
 use super::plan::{plan, AttemptRow, Handoff, Locked, Plan};
 use super::{parse_id, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry, Request};
-use crate::model::{
+use kernel::model::{
     ActivityKey, ActivityKind, ActivityStatus, Micros, Outcome, WorkflowId, WorkflowStatus,
 };
-use crate::scheduler::{Decision, Event};
+use kernel::scheduler::{Decision, Event};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -156,7 +156,7 @@ impl Store {
             };
             let def = definition_of(registry, &c.claimed)?;
             // Participant-provided values are bounded here too, whatever executor ran.
-            let outcome = crate::outcome::bounded(&c.outcome).unwrap_or_else(|| c.outcome.clone());
+            let outcome = kernel::outcome::bounded(&c.outcome).unwrap_or_else(|| c.outcome.clone());
             let attempt = c.executed.then(|| AttemptRow {
                 attempt: c.claimed.attempt,
                 epoch: c.claimed.epoch,

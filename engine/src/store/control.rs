@@ -9,8 +9,8 @@ use super::db::{args, Row, Tx};
 use super::plan::{plan, Handoff};
 use super::{parse_json, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry};
-use crate::model::{ActivityKey, ActivityKind, ActivityStatus, WorkflowId, WorkflowStatus};
-use crate::scheduler::Event;
+use kernel::model::{ActivityKey, ActivityKind, ActivityStatus, WorkflowId, WorkflowStatus};
+use kernel::scheduler::Event;
 use std::sync::Arc;
 
 /// The workflow columns the controls need.

@@ -37,8 +37,8 @@ impl RawKey {
     }
 }
 
-impl From<crate::model::ActivityKey> for RawKey {
-    fn from(key: crate::model::ActivityKey) -> RawKey {
+impl From<kernel::model::ActivityKey> for RawKey {
+    fn from(key: kernel::model::ActivityKey) -> RawKey {
         RawKey {
             workflow_id: key.workflow_id.to_string(),
             step: i64::from(key.step),

@@ -26,8 +26,8 @@ pub use submit::{NewWorkflow, Submitted};
 pub(crate) use kernel::plan;
 
 use crate::definition::InputError;
-use crate::model::WorkflowId;
 use db::{Counters, Pool, Tx};
+use kernel::model::WorkflowId;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -235,13 +235,13 @@ fn parse_name<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result
 }
 
 /// The journal key in a row's `workflow_id`, `step` and `kind` columns.
-fn parse_key(row: &db::Row) -> Result<crate::model::ActivityKey> {
-    Ok(crate::model::ActivityKey {
+fn parse_key(row: &db::Row) -> Result<kernel::model::ActivityKey> {
+    Ok(kernel::model::ActivityKey {
         workflow_id: parse_id(&row.text("workflow_id")?)?,
         step: row.int("step")? as u32,
         kind: parse_name(
             &row.text("kind")?,
-            crate::model::ActivityKind::parse,
+            kernel::model::ActivityKind::parse,
             "activity kind",
         )?,
     })

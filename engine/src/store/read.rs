@@ -3,7 +3,7 @@
 
 use super::db::{args, Arg, Row};
 use super::{parse_id, parse_json, parse_name, Result, Store};
-use crate::model::{
+use kernel::model::{
     ActivityError, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId, WorkflowStatus,
 };
 use serde::Serialize;

@@ -9,7 +9,7 @@
 use super::db::{args, is_unique_violation, padded_list};
 use super::{parse_id, parse_json, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry};
-use crate::model::{ActivityKind, WorkflowId, WorkflowStatus};
+use kernel::model::{ActivityKind, WorkflowId, WorkflowStatus};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use super::db::{args, padded_list};
 use super::{parse_id, parse_name, Result, Store};
-use crate::model::{WorkflowId, WorkflowStatus};
+use kernel::model::{WorkflowId, WorkflowStatus};
 
 /// Most ids one [`Store::finished_among`] call may ask about (the `IN` list's size).
 const FINISHED_IDS_MAX: usize = 1024;
