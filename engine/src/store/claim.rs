@@ -164,6 +164,9 @@ impl Store {
             )
             .await?;
         if rows.is_empty() {
+            // Ended here, not by a drop: a dropped transaction is rolled back a moment later,
+            // and until then its locks make the next claims skip rows.
+            tx.commit().await?;
             return Ok(Vec::new());
         }
         let due: Vec<Due> = rows.iter().map(Due::from_row).collect::<Result<_>>()?;
