@@ -49,45 +49,13 @@ if [ ! -x "$VENV/bin/jupyter" ] || [ "$(cat "$VENV/.requirements" 2>/dev/null)" 
   echo "$stamp" >"$VENV/.requirements"
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sagaflow-notebook.XXXXXX")
-DEV_PID=""
-
-# Stops `sagaflow dev`: SIGTERM, up to 10 s, then SIGKILL.
-stop_dev() {
-  [ -n "$DEV_PID" ] || return 0
-  kill -0 "$DEV_PID" 2>/dev/null || return 0
-  kill -TERM "$DEV_PID" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    kill -0 "$DEV_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$DEV_PID" 2>/dev/null || true
-  wait "$DEV_PID" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_dev
-  if [ "$rc" -ne 0 ] && [ -s "$WORK/dev.err" ]; then
-    echo "---- last lines of dev.err ----" >&2
-    tail -n 25 "$WORK/dev.err" >&2
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
+WORK_PREFIX=notebook
+# shellcheck source=scripts/dev-lib.sh
+source scripts/dev-lib.sh
 started=$SECONDS
 
 # ---------------------------------------------------------------- sagaflow dev
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-API=http://127.0.0.1:$PORT
-log "starting sagaflow dev on $API"
-RUST_LOG=warn "$BIN" dev --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/dev.out" 2>"$WORK/dev.err" &
-DEV_PID=$!
+start_dev
 
 SERVICES=""
 for _ in $(seq 1 600); do
