@@ -89,7 +89,7 @@ impl Db {
             // connection that died while idle instead.
             .test_before_acquire(false)
             .after_connect(move |conn, _meta| Box::pin(set_session(conn, session_sql.clone())))
-            .after_release(|conn, _meta| Box::pin(outside_transaction(conn)))
+            .after_release(|conn, _meta| Box::pin(sqlerr::outside_transaction(conn)))
             .connect(url)
             .await
             .map_err(Error::Connect)?;
@@ -160,27 +160,6 @@ async fn set_session(conn: &mut AnyConnection, sql: String) -> sqlx::Result<()> 
     // Without arguments SQLite runs every statement of the string.
     conn.execute(sql.as_str()).await?;
     Ok(())
-}
-
-/// The pool's check of a connection coming back: true when it is outside any transaction.
-///
-/// A future dropped at the wrong moment (the client hung up, a timeout) can leave a connection
-/// inside a transaction that nothing will end: sqlx's SQLite `BEGIN IMMEDIATE` counts the
-/// transaction before it awaits its own check, and a `Transaction` that was never built is
-/// never rolled back. Reused, such a connection fails every next `BEGIN` ("attempted to call
-/// begin_with at non-zero transaction depth") and holds the write lock forever; closed, the
-/// database rolls it back. A dropped `Transaction` queues its rollback on SQLite's connection
-/// thread, so a connection still counted inside one is pinged first: the ping is answered
-/// after the queued rollback ran. On MySQL the count is exact at once and the check is free.
-async fn outside_transaction(conn: &mut AnyConnection) -> sqlx::Result<bool> {
-    if conn.is_in_transaction() {
-        conn.ping().await?;
-    }
-    if conn.is_in_transaction() {
-        tracing::warn!("closing a connection left inside a transaction");
-        return Ok(false);
-    }
-    Ok(true)
 }
 
 /// Errors that are worth running the whole transaction again for.

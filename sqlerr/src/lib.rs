@@ -1,12 +1,16 @@
 //! What a sqlx error means for the caller, on MySQL/MariaDB and SQLite: a conflict a retry of
 //! the whole transaction cures ([`is_transient`]), a connection that is gone
 //! ([`is_dead_connection`]), a key that is already taken ([`is_unique_violation`]), or data
-//! the database refused ([`is_refused_data`]).
+//! the database refused ([`is_refused_data`]); and whether a connection coming back to its
+//! pool may be reused ([`outside_transaction`]).
 //!
 //! A leaf crate (only sqlx) so that the engine and the services share one classification
 //! while the services still depend on nothing of the engine. MySQL errors are recognised by
 //! their server error number; any other database error by its SQLite result code, which is
 //! how both sqlx's SQLite driver and its `Any` driver report it.
+
+mod released;
+pub use released::outside_transaction;
 
 use sqlx::error::DatabaseError;
 use sqlx::mysql::MySqlDatabaseError;

@@ -51,7 +51,7 @@ impl Pool {
                         Ok(())
                     })
                 })
-                .after_release(|conn, _| Box::pin(outside_transaction(conn)))
+                .after_release(|conn, _| Box::pin(sqlerr::outside_transaction(conn)))
                 .connect_with(options)
                 .await?;
             Ok(Pool::MySql(pool))
@@ -63,7 +63,7 @@ impl Pool {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
-                .after_release(|conn, _| Box::pin(outside_transaction(conn)))
+                .after_release(|conn, _| Box::pin(sqlerr::outside_transaction(conn)))
                 .connect_with(options)
                 .await?;
             Ok(Pool::Sqlite(pool))
@@ -136,29 +136,6 @@ impl Pool {
             Pool::Sqlite(pool) => pool.close().await,
         }
     }
-}
-
-/// The pools' check of a connection coming back: true when it is outside any transaction;
-/// false closes it (the database then rolls back whatever it held).
-///
-/// A future dropped at the wrong moment (a client hung up, a timeout, an aborted task) can
-/// leave a connection inside a transaction that nothing will end: sqlx's SQLite
-/// `BEGIN IMMEDIATE` counts the transaction before it awaits its own check, and a
-/// `Transaction` that was never built is never rolled back. Reused, such a connection fails
-/// every next `BEGIN IMMEDIATE` ("attempted to call begin_with at non-zero transaction
-/// depth") and keeps the write lock, so every other connection's writes time out. A dropped
-/// `Transaction` queues its rollback on SQLite's connection thread, so a connection still
-/// counted inside one is pinged first: the ping is answered after the queued rollback ran.
-/// On MySQL the count is exact at once and the check is free.
-async fn outside_transaction<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
-    if conn.is_in_transaction() {
-        conn.ping().await?;
-    }
-    if conn.is_in_transaction() {
-        tracing::warn!("closing a connection left inside a transaction");
-        return Ok(false);
-    }
-    Ok(true)
 }
 
 /// Begins a transaction on a MySQL pool, passing over connections that died while idle.
