@@ -107,7 +107,9 @@ impl System {
         );
         let held = self
             .saga
-            .execute("UPDATE activities SET run_at = run_at - 86400000000 WHERE status = 'leased'")
+            .execute(
+                "UPDATE workflows SET run_at = run_at - 86400000000 WHERE lease_owner IS NOT NULL",
+            )
             .await;
         assert_eq!(held, 1, "the dead worker held exactly one lease");
         let survivor = self.runner("survivor");

@@ -165,6 +165,7 @@ impl<E: Executor> Runner<E> {
             )
             .await?;
         metrics::claimed(started.elapsed());
+        let mut renewed = std::time::Instant::now();
         for reclaimed in batch.iter().filter(|c| c.reclaimed) {
             metrics::lease_expired(&reclaimed.workflow_type, &reclaimed.name);
         }
@@ -177,7 +178,9 @@ impl<E: Executor> Runner<E> {
                 report.released += self.store.release(&batch).await?;
                 break;
             }
-            batch = self.run_batch(batch, &mut report).await?;
+            batch = self
+                .run_batch_renewing(batch, &mut report, &mut renewed)
+                .await?;
         }
         Ok(report)
     }
@@ -189,10 +192,23 @@ impl<E: Executor> Runner<E> {
         batch: Vec<Claimed>,
         report: &mut Report,
     ) -> store::Result<Vec<Claimed>> {
+        let mut renewed = std::time::Instant::now();
+        self.run_batch_renewing(batch, report, &mut renewed).await
+    }
+
+    /// [`Runner::run_batch`], with the time the batch's workflow leases were last taken or
+    /// renewed: the lease is the workflow's and outlives each step, so the heartbeat counts
+    /// from there, not from the step's start.
+    async fn run_batch_renewing(
+        &self,
+        batch: Vec<Claimed>,
+        report: &mut Report,
+        renewed: &mut std::time::Instant,
+    ) -> store::Result<Vec<Claimed>> {
         let leases: Vec<_> = batch.iter().map(|c| (c.key, c.epoch)).collect();
         let work = futures::future::join_all(batch.into_iter().map(|c| self.execute(c)));
         metrics::inflight(leases.len() as f64);
-        let completions = self.with_heartbeat(&leases, work).await;
+        let completions = self.with_heartbeat(&leases, work, renewed).await;
         metrics::inflight(-(leases.len() as f64));
         report.executed += completions.iter().filter(|c| c.executed).count();
         let lease_next = self
@@ -256,22 +272,29 @@ impl<E: Executor> Runner<E> {
         }
     }
 
-    /// Awaits `work`, renewing `leases` every heartbeat interval while it runs.
+    /// Awaits `work`, renewing `leases` every heartbeat interval (counted from `renewed`)
+    /// while it runs.
     async fn with_heartbeat<T>(
         &self,
         leases: &[(kernel::model::ActivityKey, i64)],
         work: impl Future<Output = T>,
+        renewed: &mut std::time::Instant,
     ) -> T {
         let mut work = std::pin::pin!(work);
         let period = Duration::from_millis(self.config.heartbeat_ms.max(1));
         loop {
+            let due = period.saturating_sub(renewed.elapsed());
             tokio::select! {
                 out = &mut work => return out,
-                _ = tokio::time::sleep(period) => match self.store.renew(leases, self.config.lease_ttl_ms).await {
-                    Ok(held) if held.iter().all(|h| *h) => {}
-                    Ok(held) => tracing::warn!(lost = held.iter().filter(|h| !**h).count(), "leases lost while running"),
-                    Err(err) => tracing::warn!(error = %err, "lease renewal failed"),
-                },
+                _ = tokio::time::sleep(due) => {
+                    // Counted from the try, so a failing renewal waits a period too.
+                    *renewed = std::time::Instant::now();
+                    match self.store.renew(leases, self.config.lease_ttl_ms).await {
+                        Ok(held) if held.iter().all(|h| *h) => {}
+                        Ok(held) => tracing::warn!(lost = held.iter().filter(|h| !**h).count(), "leases lost while running"),
+                        Err(err) => tracing::warn!(error = %err, "lease renewal failed"),
+                    }
+                }
             }
         }
     }

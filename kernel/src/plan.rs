@@ -2,6 +2,12 @@
 //! happened to it, every value the transaction writes ([`Plan`]).
 //!
 //! No I/O: `complete` reads the state, calls [`plan`], and writes the plans in batch.
+//!
+//! The lease is the workflow's (owner, epoch, expiry on its row), kept while its worker runs
+//! step after step. A plan writes at most one journal row (the activity, once it is done), an
+//! attempt-history row only for an attempt that did not finish the activity (a retry, a
+//! park), and the workflow row only on a transition: compensation starts, a retry is
+//! scheduled, the lease is given back, the workflow parks or ends.
 
 use crate::definition::Definition;
 use crate::model::{
@@ -25,7 +31,7 @@ pub struct Claimed {
     pub attempt: u32,
     /// The activity's attempt budget: the step's policy, raised by each operator retry.
     pub max_attempts: u32,
-    /// The lease's epoch: every later write of this activity is fenced on it.
+    /// The workflow lease's epoch: every write under this lease is fenced on it.
     pub epoch: i64,
     /// Database time at which this lease was taken.
     pub claimed_at: Micros,
@@ -41,24 +47,31 @@ pub struct Claimed {
     pub outputs: Arc<BTreeMap<String, Value>>,
 }
 
-/// A workflow row and its one unfinished activity, as locked by a completing transaction.
+/// A workflow row, as locked by a completing transaction.
 #[derive(Debug, Clone)]
 pub struct Locked {
     /// When the workflow was submitted (DB time).
     pub created_at: Micros,
+    pub status: WorkflowStatus,
     pub abort_requested: bool,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub failed_step: Option<i64>,
-    /// The unfinished activity (`run_at` set): its key, epoch and status.
-    pub active: Option<(ActivityKey, i64, ActivityStatus)>,
+    /// The lease: its epoch, holder (`None`: nobody holds the workflow) and expiry (the
+    /// row's `run_at` while held).
+    pub epoch: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<Micros>,
 }
 
 impl Locked {
-    /// True when `key` at `epoch` is still the workflow's current activity in `status`:
-    /// the fence every completion passes before it writes.
-    pub fn holds(&self, key: ActivityKey, epoch: i64, status: ActivityStatus) -> bool {
-        self.active == Some((key, epoch, status))
+    /// True when `owner` still holds the workflow's lease taken at `epoch`: the fence every
+    /// completion passes before it writes. Every claim raises the epoch; giving the lease
+    /// back (a retry's wait, a ready handoff, a park, the end) clears the owner.
+    pub fn holds(&self, epoch: i64, owner: &str) -> bool {
+        self.epoch == epoch
+            && self.lease_owner.as_deref() == Some(owner)
+            && !self.status.is_terminal()
     }
 }
 
@@ -70,7 +83,13 @@ pub struct Plan {
     /// When the workflow was submitted (DB time).
     pub created_at: Micros,
     pub activity_status: ActivityStatus,
+    /// When the activity runs again (a retry's due time); `None` when it is done or parked.
     pub run_at: Option<Micros>,
+    /// The activity is done (succeeded or failed, and the workflow went on or ended): one
+    /// journal row, written once. A retry or a park leaves it the workflow's current one.
+    pub journal: bool,
+    /// The activity as its journal row records it.
+    pub journal_row: JournalRow,
     pub request: Option<String>,
     pub response: Option<String>,
     pub error: Option<ActivityError>,
@@ -78,6 +97,8 @@ pub struct Plan {
     pub workflow: WorkflowWrite,
     /// The activity that follows (its `max_attempts` is its budget).
     pub next: Option<Claimed>,
+    /// This attempt (`None`: the activity was not run). On the journal row when the activity
+    /// is done; a history row of its own otherwise.
     pub attempt: Option<AttemptRow>,
     pub decision: Decision,
 }
@@ -85,14 +106,37 @@ pub struct Plan {
 /// The workflow row's new values.
 #[derive(Debug, Clone)]
 pub struct WorkflowWrite {
+    /// False when nothing on the row changes (the worker goes on under the same lease).
+    pub write: bool,
     pub status: WorkflowStatus,
     pub current: (u32, ActivityKind),
-    /// New outputs (JSON), `None` when unchanged.
+    /// The lease is given back (a retry's wait, a ready handoff, a park, the end); false
+    /// when the worker goes on under it (a compensation starts).
+    pub release: bool,
+    /// When the workflow next needs a worker once the lease is given back: a retry's due
+    /// time, now for a ready handoff, `None` once it parked or ended. While the lease is
+    /// kept: its new expiry when the handoff renews it, else `None` (unchanged).
+    pub run_at: Option<Micros>,
+    /// Outputs of every successful action so far (JSON), when the row is written; `None`
+    /// when this attempt added none and the row is not written.
     pub outputs: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub failed_step: Option<i64>,
     pub parked_reason: Option<String>,
+}
+
+/// What a journal row records of its activity besides the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRow {
+    pub name: String,
+    pub version: u32,
+    /// The attempt that finished the activity.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    /// The lease it ran under.
+    pub epoch: i64,
+    pub started_at: Micros,
 }
 
 /// One attempt for the history.
@@ -110,7 +154,9 @@ pub struct AttemptRow {
 /// How the next activity is handed out.
 #[derive(Debug, Clone, Copy)]
 pub enum Handoff {
-    /// Leased at once, for this long, to the completing worker (it continues without a poll).
+    /// Kept by the completing worker under the workflow's lease (it continues without a
+    /// poll). A lease with less than half of `ttl_ms` left is renewed to `ttl_ms` on the
+    /// way (it may even have expired with nobody taking over).
     Lease { ttl_ms: u64 },
     /// Left ready for any worker.
     Ready,
@@ -134,17 +180,48 @@ pub fn plan(
     let error = activity_error(event);
     let mut workflow = workflow_write(wf, key, &decision, outputs, error.as_ref());
     let (run_at, next) = schedule(&decision, now);
+    let lease = kept_lease(wf, now, handoff);
     let next = next.map(|(step, kind)| {
         workflow.current = (step, kind);
         let next_key = ActivityKey { step, kind, ..key };
-        next_claimed(def, c, next_key, next_outputs, now, handoff)
+        next_claimed(def, c, next_key, next_outputs.clone(), now, lease)
     });
+    let ready_handoff = next.is_some() && matches!(handoff, Handoff::Ready);
+    let renewed = match lease {
+        Some((expires, true)) if next.is_some() => Some(expires),
+        _ => None,
+    };
+    workflow.write = workflow.status != wf.status
+        || ready_handoff
+        || run_at.is_some()
+        || renewed.is_some()
+        || workflow.status.is_terminal()
+        || workflow.parked_reason.is_some();
+    workflow.release = next.is_none() || ready_handoff;
+    workflow.run_at = match (ready_handoff, workflow.release) {
+        (true, _) => Some(now),
+        (false, true) => run_at,
+        (false, false) => renewed,
+    };
+    if workflow.write && workflow.outputs.is_none() {
+        workflow.outputs = Some(serde_json::to_string(&*next_outputs).expect("outputs serialize"));
+    }
+    let journal = activity_status != ActivityStatus::Ready && workflow.parked_reason.is_none();
     Plan {
         key,
         workflow_type: c.workflow_type.clone(),
         created_at: wf.created_at,
         activity_status,
         run_at,
+        journal,
+        journal_row: JournalRow {
+            name: c.name.clone(),
+            version: c.version,
+            attempt: c.attempt,
+            max_attempts: c.max_attempts,
+            epoch: c.epoch,
+            started_at: c.claimed_at,
+        },
         request: None,
         response: success.map(Value::to_string),
         error: if success.is_some() { None } else { error },
@@ -214,8 +291,11 @@ fn workflow_write(
     error: Option<&ActivityError>,
 ) -> WorkflowWrite {
     let mut workflow = WorkflowWrite {
+        write: false,
         status: decision.workflow_status(key.kind),
         current: (key.step, key.kind),
+        release: true,
+        run_at: None,
         outputs,
         error_code: wf.error_code.clone(),
         error_message: wf.error_message.clone(),
@@ -250,18 +330,35 @@ fn schedule(decision: &Decision, now: Micros) -> (Option<Micros>, Option<(u32, A
     }
 }
 
-/// The activity that follows, leased to the completing worker or left ready.
+/// With a handoff under the lease: its expiry, and whether it must be renewed to get there
+/// (less than half the TTL was left).
+fn kept_lease(wf: &Locked, now: Micros, handoff: Handoff) -> Option<(Micros, bool)> {
+    match handoff {
+        Handoff::Lease { ttl_ms } => {
+            let ttl = ttl_ms as i64 * 1_000;
+            match wf.lease_expires_at {
+                Some(expires) if expires - now >= ttl / 2 => Some((expires, false)),
+                _ => Some((now + ttl, true)),
+            }
+        }
+        Handoff::Ready => None,
+    }
+}
+
+/// The activity that follows: under the same lease (same epoch; the worker goes on without
+/// a write unless the lease needed renewing), or left ready for any worker (the lease is
+/// given back). `lease`: the kept lease's expiry.
 fn next_claimed(
     def: &Definition,
     c: &Claimed,
     key: ActivityKey,
     outputs: Arc<BTreeMap<String, Value>>,
     now: Micros,
-    handoff: Handoff,
+    lease: Option<(Micros, bool)>,
 ) -> Claimed {
-    let (attempt, epoch, expires) = match handoff {
-        Handoff::Lease { ttl_ms } => (1, 1, now + ttl_ms as i64 * 1_000),
-        Handoff::Ready => (0, 0, now),
+    let (attempt, epoch, expires) = match lease {
+        Some((expires, _)) => (1, c.epoch, expires),
+        None => (0, 0, now),
     };
     Claimed {
         key,

@@ -120,7 +120,7 @@ async fn sigterm_drains_without_losing_work(db: TestDb) {
     assert!(exit.success(), "a drained worker exits 0: {exit}");
     let leased = dbs
         .saga
-        .scalar("SELECT COUNT(*) FROM activities WHERE status = 'leased'")
+        .scalar("SELECT COUNT(*) FROM workflows WHERE lease_owner IS NOT NULL")
         .await;
     assert_eq!(leased, 0, "no lease is left behind");
     let mut second = spawn_worker(&dbs.saga.url, &participants.flag(), "second", &[]);

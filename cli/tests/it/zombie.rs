@@ -59,7 +59,7 @@ async fn a_zombie_try_arriving_after_a_refusal_reserves_nothing(db: TestDb) {
 
     // Its lease expires. Meanwhile alice spends her balance, so the reclaimed Try is refused.
     dbs.saga
-        .execute("UPDATE activities SET run_at = run_at - 86400000000 WHERE status = 'leased'")
+        .execute("UPDATE workflows SET run_at = run_at - 86400000000 WHERE lease_owner IS NOT NULL")
         .await;
     dbs.user
         .execute("UPDATE users SET balance = 0 WHERE id = 1")

@@ -2,10 +2,10 @@
 //! and outputs, and the leases that outlived their expiry. Read in one transaction.
 
 use super::db::args;
-use super::{parse_id, parse_json, parse_key, parse_name, Result, Store};
+use super::{cursor, parse_id, parse_json, parse_name, Result, Store};
 use kernel::model::{ActivityKey, Micros, WorkflowId, WorkflowStatus};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One workflow as reconciliation sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,14 +39,33 @@ impl Store {
         let mut tx = self.begin_read().await?;
         let now = tx.fetch_all(&now_sql, vec![]).await?[0].int("now")?;
         let rows = tx
-            .fetch_all("SELECT id, workflow_type, status, input, outputs, created_at, finished_at FROM workflows", vec![])
+            .fetch_all(
+                "SELECT id, workflow_type, status, input, created_at, finished_at FROM workflows",
+                vec![],
+            )
+            .await?;
+        // Outputs from the journal: the workflow row has them only once it ended.
+        let answers = tx
+            .fetch_all(
+                "SELECT workflow_id, name, response FROM activities WHERE kind = 'action' AND status = 'succeeded'",
+                vec![],
+            )
             .await?;
         let stale = tx
             .fetch_all(
-                "SELECT workflow_id, step, kind FROM activities WHERE status = 'leased' AND run_at < ?",
+                "SELECT id, current_name, budget_max FROM workflows WHERE lease_owner IS NOT NULL AND run_at < ?",
                 args![now - lease_grace_ms as i64 * 1_000],
             )
             .await?;
+        let stale_ids: Vec<String> = stale
+            .iter()
+            .map(|r| r.text("id"))
+            .collect::<Result<_, _>>()?;
+        let firsts = stale
+            .iter()
+            .map(|r| Ok((r.text("id")?, cursor::first(r)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        let stale_at = cursor::standings(&mut tx, &stale_ids, &firsts).await?;
         let lost = tx
             .fetch_all(
                 "SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'lease_expired'",
@@ -63,9 +82,19 @@ impl Store {
         tx.commit().await?;
         let lease_expired_attempts = lost[0].int("n")? as u64;
         let last_attempt_successes = last[0].int("n")? as u64;
+        let mut outputs: HashMap<String, BTreeMap<String, serde_json::Value>> = HashMap::new();
+        for a in &answers {
+            if let Some(text) = a.opt_text("response")? {
+                outputs
+                    .entry(a.text("workflow_id")?)
+                    .or_default()
+                    .insert(a.text("name")?, parse_json(&text, "activity response")?);
+            }
+        }
         let workflows = rows
             .iter()
             .map(|r| {
+                let id = r.text("id")?;
                 Ok(AuditedWorkflow {
                     id: parse_id(&r.text("id")?)?,
                     workflow_type: r.text("workflow_type")?,
@@ -75,13 +104,22 @@ impl Store {
                         "workflow status",
                     )?,
                     input: parse_json(&r.text("input")?, "workflow input")?,
-                    outputs: parse_json(&r.text("outputs")?, "workflow outputs")?,
+                    outputs: outputs.remove(&id).unwrap_or_default(),
                     created_at: r.int("created_at")?,
                     finished_at: r.opt_int("finished_at")?,
                 })
             })
             .collect::<Result<_>>()?;
-        let stale_leases = stale.iter().map(parse_key).collect::<Result<_>>()?;
+        let mut stale_leases = Vec::new();
+        for (id, standing) in stale_at {
+            if let Some(c) = standing.cursor {
+                stale_leases.push(ActivityKey {
+                    workflow_id: parse_id(&id)?,
+                    step: c.step,
+                    kind: c.kind,
+                });
+            }
+        }
         Ok(Journal {
             now,
             workflows,
@@ -93,12 +131,12 @@ impl Store {
 }
 
 impl Store {
-    /// How many activities `owner` holds leased right now (expired leases included).
+    /// How many workflows `owner` holds leased right now (expired leases included).
     pub async fn leases_held_by(&self, owner: &str) -> Result<u64> {
         let mut tx = self.begin_read().await?;
         let rows = tx
             .fetch_all(
-                "SELECT COUNT(*) AS n FROM activities WHERE status = 'leased' AND lease_owner = ?",
+                "SELECT COUNT(*) AS n FROM workflows WHERE lease_owner = ?",
                 args![owner],
             )
             .await?;

@@ -1,14 +1,17 @@
-//! Claims (batch leasing of due activities), lease renewal and release.
+//! Claims (batch leasing of due workflows), lease renewal and release.
 //!
-//! A claim is one short transaction: select due rows (`FOR UPDATE SKIP LOCKED` on MySQL;
-//! SQLite holds the database write lock), bump their epoch, lease them, and record any lease
-//! that expired as a lost attempt. Not the execution of what was claimed (that is `runner`).
+//! The lease is the workflow's: owner, epoch and expiry (`run_at`) on its row. A claim is one
+//! short transaction: select due workflows (`FOR UPDATE SKIP LOCKED` on MySQL; SQLite holds
+//! the database write lock), bump their epoch and lease them. A workflow never claimed before
+//! starts at its first step and costs nothing more; one taken over (a retry fell due, a lease
+//! expired, an operator retried it) is resumed from its journal, and an expired lease is
+//! recorded as a lost attempt. Not the execution of what was claimed (that is `runner`).
 
+use super::cursor::{self, Cursor, Standing};
 use super::db::{args, padded_list, tuples, Arg, Row, Tx};
-use super::isolate::RawKey;
-use super::{parse_json, parse_key, retry_transient, Result, Store};
+use super::{parse_id, parse_json, retry_transient, Error, Result, Store};
 use crate::definition::Registry;
-use kernel::model::{ActivityKey, AttemptOutcome, Micros};
+use kernel::model::{ActivityKey, AttemptOutcome, Micros, WorkflowStatus};
 pub use kernel::plan::Claimed;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -18,32 +21,23 @@ use std::sync::Arc;
 /// holds at once.
 pub const CLAIM_BATCH_MAX: u32 = 128;
 
-/// A due row as the claim's `SELECT` saw it.
-struct Due {
-    key: ActivityKey,
-    name: String,
-    workflow_type: String,
-    was_leased: bool,
-    attempt: u32,
-    max_attempts: u32,
-    epoch: i64,
-    lease_owner: Option<String>,
-    claimed_at: Option<Micros>,
-    now: Micros,
-}
+/// The workflow columns a claim reads.
+const DUE_COLUMNS: &str =
+    "id, workflow_type, version, status, epoch, lease_owner, claimed_at, input, \
+     current_name, budget_step, budget_kind, budget_max";
 
-/// Which due rows a claim may take: the workflow types and versions its worker has loaded
-/// (a worker without a definition never claims its activities: rolling deploys), and
-/// optionally one row only (claiming row by row).
+/// Which due workflows a claim may take: the types and versions its worker has loaded (a
+/// worker without a definition never claims them: rolling deploys), and optionally one only
+/// (claiming one by one).
 struct Filter<'a> {
     versions: &'a [(String, u32)],
-    only: Option<&'a RawKey>,
+    only: Option<&'a str>,
 }
 
 impl Filter<'_> {
     /// `AND …` conditions and their values.
     fn sql(&self) -> (String, Vec<Arg>) {
-        let mut args = Vec::with_capacity(self.versions.len() * 2 + 3);
+        let mut args = Vec::with_capacity(self.versions.len() * 2 + 1);
         let pairs: Vec<&str> = self
             .versions
             .iter()
@@ -53,23 +47,23 @@ impl Filter<'_> {
             })
             .collect();
         let mut sql = format!(" AND ({})", pairs.join(" OR "));
-        if let Some(key) = self.only {
-            sql.push_str(" AND workflow_id = ? AND step = ? AND kind = ?");
-            args.extend(key.args());
+        if let Some(id) = self.only {
+            sql.push_str(" AND id = ?");
+            args.push(id.into());
         }
         (sql, args)
     }
 }
 
 impl Store {
-    /// Leases up to `batch_max` due activities to `worker` for `lease_ttl_ms`: ready ones
-    /// whose `run_at` has come, and leased ones whose lease expired (reclaimed; the lost
-    /// attempt is recorded and counts). Only activities of the types and versions `registry`
-    /// holds are taken.
+    /// Leases up to `batch_max` due workflows to `worker` for `lease_ttl_ms`, each with the
+    /// activity it is at: ready ones whose `run_at` has come, and leased ones whose lease
+    /// expired (taken over; the lost attempt is recorded and counts). Only workflows of the
+    /// types and versions `registry` holds are taken.
     ///
     /// One row never fails the claim of the others: when a batch fails on something a row
-    /// holds (a corrupt value, a write the database refuses), the due rows are claimed one by
-    /// one and a row that still fails is parked with its workflow (`failed`, with the reason).
+    /// holds (a corrupt value, a write the database refuses), the due workflows are claimed
+    /// one by one and one that still fails is parked (`failed`, with the reason).
     pub async fn claim(
         &self,
         registry: &Registry,
@@ -88,15 +82,15 @@ impl Store {
         };
         match retry_transient!(self.claim_once(&all, worker, batch_max, lease_ttl_ms)) {
             Err(err) if err.is_row_specific() => {
-                tracing::warn!(error = %err, "claim failed on a row; claiming row by row");
-                self.claim_row_by_row(&versions, worker, batch_max, lease_ttl_ms)
+                tracing::warn!(error = %err, "claim failed on a row; claiming one by one");
+                self.claim_one_by_one(&versions, worker, batch_max, lease_ttl_ms)
                     .await
             }
             other => other,
         }
     }
 
-    async fn claim_row_by_row(
+    async fn claim_one_by_one(
         &self,
         versions: &[(String, u32)],
         worker: &str,
@@ -111,27 +105,27 @@ impl Store {
         let mut a = filter_args;
         a.push(Arg::Int(i64::from(batch_max)));
         let sql = format!(
-            "SELECT workflow_id, step, kind FROM activities WHERE run_at <= {}{filter} ORDER BY run_at LIMIT ?",
+            "SELECT id FROM workflows WHERE run_at <= {}{filter} ORDER BY run_at LIMIT ?",
             self.dialect().now()
         );
-        let keys = self
+        let ids = self
             .read(&sql, a)
             .await?
             .iter()
-            .map(RawKey::from_row)
-            .collect::<Result<Vec<_>>>()?;
-        let mut claimed = Vec::with_capacity(keys.len());
-        for key in &keys {
+            .map(|r| r.text("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in &ids {
             let one = Filter {
                 versions,
-                only: Some(key),
+                only: Some(id),
             };
             match retry_transient!(self.claim_once(&one, worker, 1, lease_ttl_ms)) {
                 Ok(rows) => claimed.extend(rows),
                 Err(err) if err.is_row_specific() => {
-                    tracing::error!(activity = %key, error = %err, "activity cannot be claimed; parking its workflow");
-                    let reason = format!("the activity could not be claimed: {err}");
-                    self.isolate(key, None, &reason, "claim").await?;
+                    tracing::error!(workflow = %id, error = %err, "workflow cannot be claimed; parking it");
+                    let reason = format!("the workflow could not be claimed: {err}");
+                    self.isolate(id, None, &reason, "claim").await?;
                 }
                 Err(err) => return Err(err),
             }
@@ -153,8 +147,7 @@ impl Store {
         let rows = tx
             .fetch_all(
                 &format!(
-                    "SELECT workflow_id, step, kind, workflow_type, name, status, attempt, max_attempts, epoch, \
-                     lease_owner, claimed_at, {} AS now FROM activities WHERE run_at <= {}{filter_sql} \
+                    "SELECT {DUE_COLUMNS}, {} AS now FROM workflows WHERE run_at <= {}{filter_sql} \
                      ORDER BY run_at LIMIT ?{}",
                     d.now(),
                     d.now(),
@@ -169,38 +162,39 @@ impl Store {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let due: Vec<Due> = rows.iter().map(Due::from_row).collect::<Result<_>>()?;
-        let now = due[0].now;
+        let now = rows[0].int("now")?;
         let expires = now + lease_ttl_ms as i64 * 1_000;
-        let ids: Vec<String> = due.iter().map(|d| d.key.workflow_id.to_string()).collect();
-        // Each workflow has at most one unfinished activity (run_at set): the one selected.
+        let due = resume(&mut tx, &rows).await?;
+        let ids: Vec<String> = due.iter().map(|d| d.id.clone()).collect();
         let (list, list_args) = padded_list(&ids);
         let mut update = args![worker, now, expires, now];
         update.extend(list_args);
         tx.execute(
             &format!(
-                "UPDATE activities SET status = 'leased', epoch = epoch + 1, \
-                 attempt = CASE WHEN attempt < max_attempts THEN attempt + 1 ELSE attempt END, \
-                 lease_owner = ?, claimed_at = ?, run_at = ?, updated_at = ? \
-                 WHERE run_at IS NOT NULL AND workflow_id IN ({list})"
+                "UPDATE workflows SET epoch = epoch + 1, lease_owner = ?, claimed_at = ?, run_at = ?, \
+                 status = CASE WHEN status = 'pending' THEN 'running' ELSE status END, updated_at = ? \
+                 WHERE id IN ({list})"
             ),
             update,
         )
         .await?;
         record_expired(&mut tx, &due, now).await?;
-        let workflows = read_workflow_state(&mut tx, &ids).await?;
         tx.commit().await?;
         due.into_iter()
-            .map(|d| d.into_claimed(expires, &workflows))
+            .map(|d| d.into_claimed(now, expires))
             .collect()
     }
 
-    /// Extends leases still held: `true` per lease renewed, `false` where it was lost.
+    /// Extends leases still held, in one statement: `true` per lease renewed, `false` where
+    /// it was lost. Leases are the workflows' (`key.workflow_id`, epoch).
     pub async fn renew(
         &self,
         leases: &[(ActivityKey, i64)],
         lease_ttl_ms: u64,
     ) -> Result<Vec<bool>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
         retry_transient!(self.renew_once(leases, lease_ttl_ms))
     }
 
@@ -209,26 +203,53 @@ impl Store {
         leases: &[(ActivityKey, i64)],
         lease_ttl_ms: u64,
     ) -> Result<Vec<bool>> {
-        let mut tx = self.begin().await?;
-        let sql = format!(
-            "UPDATE activities SET run_at = {} + ? WHERE workflow_id = ? AND step = ? AND kind = ? \
-             AND epoch = ? AND status = 'leased'",
-            self.dialect().now()
-        );
-        let mut held = Vec::with_capacity(leases.len());
-        for (key, epoch) in leases {
-            let mut a = args![lease_ttl_ms as i64 * 1_000];
-            a.extend(key_args(key));
-            a.push(Arg::Int(*epoch));
-            held.push(tx.execute(&sql, a).await? == 1);
+        let mut unique: Vec<(String, i64)> = leases
+            .iter()
+            .map(|(k, e)| (k.workflow_id.to_string(), *e))
+            .collect();
+        unique.sort();
+        unique.dedup();
+        let mut a = args![lease_ttl_ms as i64 * 1_000];
+        for (id, epoch) in &unique {
+            a.extend(args![id.as_str(), *epoch]);
         }
+        let held = vec!["(id = ? AND epoch = ?)"; unique.len()].join(" OR ");
+        let mut tx = self.begin().await?;
+        let changed = tx
+            .execute(
+                &format!(
+                    "UPDATE workflows SET run_at = {} + ? WHERE lease_owner IS NOT NULL AND ({held})",
+                    self.dialect().now()
+                ),
+                a,
+            )
+            .await?;
+        if changed as usize == unique.len() {
+            tx.commit().await?;
+            return Ok(vec![true; leases.len()]);
+        }
+        let ids: Vec<String> = unique.iter().map(|(id, _)| id.clone()).collect();
+        let (list, list_args) = padded_list(&ids);
+        let rows = tx
+            .fetch_all(
+                &format!("SELECT id, epoch FROM workflows WHERE lease_owner IS NOT NULL AND id IN ({list})"),
+                list_args,
+            )
+            .await?;
         tx.commit().await?;
-        Ok(held)
+        let current: HashMap<String, i64> = rows
+            .iter()
+            .map(|r| Ok((r.text("id")?, r.int("epoch")?)))
+            .collect::<Result<_>>()?;
+        Ok(leases
+            .iter()
+            .map(|(k, e)| current.get(&k.workflow_id.to_string()) == Some(e))
+            .collect())
     }
 
-    /// Gives back claimed activities that were not started (a draining worker): they are due
-    /// again at once, and the attempt they were claimed for is not counted. (An exhausted
-    /// claim took no attempt, so none is given back.)
+    /// Gives back claimed workflows whose activity was not started (a draining worker): they
+    /// are due again at once, and the attempt they were claimed for is not counted (nothing
+    /// recorded it).
     pub async fn release(&self, claimed: &[Claimed]) -> Result<usize> {
         retry_transient!(self.release_once(claimed))
     }
@@ -236,15 +257,12 @@ impl Store {
     async fn release_once(&self, claimed: &[Claimed]) -> Result<usize> {
         let mut tx = self.begin().await?;
         let sql = format!(
-            "UPDATE activities SET status = 'ready', run_at = {}, lease_owner = NULL, attempt = attempt - ? \
-             WHERE workflow_id = ? AND step = ? AND kind = ? AND epoch = ? AND status = 'leased' AND attempt > 0",
+            "UPDATE workflows SET run_at = {}, lease_owner = NULL WHERE id = ? AND epoch = ? AND lease_owner IS NOT NULL",
             self.dialect().now()
         );
         let mut released = 0;
         for c in claimed {
-            let mut a = args![i64::from(!c.exhausted)];
-            a.extend(key_args(&c.key));
-            a.push(Arg::Int(c.epoch));
+            let a = args![c.key.workflow_id.to_string(), c.epoch];
             released += tx.execute(&sql, a).await? as usize;
         }
         tx.commit().await?;
@@ -261,20 +279,102 @@ pub(super) fn key_args(key: &ActivityKey) -> Vec<Arg> {
     ]
 }
 
+/// A due workflow as the claim will hand it out.
+struct Due {
+    id: String,
+    workflow_type: String,
+    version: u32,
+    cursor: Cursor,
+    max_attempts: u32,
+    /// Attempts the current activity made before this claim (the lost one included).
+    made: u32,
+    epoch: i64,
+    /// The expired lease taken over: its owner, start and attempt.
+    expired: Option<(Option<String>, Micros, u32)>,
+    input: Arc<Value>,
+    outputs: Arc<BTreeMap<String, Value>>,
+}
+
+/// Where each selected workflow stands: a fresh one (never claimed, no journal) is at its
+/// first step; the others are read back from their journal and history.
+async fn resume(tx: &mut Tx<'_>, rows: &[Row]) -> Result<Vec<Due>> {
+    let fresh = |r: &Row| -> Result<bool> {
+        Ok(r.int("epoch")? == 0 && r.text("status")? == WorkflowStatus::Pending.as_str())
+    };
+    let mut taken_over = Vec::new();
+    let mut firsts = HashMap::new();
+    for r in rows {
+        if !fresh(r)? {
+            let id = r.text("id")?;
+            firsts.insert(id.clone(), cursor::first(r)?);
+            taken_over.push(id);
+        }
+    }
+    let standings = cursor::standings(tx, &taken_over, &firsts).await?;
+    let made = cursor::attempts_made(tx, &taken_over).await?;
+    rows.iter()
+        .map(|r| {
+            let id = r.text("id")?;
+            let standing = match standings.get(&id) {
+                Some(s) => s.clone(),
+                None => Standing {
+                    cursor: Some(cursor::first(r)?),
+                    ..Standing::default()
+                },
+            };
+            let cursor = standing.cursor.ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "workflow {id} is due but its journal names no next activity"
+                ))
+            })?;
+            let max_attempts = cursor::budget(r, &cursor)?;
+            let mut done = made
+                .get(&(id.clone(), cursor.step, cursor.kind))
+                .copied()
+                .unwrap_or(0);
+            let expired = match r.opt_text("lease_owner")? {
+                Some(owner) => {
+                    let (lost, _) = cursor::next_attempt(done, max_attempts);
+                    done = lost;
+                    let started = r.opt_int("claimed_at")?.unwrap_or(0);
+                    Some((Some(owner), started, lost))
+                }
+                None => None,
+            };
+            parse_id(&id)?;
+            Ok(Due {
+                workflow_type: r.text("workflow_type")?,
+                version: r.int("version")? as u32,
+                max_attempts,
+                made: done,
+                epoch: r.int("epoch")?,
+                expired,
+                input: Arc::new(parse_json(&r.text("input")?, "workflow input")?),
+                outputs: Arc::new(standing.outputs),
+                cursor,
+                id,
+            })
+        })
+        .collect()
+}
+
 /// Records the attempts whose lease expired (their worker vanished) in the history.
 async fn record_expired(tx: &mut Tx<'_>, due: &[Due], now: Micros) -> Result<()> {
-    let expired: Vec<&Due> = due.iter().filter(|d| d.was_leased).collect();
+    let expired: Vec<&Due> = due.iter().filter(|d| d.expired.is_some()).collect();
     if expired.is_empty() {
         return Ok(());
     }
     let mut a = Vec::with_capacity(expired.len() * 9);
     for d in &expired {
-        a.extend(key_args(&d.key));
+        let (owner, started, attempt) = d.expired.clone().expect("filtered");
         a.extend(args![
-            i64::from(d.attempt),
+            d.id.as_str(),
+            i64::from(d.cursor.step),
+            d.cursor.kind.as_str(),
+            i64::from(attempt),
             d.epoch,
-            d.lease_owner.clone(),
-            d.claimed_at.unwrap_or(now),
+            owner,
+            if started > 0 { started } else { now },
             now
         ]);
         a.push(Arg::Text(AttemptOutcome::LeaseExpired.as_str().into()));
@@ -291,72 +391,27 @@ async fn record_expired(tx: &mut Tx<'_>, due: &[Due], now: Micros) -> Result<()>
     Ok(())
 }
 
-type WorkflowState = (u32, Arc<Value>, Arc<BTreeMap<String, Value>>);
-
-/// Version, input and outputs of each workflow, by id.
-async fn read_workflow_state(
-    tx: &mut Tx<'_>,
-    ids: &[String],
-) -> Result<HashMap<String, WorkflowState>> {
-    let (list, list_args) = padded_list(ids);
-    let sql = format!("SELECT id, version, input, outputs FROM workflows WHERE id IN ({list})");
-    let rows = tx.fetch_all(&sql, list_args).await?;
-    rows.iter()
-        .map(|r| {
-            let state = (
-                r.int("version")? as u32,
-                Arc::new(parse_json(&r.text("input")?, "workflow input")?),
-                Arc::new(parse_json(&r.text("outputs")?, "workflow outputs")?),
-            );
-            Ok((r.text("id")?, state))
-        })
-        .collect()
-}
-
 impl Due {
-    fn from_row(row: &Row) -> Result<Due> {
-        Ok(Due {
-            key: parse_key(row)?,
-            name: row.text("name")?,
-            workflow_type: row.text("workflow_type")?,
-            was_leased: row.text("status")? == "leased",
-            attempt: row.int("attempt")? as u32,
-            max_attempts: row.int("max_attempts")? as u32,
-            epoch: row.int("epoch")?,
-            lease_owner: row.opt_text("lease_owner")?,
-            claimed_at: row.opt_int("claimed_at")?,
-            now: row.int("now")?,
-        })
-    }
-
-    fn into_claimed(
-        self,
-        expires: Micros,
-        workflows: &HashMap<String, WorkflowState>,
-    ) -> Result<Claimed> {
-        let id = self.key.workflow_id.to_string();
-        let (version, input, outputs) = workflows.get(&id).cloned().ok_or_else(|| {
-            super::Error::Corrupt(format!("activity {} has no workflow", self.key))
-        })?;
-        let exhausted = self.attempt >= self.max_attempts;
+    fn into_claimed(self, now: Micros, expires: Micros) -> Result<Claimed> {
+        let (attempt, exhausted) = cursor::next_attempt(self.made, self.max_attempts);
         Ok(Claimed {
-            key: self.key,
-            name: self.name,
-            workflow_type: self.workflow_type,
-            version,
-            attempt: if exhausted {
-                self.attempt
-            } else {
-                self.attempt + 1
+            key: ActivityKey {
+                workflow_id: parse_id(&self.id)?,
+                step: self.cursor.step,
+                kind: self.cursor.kind,
             },
+            name: self.cursor.name,
+            workflow_type: self.workflow_type,
+            version: self.version,
+            attempt,
             max_attempts: self.max_attempts,
             epoch: self.epoch + 1,
-            claimed_at: self.now,
+            claimed_at: now,
             lease_expires_at: expires,
             exhausted,
-            reclaimed: self.was_leased,
-            input,
-            outputs,
+            reclaimed: self.expired.is_some(),
+            input: self.input,
+            outputs: self.outputs,
         })
     }
 }

@@ -1,21 +1,20 @@
 //! Completion: record a batch of activity outcomes and, in the same transaction, apply the
-//! scheduler's decision for each — next activity (already leased to the same worker),
+//! scheduler's decision for each — next activity (kept under the same workflow lease),
 //! compensation, scheduled retry, or the workflow's end.
 //!
 //! The batch costs a fixed number of statements whatever its size: one locking read of the
-//! workflows and their current activities (the fence: key, epoch and status must still
-//! match), one `CASE` update per table, one multi-row insert each for the next activities
-//! and the attempt history. A worker whose lease was reclaimed writes nothing.
+//! workflow rows (the fence: epoch and owner must still match), one multi-row insert of the
+//! activities that are done (the journal: each row written once), and only where something
+//! changed, one `CASE` update of the workflow rows and one insert of attempt history. A step
+//! that succeeds and hands on to the next writes one row. A worker whose lease was taken
+//! over writes nothing.
 
 use super::claim::{key_args, Claimed};
 use super::db::{args, case_update, padded_list, tuples, Arg, Column, Dialect, Tx};
-use super::isolate::RawKey;
 use super::plan::{plan, AttemptRow, Handoff, Locked, Plan};
 use super::{parse_id, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry, Request};
-use kernel::model::{
-    ActivityKey, ActivityKind, ActivityStatus, Micros, Outcome, WorkflowId, WorkflowStatus,
-};
+use kernel::model::{ActivityKey, Micros, Outcome, WorkflowId, WorkflowStatus};
 use kernel::scheduler::{Decision, Event};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,7 +71,9 @@ const CASE_ROWS_MAX: usize = 32;
 
 impl Store {
     /// Records `completions` (all leased to `worker`) and applies their decisions in one
-    /// transaction. With `lease_next_ms`, each next activity comes back leased to `worker`.
+    /// transaction. With `lease_next_ms`, each next activity comes back under the same
+    /// workflow lease (its expiry unchanged: the heartbeat renews it); without, the lease is
+    /// given back and the next activity is due for any worker.
     pub async fn complete(
         &self,
         registry: &Registry,
@@ -119,8 +120,8 @@ impl Store {
                         c.claimed.attempt,
                         c.outcome.attempt_outcome()
                     );
-                    let raw = RawKey::from(key);
-                    self.isolate(&raw, Some(c.claimed.epoch), &reason, "complete")
+                    let id = key.workflow_id.to_string();
+                    self.isolate(&id, Some(c.claimed.epoch), &reason, "complete")
                         .await?;
                 }
                 Err(err) => return Err(err),
@@ -148,7 +149,7 @@ impl Store {
             let key = c.claimed.key;
             let held = locked
                 .get(&key.workflow_id)
-                .filter(|l| l.holds(key, c.claimed.epoch, ActivityStatus::Leased));
+                .filter(|l| l.holds(c.claimed.epoch, worker));
             let Some(wf) = held else {
                 tracing::warn!(activity = %key, epoch = c.claimed.epoch, "fenced: lease no longer current");
                 fenced.push(key);
@@ -174,8 +175,7 @@ impl Store {
             p.attempt = attempt;
             plans.push(p);
         }
-        let owner = matches!(handoff, Handoff::Lease { .. }).then_some(worker);
-        let mut done = write_plans(&mut tx, plans, now, owner).await?;
+        let mut done = write_plans(&mut tx, plans, now, Some(worker)).await?;
         // Crash window: everything written, nothing committed (the transaction rolls back).
         fail::fail_point!("store::before_complete_commit");
         tx.commit().await?;
@@ -197,8 +197,8 @@ pub(super) fn definition_of<'r>(
         })
 }
 
-/// Locks the workflows' rows with their unfinished activities (in id order, so concurrent
-/// batches do not deadlock on each other) and reads the database clock.
+/// Locks the workflows' rows (in id order, so concurrent batches do not deadlock on each
+/// other) and reads the database clock.
 pub(super) async fn lock_batch(
     tx: &mut Tx<'_>,
     dialect: Dialect,
@@ -209,9 +209,8 @@ pub(super) async fn lock_batch(
     sorted.dedup();
     let (list, list_args) = padded_list(&sorted);
     let sql = format!(
-        "SELECT w.id, w.created_at, w.abort_requested, w.error_code, w.error_message, w.failed_step, a.step, a.kind, a.epoch, \
-         a.status, {} AS now FROM workflows w LEFT JOIN activities a ON a.workflow_id = w.id AND a.run_at IS NOT NULL \
-         WHERE w.id IN ({list}) ORDER BY w.id{}",
+        "SELECT id, status, created_at, abort_requested, error_code, error_message, failed_step, epoch, \
+         lease_owner, run_at, {} AS now FROM workflows WHERE id IN ({list}) ORDER BY id{}",
         dialect.now(),
         dialect.for_update()
     );
@@ -221,55 +220,56 @@ pub(super) async fn lock_batch(
     for row in rows {
         now = row.int("now")?;
         let id = parse_id(&row.text("id")?)?;
-        let active = match row.opt_int("step")? {
-            Some(step) => Some((
-                ActivityKey {
-                    workflow_id: id,
-                    step: step as u32,
-                    kind: parse_name(&row.text("kind")?, ActivityKind::parse, "activity kind")?,
-                },
-                row.int("epoch")?,
-                parse_name(
-                    &row.text("status")?,
-                    ActivityStatus::parse,
-                    "activity status",
-                )?,
-            )),
-            None => None,
-        };
         let l = Locked {
             created_at: row.int("created_at")?,
+            status: parse_name(
+                &row.text("status")?,
+                WorkflowStatus::parse,
+                "workflow status",
+            )?,
             abort_requested: row.int("abort_requested")? != 0,
             error_code: row.opt_text("error_code")?,
             error_message: row.opt_text("error_message")?,
             failed_step: row.opt_int("failed_step")?,
-            active,
+            epoch: row.int("epoch")?,
+            lease_owner: row.opt_text("lease_owner")?,
+            lease_expires_at: row.opt_int("run_at")?,
         };
-        assert!(
-            locked.insert(id, l).is_none(),
-            "a workflow has at most one unfinished activity"
-        );
+        locked.insert(id, l);
+    }
+    if now == 0 {
+        let rows = tx
+            .fetch_all(&format!("SELECT {} AS now", dialect.now()), vec![])
+            .await?;
+        now = rows[0].int("now")?;
     }
     Ok((locked, now))
 }
 
-/// Carries out plans whose fence was checked under lock: one `CASE` update per table, then
-/// the next activities and the attempt history as multi-row inserts.
-/// `owner`: the worker that next activities are leased to (`None`: they are left ready).
+/// Carries out plans whose fence was checked under lock: the done activities as one
+/// multi-row insert (the journal), then, only where they changed, the workflow rows (one
+/// `CASE` update per chunk) and the history of attempts that did not finish their activity.
+/// `worker`: who ran the attempts (`None`: nobody did, e.g. an abort decided at once).
 pub(super) async fn write_plans(
     tx: &mut Tx<'_>,
     plans: Vec<Plan>,
     now: Micros,
-    owner: Option<&str>,
+    worker: Option<&str>,
 ) -> Result<Completed> {
     let mut done = Completed::default();
     if plans.is_empty() {
         return Ok(done);
     }
-    // A `CASE` costs each row a scan of its branches: chunks keep that cost flat.
-    for chunk in plans.chunks(CASE_ROWS_MAX) {
-        update_activities(tx, chunk, now).await?;
-        update_workflows(tx, chunk, now).await?;
+    insert_journal(tx, &plans, now).await?;
+    for release in [true, false] {
+        let changed: Vec<&Plan> = plans
+            .iter()
+            .filter(|p| p.workflow.write && p.workflow.release == release)
+            .collect();
+        // A `CASE` costs each row a scan of its branches: chunks keep that cost flat.
+        for chunk in changed.chunks(CASE_ROWS_MAX) {
+            update_workflows(tx, chunk, now, release).await?;
+        }
     }
     let mut next = Vec::new();
     let mut attempts = Vec::new();
@@ -282,73 +282,82 @@ pub(super) async fn write_plans(
                 duration_us: now - p.created_at,
             });
         }
-        attempts.extend(p.attempt.map(|a| (p.key, a)));
+        if !p.journal {
+            attempts.extend(p.attempt.map(|a| (p.key, a)));
+        }
         next.extend(p.next);
         done.decisions.push((p.key, p.decision));
     }
-    insert_next(tx, &next, now, owner).await?;
+    let _ = worker;
     insert_attempts(tx, &attempts, now).await?;
     done.next = next.into_iter().filter(|c| c.epoch > 0).collect();
     Ok(done)
 }
 
-fn ids_of(plans: &[Plan]) -> Vec<String> {
-    plans
-        .iter()
-        .map(|p| p.key.workflow_id.to_string())
-        .collect()
-}
-
-/// Each plan's current activity (the workflow's one row with `run_at` set) gets its outcome.
-async fn update_activities(tx: &mut Tx<'_>, plans: &[Plan], now: Micros) -> Result<()> {
-    let col = |name, wrap, f: &dyn Fn(&Plan) -> Arg| Column {
-        name,
-        wrap,
-        values: plans.iter().map(f).collect(),
-    };
-    let columns = [
-        col("status", "{}", &|p| p.activity_status.as_str().into()),
-        col("run_at", "{}", &|p| p.run_at.into()),
-        col("request", "COALESCE({}, request)", &|p| {
-            p.request.clone().into()
-        }),
-        col("response", "{}", &|p| p.response.clone().into()),
-        col("error_code", "{}", &|p| {
-            p.error.as_ref().map(|e| e.code.clone()).into()
-        }),
-        col("error_message", "{}", &|p| {
-            p.error.as_ref().map(|e| e.message.clone()).into()
-        }),
-        col("finished_at", "{}", &|p| p.finished_at.into()),
-    ];
-    let fixed = [
-        ("lease_owner", Arg::OptText(None)),
-        ("updated_at", Arg::Int(now)),
-    ];
-    let (sql, a) = case_update(
-        "activities",
-        "workflow_id",
-        &ids_of(plans),
-        &columns,
-        &fixed,
-        "run_at IS NOT NULL",
-    );
-    let changed = tx.execute(&sql, a).await?;
-    assert_eq!(
-        changed as usize,
-        plans.len(),
-        "every fenced-in activity was locked by this transaction"
-    );
+/// One row per activity that is done, naming the one that follows.
+async fn insert_journal(tx: &mut Tx<'_>, plans: &[Plan], now: Micros) -> Result<()> {
+    let rows: Vec<&Plan> = plans.iter().filter(|p| p.journal).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    const WIDTH: usize = 24;
+    let mut a = Vec::with_capacity(rows.len() * WIDTH);
+    for p in &rows {
+        let j = &p.journal_row;
+        let next = p.next.as_ref();
+        a.extend(key_args(&p.key));
+        a.extend(args![
+            p.workflow_type.as_str(),
+            i64::from(j.version),
+            j.name.as_str(),
+            p.activity_status.as_str(),
+            i64::from(j.attempt),
+            i64::from(j.max_attempts),
+            j.epoch,
+            j.started_at,
+            p.request.clone(),
+            p.response.clone(),
+            p.error.as_ref().map(|e| e.code.clone()),
+            p.error.as_ref().map(|e| e.message.clone()),
+            j.started_at,
+            now,
+            now,
+            next.map(|n| i64::from(n.key.step)),
+            next.map(|n| n.key.kind.as_str().to_owned()),
+            next.map(|n| n.name.clone()),
+            next.map(|n| i64::from(n.max_attempts)),
+            p.attempt.as_ref().map(|t| t.worker.clone()),
+            p.attempt.as_ref().map(|t| t.outcome.as_str().to_owned()),
+        ]);
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO activities (workflow_id, step, kind, workflow_type, version, name, status, attempt, \
+             max_attempts, epoch, claimed_at, request, response, error_code, error_message, created_at, \
+             updated_at, finished_at, next_step, next_kind, next_name, next_max_attempts, worker, outcome) \
+             VALUES {}",
+            tuples(rows.len(), WIDTH)
+        ),
+        a,
+    )
+    .await?;
     Ok(())
 }
 
-async fn update_workflows(tx: &mut Tx<'_>, plans: &[Plan], now: Micros) -> Result<()> {
+/// `release`: the rows' leases are given back (owner cleared, `run_at` the next due time);
+/// else they stay as they are.
+async fn update_workflows(
+    tx: &mut Tx<'_>,
+    plans: &[&Plan],
+    now: Micros,
+    release: bool,
+) -> Result<()> {
     let col = |name, wrap, f: &dyn Fn(&Plan) -> Arg| Column {
         name,
         wrap,
-        values: plans.iter().map(f).collect(),
+        values: plans.iter().map(|p| f(p)).collect(),
     };
-    let columns = [
+    let mut columns = vec![
         col("status", "{}", &|p| p.workflow.status.as_str().into()),
         col("current_step", "{}", &|p| {
             i64::from(p.workflow.current.0).into()
@@ -373,60 +382,27 @@ async fn update_workflows(tx: &mut Tx<'_>, plans: &[Plan], now: Micros) -> Resul
             p.workflow.status.is_terminal().then_some(now).into()
         }),
     ];
-    let (sql, a) = case_update(
-        "workflows",
-        "id",
-        &ids_of(plans),
-        &columns,
-        &[("updated_at", Arg::Int(now))],
-        "1 = 1",
-    );
+    let mut fixed = vec![("updated_at", Arg::Int(now))];
+    if release {
+        columns.push(col("run_at", "{}", &|p| p.workflow.run_at.into()));
+        fixed.push(("lease_owner", Arg::OptText(None)));
+    } else {
+        // A kept lease: renewed where the plan says so, else as it is.
+        columns.push(col("run_at", "COALESCE({}, run_at)", &|p| {
+            p.workflow.run_at.into()
+        }));
+    }
+    let ids: Vec<String> = plans
+        .iter()
+        .map(|p| p.key.workflow_id.to_string())
+        .collect();
+    let (sql, a) = case_update("workflows", "id", &ids, &columns, &fixed, "1 = 1");
     let changed = tx.execute(&sql, a).await?;
     assert_eq!(
         changed as usize,
         plans.len(),
         "the workflow rows were locked by this transaction"
     );
-    Ok(())
-}
-
-async fn insert_next(
-    tx: &mut Tx<'_>,
-    next: &[Claimed],
-    now: Micros,
-    owner: Option<&str>,
-) -> Result<()> {
-    if next.is_empty() {
-        return Ok(());
-    }
-    let mut a = Vec::with_capacity(next.len() * 15);
-    for c in next {
-        let leased = c.epoch > 0;
-        a.extend(key_args(&c.key));
-        a.extend(args![
-            c.workflow_type.as_str(),
-            i64::from(c.version),
-            c.name.as_str(),
-            if leased { "leased" } else { "ready" },
-            i64::from(c.attempt),
-            i64::from(c.max_attempts),
-            c.lease_expires_at,
-            leased.then_some(c.claimed_at),
-            c.epoch,
-            owner.filter(|_| leased).map(str::to_owned),
-            now,
-            now,
-        ]);
-    }
-    tx.execute(
-        &format!(
-            "INSERT INTO activities (workflow_id, step, kind, workflow_type, version, name, status, attempt, \
-             max_attempts, run_at, claimed_at, epoch, lease_owner, created_at, updated_at) VALUES {}",
-            tuples(next.len(), 15)
-        ),
-        a,
-    )
-    .await?;
     Ok(())
 }
 

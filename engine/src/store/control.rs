@@ -1,29 +1,41 @@
 //! Operator and user controls: abort a workflow, retry a parked (`failed`) one.
 //!
-//! Both run the same plans as a completion (see `complete`), so an abort of a workflow whose
-//! next action has not started is decided by the scheduler exactly like any other event.
+//! Both run the same plans as a completion (see `complete`), so an abort of a workflow that
+//! nobody holds (its next action waits) is decided by the scheduler exactly like any other
+//! event; one that a worker holds is decided by that worker when its attempt ends.
 
-use super::claim::{key_args, Claimed};
+use super::claim::Claimed;
 use super::complete::{lock_batch, write_plans};
-use super::db::{args, Row, Tx};
+use super::cursor::{self, Cursor};
+use super::db::{args, Tx};
 use super::plan::{plan, Handoff};
 use super::{parse_json, parse_name, retry_transient, Error, Result, Store};
 use crate::definition::{Definition, Registry};
-use kernel::model::{ActivityKey, ActivityKind, ActivityStatus, WorkflowId, WorkflowStatus};
+use kernel::model::{ActivityKey, ActivityKind, WorkflowId, WorkflowStatus};
 use kernel::scheduler::Event;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The workflow columns the controls need.
+/// The workflow as the controls see it.
 struct Head {
     def: Arc<Definition>,
     status: WorkflowStatus,
-    current: ActivityKey,
+    /// The activity it is at (`None` once it ended).
+    current: Option<Cursor>,
+    /// Its budget (an operator's retry may have raised the journal's).
+    max_attempts: u32,
+    /// Attempts the current activity has made.
+    made: u32,
+    held: bool,
+    epoch: i64,
+    input: String,
+    outputs: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Store {
-    /// Asks a workflow to stop. Before the pivot it is compensated: at once if its next action
-    /// has not started, else when the running attempt ends. Returns the status after the
-    /// request. Past the pivot, or once terminal, it is refused ([`Error::Conflict`]).
+    /// Asks a workflow to stop. Before the pivot it is compensated: at once if nobody holds
+    /// it (its next action waits), else when the running attempt ends. Returns the status
+    /// after the request. Past the pivot, or once terminal, it is refused ([`Error::Conflict`]).
     pub async fn abort(&self, registry: &Registry, id: WorkflowId) -> Result<WorkflowStatus> {
         retry_transient!(self.abort_once(registry, id))
     }
@@ -38,7 +50,11 @@ impl Store {
             WorkflowStatus::Compensating => return Ok(WorkflowStatus::Compensating),
             _ => {}
         }
-        if head.def.step(head.current.step).after_pivot {
+        let current = head
+            .current
+            .clone()
+            .ok_or_else(|| Error::Corrupt(format!("workflow {id} has no current activity")))?;
+        if head.def.step(current.step).after_pivot {
             return Err(Error::Conflict(format!(
                 "workflow {id} is past its pivot: it can only move forward to completion"
             )));
@@ -48,34 +64,19 @@ impl Store {
             args![id.to_string()],
         )
         .await?;
-        let row = tx
-            .fetch_all(
-                &format!(
-                    "SELECT a.status, a.attempt, a.max_attempts, a.epoch, a.name, w.input, w.outputs FROM activities a \
-                     JOIN workflows w ON w.id = a.workflow_id \
-                     WHERE a.workflow_id = ? AND a.step = ? AND a.kind = ?{}",
-                    self.dialect().for_update()
-                ),
-                key_args(&head.current),
-            )
-            .await?
-            .pop()
-            .ok_or_else(|| Error::Corrupt(format!("workflow {id} has no current activity")))?;
-        if row.text("status")? != ActivityStatus::Ready.as_str() {
+        if head.held {
             // Leased: the worker applies the abort when its attempt ends.
             tx.commit().await?;
             return Ok(head.status);
         }
-        let claimed = waiting_activity(&head, &row)?;
         let (locked, now) = lock_batch(&mut tx, self.dialect(), &[id]).await?;
-        let wf = &locked[&id];
-        assert!(
-            wf.holds(claimed.key, claimed.epoch, ActivityStatus::Ready),
-            "the activity row is locked"
-        );
+        let claimed = Claimed {
+            claimed_at: now,
+            ..waiting_activity(id, &head, &current)?
+        };
         let p = plan(
             &head.def,
-            wf,
+            &locked[&id],
             &claimed,
             &Event::Aborted,
             0.0,
@@ -106,45 +107,35 @@ impl Store {
                 head.status
             )));
         }
-        let budget = head
-            .def
-            .policy(head.current.step, head.current.kind)
-            .max_attempts;
-        let now = self.dialect().now();
-        let mut a = args![i64::from(budget)];
-        a.extend(key_args(&head.current));
-        let changed = tx
-            .execute(
-                &format!(
-                    "UPDATE activities SET status = 'ready', run_at = {now}, max_attempts = attempt + ?, \
-                     lease_owner = NULL, finished_at = NULL, updated_at = {now} \
-                     WHERE workflow_id = ? AND step = ? AND kind = ? AND status = 'failed'"
-                ),
-                a,
-            )
-            .await?;
-        if changed != 1 {
-            return Err(Error::Corrupt(format!(
-                "parked workflow {id} has no failed activity at {}",
-                head.current
-            )));
-        }
-        let status = match head.current.kind {
+        let current = head.current.clone().ok_or_else(|| {
+            Error::Corrupt(format!("parked workflow {id} has no current activity"))
+        })?;
+        let budget = head.def.policy(current.step, current.kind).max_attempts;
+        let status = match current.kind {
             ActivityKind::Action => WorkflowStatus::Running,
             ActivityKind::Compensation => WorkflowStatus::Compensating,
         };
+        let now = self.dialect().now();
         tx.execute(
             &format!(
-                "UPDATE workflows SET status = ?, parked_reason = NULL, finished_at = NULL, updated_at = {now} WHERE id = ?"
+                "UPDATE workflows SET status = ?, parked_reason = NULL, finished_at = NULL, run_at = {now}, \
+                 lease_owner = NULL, budget_step = ?, budget_kind = ?, budget_max = ?, updated_at = {now} \
+                 WHERE id = ?"
             ),
-            args![status.as_str(), id.to_string()],
+            args![
+                status.as_str(),
+                i64::from(current.step),
+                current.kind.as_str(),
+                i64::from(head.made + budget),
+                id.to_string()
+            ],
         )
         .await?;
         tx.commit().await?;
         Ok(status)
     }
 
-    /// Locks a workflow's row and reads its definition, status and current activity.
+    /// Locks a workflow's row and reads its definition, status and where it stands.
     async fn lock_head(
         &self,
         tx: &mut Tx<'_>,
@@ -154,7 +145,8 @@ impl Store {
         let row = tx
             .fetch_all(
                 &format!(
-                    "SELECT workflow_type, version, status, current_step, current_kind FROM workflows WHERE id = ?{}",
+                    "SELECT workflow_type, version, status, current_name, budget_step, budget_kind, budget_max, \
+                     lease_owner, epoch, input FROM workflows WHERE id = ?{}",
                     self.dialect().for_update()
                 ),
                 args![id.to_string()],
@@ -172,6 +164,21 @@ impl Store {
                     workflow_type,
                     version,
                 })?;
+        let key = id.to_string();
+        let ids = [key.clone()];
+        let firsts = HashMap::from([(key.clone(), cursor::first(&row)?)]);
+        let standing = cursor::standings(tx, &ids, &firsts)
+            .await?
+            .remove(&key)
+            .unwrap_or_default();
+        let made = cursor::attempts_made(tx, &ids).await?;
+        let (max_attempts, made) = match &standing.cursor {
+            Some(c) => (
+                cursor::budget(&row, c)?,
+                made.get(&(key, c.step, c.kind)).copied().unwrap_or(0),
+            ),
+            None => (0, 0),
+        };
         Ok(Head {
             def,
             status: parse_name(
@@ -179,34 +186,36 @@ impl Store {
                 WorkflowStatus::parse,
                 "workflow status",
             )?,
-            current: ActivityKey {
-                workflow_id: id,
-                step: row.int("current_step")? as u32,
-                kind: parse_name(
-                    &row.text("current_kind")?,
-                    ActivityKind::parse,
-                    "activity kind",
-                )?,
-            },
+            current: standing.cursor,
+            max_attempts,
+            made,
+            held: row.opt_text("lease_owner")?.is_some(),
+            epoch: row.int("epoch")?,
+            input: row.text("input")?,
+            outputs: standing.outputs,
         })
     }
 }
 
 /// The current, not yet started activity as if claimed, so the plan can decide on it.
-fn waiting_activity(head: &Head, row: &Row) -> Result<Claimed> {
+fn waiting_activity(id: WorkflowId, head: &Head, current: &Cursor) -> Result<Claimed> {
     Ok(Claimed {
-        key: head.current,
-        name: row.text("name")?,
+        key: ActivityKey {
+            workflow_id: id,
+            step: current.step,
+            kind: current.kind,
+        },
+        name: current.name.clone(),
         workflow_type: head.def.name.clone(),
         version: head.def.version,
-        attempt: row.int("attempt")? as u32,
-        max_attempts: row.int("max_attempts")? as u32,
-        epoch: row.int("epoch")?,
+        attempt: head.made,
+        max_attempts: head.max_attempts,
+        epoch: head.epoch,
         claimed_at: 0,
         lease_expires_at: 0,
         exhausted: false,
         reclaimed: false,
-        input: Arc::new(parse_json(&row.text("input")?, "workflow input")?),
-        outputs: Arc::new(parse_json(&row.text("outputs")?, "workflow outputs")?),
+        input: Arc::new(parse_json(&head.input, "workflow input")?),
+        outputs: Arc::new(head.outputs.clone()),
     })
 }

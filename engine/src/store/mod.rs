@@ -9,6 +9,7 @@ mod audit;
 mod claim;
 mod complete;
 mod control;
+mod cursor;
 pub(crate) mod db;
 mod isolate;
 mod read;

@@ -2,13 +2,13 @@
 //! filters and a cursor, and counts by status. Read-only; never locks.
 
 use super::db::{args, Arg, Row};
-use super::{parse_id, parse_json, parse_name, Result, Store};
+use super::{cursor, parse_id, parse_json, parse_name, Result, Store};
 use kernel::model::{
     ActivityError, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId, WorkflowStatus,
 };
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One workflow as stored, with its journal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,7 +97,9 @@ fn opt_json(text: Option<String>, what: &str) -> Result<Option<Value>> {
 }
 
 impl Store {
-    /// One workflow with every activity and attempt, or `None`.
+    /// One workflow with every activity and attempt, or `None`. The activity a workflow is
+    /// at (due, leased, or where it parked) is shown from the workflow row's lease and its
+    /// history; a done one from its journal row, whose finishing attempt ends its history.
     pub async fn get(&self, id: WorkflowId) -> Result<Option<WorkflowRecord>> {
         let mut tx = self.begin_read().await?;
         let Some(w) = tx
@@ -110,16 +112,24 @@ impl Store {
         else {
             return Ok(None);
         };
+        let key = id.to_string();
         let acts = tx
-            .fetch_all("SELECT * FROM activities WHERE workflow_id = ? \
-                 ORDER BY CASE kind WHEN 'action' THEN 0 ELSE 1 END, CASE kind WHEN 'action' THEN step ELSE -step END", args![id.to_string()])
+            .fetch_all(
+                "SELECT * FROM activities WHERE workflow_id = ?",
+                args![key.as_str()],
+            )
             .await?;
         let tries = tx
             .fetch_all(
                 "SELECT * FROM attempts WHERE workflow_id = ? ORDER BY epoch",
-                args![id.to_string()],
+                args![key.as_str()],
             )
             .await?;
+        let firsts = HashMap::from([(key.clone(), cursor::first(&w)?)]);
+        let standing = cursor::standings(&mut tx, std::slice::from_ref(&key), &firsts)
+            .await?
+            .remove(&key)
+            .unwrap_or_default();
         tx.commit().await?;
         let mut by_key: BTreeMap<(u32, ActivityKind), Vec<AttemptRecord>> = BTreeMap::new();
         for t in &tries {
@@ -141,23 +151,40 @@ impl Store {
                 error: error_of(t)?,
             });
         }
-        let activities = acts
+        let mut activities = acts
             .iter()
             .map(|a| activity_record(a, &mut by_key))
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<_>>>()?;
+        activities.sort_by_key(|a| order_key(a.step, a.kind));
+        let status = parse_name(&w.text("status")?, WorkflowStatus::parse, "workflow status")?;
+        let current = match (&standing.cursor, status) {
+            (Some(c), s) if !s.is_terminal() || s == WorkflowStatus::Failed => {
+                let history = by_key.remove(&(c.step, c.kind)).unwrap_or_default();
+                Some(current_record(
+                    &w,
+                    c,
+                    status,
+                    history,
+                    standing.last_finished_at,
+                )?)
+            }
+            _ => None,
+        };
+        let (current_step, current_kind) = match (&current, activities.last()) {
+            (Some(c), _) => (c.step, c.kind),
+            (None, Some(last)) => (last.step, last.kind),
+            (None, None) => (0, ActivityKind::Action),
+        };
+        activities.extend(current);
         Ok(Some(WorkflowRecord {
             id,
             workflow_type: w.text("workflow_type")?,
             version: w.int("version")? as u32,
-            status: parse_name(&w.text("status")?, WorkflowStatus::parse, "workflow status")?,
-            current_step: w.int("current_step")? as u32,
-            current_kind: parse_name(
-                &w.text("current_kind")?,
-                ActivityKind::parse,
-                "activity kind",
-            )?,
+            status,
+            current_step,
+            current_kind,
             input: parse_json(&w.text("input")?, "workflow input")?,
-            outputs: parse_json(&w.text("outputs")?, "workflow outputs")?,
+            outputs: standing.outputs,
             error: error_of(&w)?,
             failed_step: w.opt_int("failed_step")?.map(|s| s as u32),
             parked_reason: w.opt_text("parked_reason")?,
@@ -238,11 +265,73 @@ impl Store {
     }
 }
 
+/// Where an activity stands in the order activities run: actions forward, then
+/// compensations backward.
+fn order_key(step: u32, kind: ActivityKind) -> (u8, i64) {
+    match kind {
+        ActivityKind::Action => (0, i64::from(step)),
+        ActivityKind::Compensation => (1, -i64::from(step)),
+    }
+}
+
+/// The activity a workflow is at, from its row (lease, budget) and its history.
+fn current_record(
+    w: &Row,
+    c: &cursor::Cursor,
+    status: WorkflowStatus,
+    attempts: Vec<AttemptRecord>,
+    since: Option<Micros>,
+) -> Result<ActivityRecord> {
+    let max_attempts = cursor::budget(w, c)?;
+    let made = attempts.iter().map(|t| t.attempt).max().unwrap_or(0);
+    let lease_owner = w.opt_text("lease_owner")?;
+    let (status, attempt) = match (status, &lease_owner) {
+        (WorkflowStatus::Failed, _) => (ActivityStatus::Failed, made),
+        (_, Some(_)) => (
+            ActivityStatus::Leased,
+            cursor::next_attempt(made, max_attempts).0,
+        ),
+        (_, None) => (ActivityStatus::Ready, made),
+    };
+    let error = attempts.last().and_then(|t| t.error.clone());
+    Ok(ActivityRecord {
+        step: c.step,
+        kind: c.kind,
+        name: c.name.clone(),
+        status,
+        attempt,
+        max_attempts,
+        run_at: w.opt_int("run_at")?,
+        lease_owner,
+        epoch: w.int("epoch")?,
+        request: None,
+        response: None,
+        error,
+        created_at: since.unwrap_or(w.int("created_at")?),
+        finished_at: w
+            .opt_int("finished_at")?
+            .filter(|_| status == ActivityStatus::Failed),
+        attempts,
+    })
+}
+
 fn activity_record(
     a: &Row,
     attempts: &mut BTreeMap<(u32, ActivityKind), Vec<AttemptRecord>>,
 ) -> Result<ActivityRecord> {
     let key = super::parse_key(a)?;
+    let mut history = attempts.remove(&(key.step, key.kind)).unwrap_or_default();
+    if let Some(outcome) = a.opt_text("outcome")? {
+        history.push(AttemptRecord {
+            attempt: a.int("attempt")? as u32,
+            epoch: a.int("epoch")?,
+            worker: a.opt_text("worker")?,
+            started_at: a.opt_int("claimed_at")?.unwrap_or(0),
+            finished_at: a.opt_int("finished_at")?.unwrap_or(0),
+            outcome: parse_name(&outcome, AttemptOutcome::parse, "attempt outcome")?,
+            error: error_of(a)?,
+        });
+    }
     Ok(ActivityRecord {
         step: key.step,
         kind: key.kind,
@@ -258,30 +347,30 @@ fn activity_record(
         error: error_of(a)?,
         created_at: a.int("created_at")?,
         finished_at: a.opt_int("finished_at")?,
-        attempts: attempts.remove(&(key.step, key.kind)).unwrap_or_default(),
+        attempts: history,
     })
 }
 
 /// What the database holds right now, for the operators' gauges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Backlog {
-    /// Activities due and waiting for a worker.
+    /// Workflows due and waiting for a worker.
     pub ready: u64,
-    /// Leased activities whose lease has expired (a worker died or stalls).
+    /// Leased workflows whose lease has expired (a worker died or stalls).
     pub overdue: u64,
     /// Workflows parked as `failed`.
     pub parked: u64,
 }
 
 impl Store {
-    /// Counts the backlog: due ready activities, expired leases, parked workflows.
+    /// Counts the backlog: due ready workflows, expired leases, parked workflows.
     pub async fn backlog(&self) -> Result<Backlog> {
         let now = self.dialect().now();
         let mut tx = self.begin_read().await?;
         let sql = format!(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'ready' THEN 1 ELSE 0 END), 0) AS SIGNED) AS ready, \
-             CAST(COALESCE(SUM(CASE WHEN status = 'leased' THEN 1 ELSE 0 END), 0) AS SIGNED) AS overdue \
-             FROM activities WHERE run_at <= {now}"
+            "SELECT CAST(COALESCE(SUM(CASE WHEN lease_owner IS NULL THEN 1 ELSE 0 END), 0) AS SIGNED) AS ready, \
+             CAST(COALESCE(SUM(CASE WHEN lease_owner IS NOT NULL THEN 1 ELSE 0 END), 0) AS SIGNED) AS overdue \
+             FROM workflows WHERE run_at <= {now}"
         );
         let sql = match self.dialect() {
             super::Dialect::MySql => sql,

@@ -1,4 +1,4 @@
-//! Submit: a workflow and its first activity in one transaction, with an optional
+//! Submit: a workflow row (due at once; its journal starts empty), with an optional
 //! idempotency key. Everything is checked before anything is written.
 //!
 //! Concurrent submits are group-committed: a background task takes every submit waiting in
@@ -155,7 +155,7 @@ impl Store {
     }
 
     /// Writes `batch` in one transaction: reads the workflows its idempotency keys already
-    /// name, then inserts the new workflows and their first activities.
+    /// name, then inserts the new workflows (each due at once).
     async fn write_submits(&self, batch: &[Pending]) -> Result<Vec<Result<Submitted>>> {
         let mut tx = self.begin().await?;
         let mut keys: Vec<String> = batch
@@ -246,7 +246,7 @@ impl Store {
         }
         let now = self.dialect().now();
         let rows = |tuple: String| vec![tuple; fresh.len()].join(", ");
-        let (mut workflows, mut activities) = (Vec::new(), Vec::new());
+        let mut workflows = Vec::new();
         for (id, p) in fresh {
             workflows.extend(args![
                 id.to_string(),
@@ -254,30 +254,23 @@ impl Store {
                 i64::from(p.def.version),
                 WorkflowStatus::Pending.as_str(),
                 ActivityKind::Action.as_str(),
+                p.def.steps[0].name.as_str(),
                 p.input.clone(),
                 p.new.idempotency_key.clone(),
-            ]);
-            activities.extend(args![
-                id.to_string(),
                 ActivityKind::Action.as_str(),
-                p.def.name.as_str(),
-                i64::from(p.def.version),
-                p.def.steps[0].name.as_str(),
                 i64::from(p.def.policy(0, ActivityKind::Action).max_attempts),
             ]);
         }
+        // Due at once; no journal row until the first activity is done.
         let sql = format!(
-            "INSERT INTO workflows (id, workflow_type, version, status, current_step, current_kind, input, outputs, \
-             idempotency_key, created_at, updated_at) VALUES {}",
-            rows(format!("(?, ?, ?, ?, 0, ?, ?, '{{}}', ?, {now}, {now})"))
+            "INSERT INTO workflows (id, workflow_type, version, status, current_step, current_kind, current_name, \
+             input, outputs, idempotency_key, budget_step, budget_kind, budget_max, run_at, epoch, created_at, \
+             updated_at) VALUES {}",
+            rows(format!(
+                "(?, ?, ?, ?, 0, ?, ?, ?, '{{}}', ?, 0, ?, ?, {now}, 0, {now}, {now})"
+            ))
         );
         tx.execute(&sql, workflows).await?;
-        let sql = format!(
-            "INSERT INTO activities (workflow_id, step, kind, workflow_type, version, name, status, attempt, \
-             max_attempts, run_at, epoch, created_at, updated_at) VALUES {}",
-            rows(format!("(?, 0, ?, ?, ?, ?, 'ready', 0, ?, {now}, 0, {now}, {now})"))
-        );
-        tx.execute(&sql, activities).await?;
         Ok(())
     }
 }

@@ -56,7 +56,7 @@ async fn concurrent_claims(db: TestDb, claimers: usize, workflows: usize) {
         .iter()
         .all(|(_, epoch, attempt)| *epoch == 1 && *attempt == 1));
     let leased = db
-        .scalar("SELECT COUNT(*) FROM activities WHERE status = 'leased' AND epoch = 1")
+        .scalar("SELECT COUNT(*) FROM workflows WHERE lease_owner IS NOT NULL AND epoch = 1")
         .await;
     assert_eq!(leased as usize, workflows);
 }

@@ -384,17 +384,17 @@ struct Act {
 }
 
 impl Act {
-    fn new(step: u32, kind: ActivityKind, leased_to: Option<&str>) -> Act {
-        let (live, attempt, epoch) = match leased_to {
+    /// A new activity under the workflow lease `epoch`: kept by `leased_to`, or ready.
+    fn new(step: u32, kind: ActivityKind, leased_to: Option<&str>, epoch: i64) -> Act {
+        let (live, attempt) = match leased_to {
             Some(w) => (
                 Live::Leased {
                     owner: w.into(),
                     expired: false,
                 },
                 1,
-                1,
             ),
-            None => (Live::Ready { due: true }, 0, 0),
+            None => (Live::Ready { due: true }, 0),
         };
         Act {
             step,
@@ -420,6 +420,8 @@ struct Wf {
     user: i64,
     status: WorkflowStatus,
     abort: bool,
+    /// The workflow lease's epoch: every claim raises it; activities handed on keep it.
+    epoch: i64,
     /// The journal in creation order; the last one is the only one that can be live.
     acts: Vec<Act>,
     /// The record as read when the workflow became terminal: it must not change.
@@ -502,13 +504,17 @@ impl Wf {
         self.status = match decision {
             Decision::Next(step) => {
                 self.acts
-                    .push(Act::new(step, ActivityKind::Action, next_to));
+                    .push(Act::new(step, ActivityKind::Action, next_to, self.epoch));
                 WorkflowStatus::Running
             }
             Decision::Compensate(step) => {
                 reached(3);
-                self.acts
-                    .push(Act::new(step, ActivityKind::Compensation, next_to));
+                self.acts.push(Act::new(
+                    step,
+                    ActivityKind::Compensation,
+                    next_to,
+                    self.epoch,
+                ));
                 WorkflowStatus::Compensating
             }
             Decision::Retry if kind == ActivityKind::Action => WorkflowStatus::Running,
@@ -824,7 +830,8 @@ impl Case<'_> {
                     user,
                     status: WorkflowStatus::Pending,
                     abort: false,
-                    acts: vec![Act::new(0, ActivityKind::Action, None)],
+                    epoch: 0,
+                    acts: vec![Act::new(0, ActivityKind::Action, None, 0)],
                     frozen: None,
                 });
                 Ok(())
@@ -874,7 +881,15 @@ impl Case<'_> {
         }
         for c in claimed {
             let i = self.model.index(c.key.workflow_id)?;
-            let a = self.model.wfs[i].live_mut().expect("due, so live");
+            let w = &mut self.model.wfs[i];
+            // The lease is the workflow's: a claim raises its epoch, and a workflow that was
+            // never claimed starts running.
+            w.epoch += 1;
+            if w.status == WorkflowStatus::Pending {
+                w.status = WorkflowStatus::Running;
+            }
+            let epoch = w.epoch;
+            let a = w.live_mut().expect("due, so live");
             if (a.step, a.kind) != (c.key.step, c.key.kind) {
                 return Err(format!(
                     "claimed {}, model's live activity is {}:{}",
@@ -892,7 +907,7 @@ impl Case<'_> {
             if !exhausted {
                 a.attempt += 1;
             }
-            a.epoch += 1;
+            a.epoch = epoch;
             a.status = ActivityStatus::Leased;
             a.live = Live::Leased {
                 owner: name.clone(),
@@ -1367,9 +1382,11 @@ fn run_random(db: &TestDb) -> Result<(), String> {
     });
     match result {
         Ok(()) => Ok(()),
-        Err(TestError::Fail(_, ops)) => {
+        Err(TestError::Fail(reason, ops)) => {
             let Err(failure) = run_case(db, &ops) else {
-                return Err(format!("flaky: {ops:?} failed once, then passed"));
+                return Err(format!(
+                    "flaky: {ops:?} failed once ({reason}), then passed"
+                ));
             };
             let (ops, failure) = minimise(db, ops, failure);
             Err(failure.report(&ops))

@@ -170,8 +170,8 @@ async fn a_corrupt_row_is_parked_and_the_rest_of_the_batch_is_claimed(db: TestDb
     assert_eq!(status, 1, "parked, with the reason");
     let activity = db
         .scalar(&format!(
-            "SELECT COUNT(*) FROM activities WHERE workflow_id = '{bad}' AND run_at IS NULL \
-             AND status = 'failed' AND error_code = 'UNPROCESSABLE'"
+            "SELECT COUNT(*) FROM workflows WHERE id = '{bad}' AND run_at IS NULL \
+             AND lease_owner IS NULL AND error_code = 'UNPROCESSABLE'"
         ))
         .await;
     assert_eq!(activity, 1, "no longer due");

@@ -118,7 +118,7 @@ pub fn runner(
 /// Makes every unfinished activity of `id` due now (a scheduled retry, or an expired lease),
 /// as if the time had passed; never sleeps.
 pub async fn make_due(db: &TestDb, id: WorkflowId) -> u64 {
-    db.execute(&format!("UPDATE activities SET run_at = run_at - 86400000000 WHERE workflow_id = '{id}' AND run_at IS NOT NULL"))
+    db.execute(&format!("UPDATE workflows SET run_at = run_at - 86400000000 WHERE id = '{id}' AND run_at IS NOT NULL"))
         .await
 }
 

@@ -14,7 +14,8 @@ use WorkflowStatus::{Compensated, Compensating, Completed, Failed, Running};
 const NOW: Micros = 1_000_000_000;
 /// One second after [`NOW`]: a first retry of the README policy.
 const IN_1S: Micros = 1_001_000_000;
-/// [`NOW`] plus the 30 s lease the rows hand the next activity out with.
+/// The expiry of the workflow lease the claimed activity holds (30 s left): the next
+/// activity goes on under it.
 const LEASED: Micros = 1_030_000_000;
 const LEASE: Handoff = Handoff::Lease { ttl_ms: 30_000 };
 
@@ -283,7 +284,14 @@ fn locked(abort: bool, prior_error: Option<(&str, i64)>) -> Locked {
         error_code: prior_error.map(|(code, _)| code.to_owned()),
         error_message: prior_error.map(|_| "earlier".to_owned()),
         failed_step: prior_error.map(|(_, step)| step),
-        active: None,
+        status: if prior_error.is_some() {
+            Compensating
+        } else {
+            Running
+        },
+        epoch: 3,
+        lease_owner: Some("w".into()),
+        lease_expires_at: Some(LEASED),
     }
 }
 
@@ -349,7 +357,7 @@ fn a_success_records_its_answer_and_passes_it_on() {
         next.outputs.get("quote"),
         Some(&serde_json::json!({"amount": 100}))
     );
-    assert_eq!((next.attempt, next.epoch, next.claimed_at), (1, 1, NOW));
+    assert_eq!((next.attempt, next.epoch, next.claimed_at), (1, 3, NOW));
     assert_eq!(next.name, "reserve_balance");
     assert_eq!(p.created_at, 7);
 }
@@ -369,9 +377,81 @@ fn a_failure_records_its_error_and_a_ready_handoff_starts_at_zero() {
     );
     assert_eq!(p.error.map(|e| e.code), Some("OUT_OF_STOCK".to_owned()));
     assert_eq!(p.response, None);
-    assert_eq!(p.workflow.outputs, None);
+    // Compensation starts and the lease is given back: the row is written, outputs whole.
+    assert!(p.workflow.write && p.workflow.release);
+    assert_eq!(p.workflow.outputs.as_deref(), Some("{}"));
+    assert_eq!(p.workflow.run_at, Some(NOW));
     let next = p.next.expect("compensation of step 1 follows");
     assert_eq!((next.attempt, next.epoch), (0, 0));
+}
+
+/// What each decision writes besides the journal: the workflow row only on a transition,
+/// history only for an attempt that did not finish its activity.
+#[test]
+fn only_transitions_write_the_workflow_row() {
+    let def = purchase();
+    let run = |activity, event: Event, abort: bool| {
+        let c = claimed(&def, activity);
+        plan(&def, &locked(abort, None), &c, &event, 0.5, NOW, LEASE)
+    };
+    // A success that hands on: one journal row, nothing else.
+    let p = run((A, 1, 1), ok(), false);
+    assert!(p.journal && !p.workflow.write);
+    // The last step: journal row and the workflow's end, lease given back.
+    let p = run((A, 6, 1), ok(), false);
+    assert!(p.journal && p.workflow.write && p.workflow.release);
+    assert_eq!((p.workflow.status, p.workflow.run_at), (Completed, None));
+    // A retry: no journal row (the activity is not done); the row waits for its due time.
+    let p = run((A, 2, 1), transient(), false);
+    assert!(!p.journal && p.workflow.write && p.workflow.release);
+    assert_eq!(p.workflow.run_at, Some(IN_1S));
+    // Compensation starts under the same lease: the row changes status, the lease stays.
+    let p = run((A, 2, 1), business(), false);
+    assert!(p.journal && p.workflow.write && !p.workflow.release);
+    assert_eq!(p.workflow.status, Compensating);
+    // An abort seen at the end of a successful step: compensation starts, same lease.
+    let p = run((A, 1, 1), ok(), true);
+    assert!(p.journal && p.workflow.write && !p.workflow.release);
+    // A compensation that hands on to the next one changes nothing on the row.
+    let c = claimed(&def, (C, 2, 1));
+    let wf = locked(false, Some(("OUT_OF_STOCK", 3)));
+    let p = plan(&def, &wf, &c, &ok(), 0.5, NOW, LEASE);
+    assert!(p.journal && !p.workflow.write);
+    // A park after the pivot: no journal row; the row parks and gives the lease back.
+    let p = run((A, 4, 1), business(), false);
+    assert!(!p.journal && p.workflow.write && p.workflow.release);
+    assert_eq!((p.workflow.status, p.workflow.run_at), (Failed, None));
+    assert_eq!(p.journal_row.epoch, 3);
+}
+
+/// A lease with less than half its TTL left (or expired, with nobody taking over) is renewed
+/// by the handoff, in the same write; one with more left is not touched.
+#[test]
+fn a_handoff_renews_a_lease_that_is_running_out() {
+    let def = purchase();
+    let c = claimed(&def, (A, 1, 1));
+    for (expires, renewed) in [
+        (Some(NOW - 5_000_000), true),
+        (Some(NOW + 14_000_000), true),
+        (Some(NOW + 15_000_000), false),
+        (None, true),
+    ] {
+        let wf = Locked {
+            lease_expires_at: expires,
+            ..locked(false, None)
+        };
+        let p = plan(&def, &wf, &c, &ok(), 0.5, NOW, LEASE);
+        let next = p.next.expect("step 2 follows");
+        assert_eq!(p.workflow.write, renewed, "{expires:?}");
+        assert!(!p.workflow.release);
+        if renewed {
+            assert_eq!(p.workflow.run_at, Some(NOW + 30_000_000));
+            assert_eq!(next.lease_expires_at, NOW + 30_000_000);
+        } else {
+            assert_eq!(p.workflow.run_at, None);
+            assert_eq!(next.lease_expires_at, expires.unwrap());
+        }
+    }
 }
 
 #[test]
