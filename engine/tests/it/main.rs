@@ -10,6 +10,7 @@ mod claims;
 mod compensation;
 mod connections;
 mod leases;
+mod migration;
 mod model;
 mod parking;
 mod regressions;
