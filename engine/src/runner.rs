@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+mod writer;
+
 /// Executes one activity's request and classifies the answer (see `outcome`).
 pub trait Executor: Send + Sync + 'static {
     fn execute(&self, request: &Request) -> impl Future<Output = Outcome> + Send;
@@ -97,6 +99,8 @@ pub struct Runner<E> {
     config: RunnerConfig,
     stop: Option<watch::Receiver<bool>>,
     on_finished: Option<OnFinished>,
+    /// The journal writer every clone (claim loop) shares, started on first use.
+    writer: Arc<std::sync::OnceLock<writer::JournalWriter>>,
 }
 
 impl<E> Clone for Runner<E> {
@@ -108,6 +112,7 @@ impl<E> Clone for Runner<E> {
             config: self.config.clone(),
             stop: self.stop.clone(),
             on_finished: self.on_finished.clone(),
+            writer: self.writer.clone(),
         }
     }
 }
@@ -126,6 +131,7 @@ impl<E: Executor> Runner<E> {
             config,
             stop: None,
             on_finished: None,
+            writer: Arc::default(),
         }
     }
 
@@ -215,15 +221,15 @@ impl<E: Executor> Runner<E> {
             .config
             .continue_inline
             .then_some(self.config.lease_ttl_ms);
-        let done = self
-            .store
-            .complete(
-                &self.registry,
-                &self.config.worker_id,
+        let writer = self.writer.get_or_init(|| {
+            writer::JournalWriter::spawn(
+                self.store.clone(),
+                self.registry.clone(),
+                self.config.worker_id.clone(),
                 lease_next,
-                &completions,
             )
-            .await?;
+        });
+        let done = writer.complete(completions.clone()).await?;
         // Crash window: the completion (and with it, maybe the pivot) is committed, the next
         // activity is leased to this runner and not started.
         fail::fail_point!("runner::after_complete");

@@ -11,7 +11,7 @@ use roles::{load_registry, open_store};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct EngineArgs {
@@ -43,6 +43,9 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
     let connections = (args.submitters + args.workers + 2) as u32;
     let store = open_store(&url, connections).await?;
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    // Finishes are counted as the runner reports them: polling the database for counts
+    // would scan the workflows table and count in the SQL work measured.
+    let ended = Arc::new(Ended::default());
     let runner = Runner::new(
         store.clone(),
         registry.clone(),
@@ -51,9 +54,16 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
             claim_batch_max: args.claim_batch_max,
             ..RunnerConfig::new(format!("bench-{}", std::process::id()))
         },
-    );
-    let before = store.count_by_status().await?;
-    let done_before = terminal(&before);
+    )
+    .with_on_finished({
+        let ended = ended.clone();
+        Arc::new(move |_, _| {
+            ended
+                .count
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ended.notify.notify_one();
+        })
+    });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let pool_config = worker::PoolConfig {
         concurrency: args.workers,
@@ -70,14 +80,14 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let submitted = submit_all(&store, &registry, args.workflows, args.submitters);
     let bar = progress(args.workflows as u64);
-    let finished = wait_until_done(&store, done_before, args.workflows, &bar);
-    let (submit_result, finish_result) = tokio::join!(submitted, finished);
+    let finished = wait_until_done(&ended, args.workflows, &bar);
+    let (submit_result, ()) = tokio::join!(submitted, finished);
     submit_result?;
-    let counts = finish_result?;
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     let usage = store.usage();
     let server_after = server_counters(&url).await?;
+    let counts = store.count_by_status().await?;
     let _ = stop_tx.send(());
     pool.await.context("worker pool")?;
     let n = args.workflows as f64;
@@ -168,29 +178,23 @@ async fn submit_all(
     Ok(())
 }
 
-fn terminal(counts: &std::collections::BTreeMap<WorkflowStatus, u64>) -> u64 {
-    counts
-        .iter()
-        .filter(|(s, _)| s.is_terminal())
-        .map(|(_, n)| n)
-        .sum()
+/// Waits until `total` more workflows than `before` are terminal, updating the bar.
+/// Workflows the runner saw end, and a wake-up for each.
+#[derive(Default)]
+struct Ended {
+    count: std::sync::atomic::AtomicUsize,
+    notify: tokio::sync::Notify,
 }
 
-/// Waits until `total` more workflows than `before` are terminal, updating the bar.
-async fn wait_until_done(
-    store: &engine::Store,
-    before: u64,
-    total: usize,
-    bar: &ProgressBar,
-) -> anyhow::Result<std::collections::BTreeMap<WorkflowStatus, u64>> {
+/// Returns once `total` workflows ended; the bar moves as they do.
+async fn wait_until_done(ended: &Ended, total: usize, bar: &ProgressBar) {
     loop {
-        let counts = store.count_by_status().await?;
-        let done = terminal(&counts) - before;
-        bar.set_position(done);
-        if done >= total as u64 {
-            return Ok(counts);
+        let done = ended.count.load(std::sync::atomic::Ordering::Relaxed);
+        bar.set_position(done as u64);
+        if done >= total {
+            return;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        ended.notify.notified().await;
     }
 }
 

@@ -1,0 +1,153 @@
+//! The journal writer: one per runner (shared by its clones, i.e. every claim loop of a
+//! worker pool), which group-commits the completions of all the loops.
+//!
+//! Like a database's log writer it has no timer: a batch of completions that arrives while
+//! nothing is being written is written at once (a lone completion at light load waits for
+//! nothing); batches that arrive while a write is in flight wait for it and are then written
+//! together, in one transaction. Under load that makes one commit out of many, and the wait
+//! is at most one write.
+
+use crate::definition::Registry;
+use crate::store::{self, Completed, Completion, Store};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most completions one write carries (each loop's batch is at most a claim batch).
+const WRITE_COMPLETIONS_MAX: usize = 512;
+
+struct Request {
+    completions: Vec<Completion>,
+    reply: oneshot::Sender<store::Result<Completed>>,
+}
+
+/// A handle on the writer task; the task ends when every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct JournalWriter {
+    queue: mpsc::UnboundedSender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Request({} completions)", self.completions.len())
+    }
+}
+
+impl JournalWriter {
+    /// Starts the writer task for completions by `worker`; `lease_next_ms` as in
+    /// [`Store::complete`].
+    pub fn spawn(
+        store: Store,
+        registry: Arc<Registry>,
+        worker: String,
+        lease_next_ms: Option<u64>,
+    ) -> JournalWriter {
+        let (queue, mut waiting) = mpsc::unbounded_channel::<Request>();
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                let mut group = vec![first];
+                let mut size = group[0].completions.len();
+                while size < WRITE_COMPLETIONS_MAX {
+                    match waiting.try_recv() {
+                        Ok(next) => {
+                            size += next.completions.len();
+                            group.push(next);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write_group(&store, &registry, &worker, lease_next_ms, group).await;
+            }
+        });
+        JournalWriter { queue }
+    }
+
+    /// Writes `completions` (with whatever else is waiting) and returns what they did.
+    pub async fn complete(&self, completions: Vec<Completion>) -> store::Result<Completed> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request { completions, reply };
+        if let Err(mpsc::error::SendError(request)) = self.queue.send(request) {
+            // The task is gone (its runtime is shutting down): nothing can be written.
+            drop(request);
+            return Err(store::Error::Unavailable("the journal writer has stopped"));
+        }
+        answer.await.unwrap_or(Err(store::Error::Unavailable(
+            "the journal writer has stopped",
+        )))
+    }
+}
+
+/// One transaction for the whole group; if it fails, each request is written on its own so
+/// that each gets its own answer (errors are not shared between loops).
+async fn write_group(
+    store: &Store,
+    registry: &Registry,
+    worker: &str,
+    lease_next_ms: Option<u64>,
+    group: Vec<Request>,
+) {
+    if group.len() == 1 {
+        let request = group.into_iter().next().expect("one");
+        let done = store
+            .complete(registry, worker, lease_next_ms, &request.completions)
+            .await;
+        let _ = request.reply.send(done);
+        return;
+    }
+    let all: Vec<Completion> = group
+        .iter()
+        .flat_map(|r| r.completions.iter().cloned())
+        .collect();
+    match store.complete(registry, worker, lease_next_ms, &all).await {
+        Ok(done) => {
+            for request in group {
+                let part = share(&done, &request.completions);
+                let _ = request.reply.send(Ok(part));
+            }
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, requests = group.len(), "group write failed; writing each alone");
+            for request in group {
+                let done = store
+                    .complete(registry, worker, lease_next_ms, &request.completions)
+                    .await;
+                let _ = request.reply.send(done);
+            }
+        }
+    }
+}
+
+/// The part of a group's result that belongs to `completions` (by workflow: each workflow is
+/// held by one loop).
+fn share(done: &Completed, completions: &[Completion]) -> Completed {
+    let mine: HashSet<_> = completions
+        .iter()
+        .map(|c| c.claimed.key.workflow_id)
+        .collect();
+    Completed {
+        next: done
+            .next
+            .iter()
+            .filter(|c| mine.contains(&c.key.workflow_id))
+            .cloned()
+            .collect(),
+        fenced: done
+            .fenced
+            .iter()
+            .filter(|k| mine.contains(&k.workflow_id))
+            .copied()
+            .collect(),
+        finished: done
+            .finished
+            .iter()
+            .filter(|f| mine.contains(&f.id))
+            .cloned()
+            .collect(),
+        decisions: done
+            .decisions
+            .iter()
+            .filter(|(k, _)| mine.contains(&k.workflow_id))
+            .cloned()
+            .collect(),
+    }
+}
