@@ -9,27 +9,35 @@
 
 use crate::definition::Registry;
 use crate::store::{self, Completed, Completion, Store};
+use futures::FutureExt;
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most completions one write carries (each loop's batch is at most a claim batch).
 const WRITE_COMPLETIONS_MAX: usize = 512;
 
+/// A write's answer, or the panic it raised: handed to the caller, whose task panics as if
+/// it had written itself (the claim loop is restarted as after any panic); the writer lives
+/// on.
+type Panic = Box<dyn std::any::Any + Send>;
+type Answer = Result<store::Result<Completed>, Panic>;
+
 struct Request {
     completions: Vec<Completion>,
-    reply: oneshot::Sender<store::Result<Completed>>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// A handle on the writer task; the task ends when every handle is dropped.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JournalWriter {
     queue: mpsc::UnboundedSender<Request>,
 }
 
-impl std::fmt::Debug for Request {
+impl std::fmt::Debug for JournalWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Request({} completions)", self.completions.len())
+        f.write_str("JournalWriter")
     }
 }
 
@@ -65,16 +73,30 @@ impl JournalWriter {
     /// Writes `completions` (with whatever else is waiting) and returns what they did.
     pub async fn complete(&self, completions: Vec<Completion>) -> store::Result<Completed> {
         let (reply, answer) = oneshot::channel();
-        let request = Request { completions, reply };
-        if let Err(mpsc::error::SendError(request)) = self.queue.send(request) {
+        let stopped = || Err(store::Error::Unavailable("the journal writer has stopped"));
+        if self.queue.send(Request { completions, reply }).is_err() {
             // The task is gone (its runtime is shutting down): nothing can be written.
-            drop(request);
-            return Err(store::Error::Unavailable("the journal writer has stopped"));
+            return stopped();
         }
-        answer.await.unwrap_or(Err(store::Error::Unavailable(
-            "the journal writer has stopped",
-        )))
+        match answer.await {
+            Ok(Ok(done)) => done,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => stopped(),
+        }
     }
+}
+
+/// One `Store::complete`, a panic caught as an answer.
+async fn write(
+    store: &Store,
+    registry: &Registry,
+    worker: &str,
+    lease_next_ms: Option<u64>,
+    completions: &[Completion],
+) -> Answer {
+    AssertUnwindSafe(store.complete(registry, worker, lease_next_ms, completions))
+        .catch_unwind()
+        .await
 }
 
 /// One transaction for the whole group; if it fails, each request is written on its own so
@@ -88,9 +110,7 @@ async fn write_group(
 ) {
     if group.len() == 1 {
         let request = group.into_iter().next().expect("one");
-        let done = store
-            .complete(registry, worker, lease_next_ms, &request.completions)
-            .await;
+        let done = write(store, registry, worker, lease_next_ms, &request.completions).await;
         let _ = request.reply.send(done);
         return;
     }
@@ -98,20 +118,29 @@ async fn write_group(
         .iter()
         .flat_map(|r| r.completions.iter().cloned())
         .collect();
-    match store.complete(registry, worker, lease_next_ms, &all).await {
-        Ok(done) => {
+    match write(store, registry, worker, lease_next_ms, &all).await {
+        Ok(Ok(done)) => {
             for request in group {
                 let part = share(&done, &request.completions);
-                let _ = request.reply.send(Ok(part));
+                let _ = request.reply.send(Ok(Ok(part)));
             }
         }
-        Err(err) => {
+        Ok(Err(err)) => {
             tracing::debug!(error = %err, requests = group.len(), "group write failed; writing each alone");
             for request in group {
-                let done = store
-                    .complete(registry, worker, lease_next_ms, &request.completions)
-                    .await;
+                let done =
+                    write(store, registry, worker, lease_next_ms, &request.completions).await;
                 let _ = request.reply.send(done);
+            }
+        }
+        Err(panic) => {
+            // Nothing was committed: every loop of the group crashes, as each would have.
+            let mut panic = Some(panic);
+            for request in group {
+                let p = panic
+                    .take()
+                    .unwrap_or_else(|| Box::new("a journal write of this group panicked"));
+                let _ = request.reply.send(Err(p));
             }
         }
     }

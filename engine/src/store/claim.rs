@@ -162,9 +162,21 @@ impl Store {
             tx.commit().await?;
             return Ok(Vec::new());
         }
+        let taken = self.lease(&mut tx, &rows, worker, lease_ttl_ms).await;
+        tx.settle(taken).await
+    }
+
+    /// Leases the selected workflows `rows` (locked by `tx`) to `worker`.
+    async fn lease(
+        &self,
+        tx: &mut Tx<'_>,
+        rows: &[Row],
+        worker: &str,
+        lease_ttl_ms: u64,
+    ) -> Result<Vec<Claimed>> {
         let now = rows[0].int("now")?;
         let expires = now + lease_ttl_ms as i64 * 1_000;
-        let due = resume(&mut tx, &rows).await?;
+        let due = resume(tx, rows).await?;
         let ids: Vec<String> = due.iter().map(|d| d.id.clone()).collect();
         let (list, list_args) = padded_list(&ids);
         let mut update = args![worker, now, expires, now];
@@ -178,8 +190,7 @@ impl Store {
             update,
         )
         .await?;
-        record_expired(&mut tx, &due, now).await?;
-        tx.commit().await?;
+        record_expired(tx, &due, now).await?;
         due.into_iter()
             .map(|d| d.into_claimed(now, expires))
             .collect()

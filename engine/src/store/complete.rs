@@ -138,11 +138,30 @@ impl Store {
         completions: &[Completion],
     ) -> Result<Completed> {
         let mut tx = self.begin().await?;
+        let result = self
+            .complete_in(&mut tx, registry, worker, handoff, completions)
+            .await;
+        if result.is_ok() {
+            // Crash window: everything written, nothing committed (the transaction rolls
+            // back).
+            fail::fail_point!("store::before_complete_commit");
+        }
+        tx.settle(result).await
+    }
+
+    async fn complete_in(
+        &self,
+        tx: &mut Tx<'_>,
+        registry: &Registry,
+        worker: &str,
+        handoff: Handoff,
+        completions: &[Completion],
+    ) -> Result<Completed> {
         let ids: Vec<WorkflowId> = completions
             .iter()
             .map(|c| c.claimed.key.workflow_id)
             .collect();
-        let (locked, now) = lock_batch(&mut tx, self.dialect(), &ids).await?;
+        let (locked, now) = lock_batch(tx, self.dialect(), &ids).await?;
         let mut plans = Vec::with_capacity(completions.len());
         let mut fenced = Vec::new();
         for c in completions {
@@ -175,10 +194,7 @@ impl Store {
             p.attempt = attempt;
             plans.push(p);
         }
-        let mut done = write_plans(&mut tx, plans, now, Some(worker)).await?;
-        // Crash window: everything written, nothing committed (the transaction rolls back).
-        fail::fail_point!("store::before_complete_commit");
-        tx.commit().await?;
+        let mut done = write_plans(tx, plans, now, Some(worker)).await?;
         done.fenced = fenced;
         Ok(done)
     }

@@ -42,7 +42,17 @@ impl Store {
 
     async fn abort_once(&self, registry: &Registry, id: WorkflowId) -> Result<WorkflowStatus> {
         let mut tx = self.begin().await?;
-        let head = self.lock_head(&mut tx, registry, id).await?;
+        let result = self.abort_in(&mut tx, registry, id).await;
+        tx.settle(result).await
+    }
+
+    async fn abort_in(
+        &self,
+        tx: &mut Tx<'_>,
+        registry: &Registry,
+        id: WorkflowId,
+    ) -> Result<WorkflowStatus> {
+        let head = self.lock_head(tx, registry, id).await?;
         match head.status {
             s if s.is_terminal() => {
                 return Err(Error::Conflict(format!("workflow {id} is already {s}")))
@@ -66,10 +76,9 @@ impl Store {
         .await?;
         if head.held {
             // Leased: the worker applies the abort when its attempt ends.
-            tx.commit().await?;
             return Ok(head.status);
         }
-        let (locked, now) = lock_batch(&mut tx, self.dialect(), &[id]).await?;
+        let (locked, now) = lock_batch(tx, self.dialect(), &[id]).await?;
         let claimed = Claimed {
             claimed_at: now,
             ..waiting_activity(id, &head, &current)?
@@ -83,8 +92,7 @@ impl Store {
             now,
             Handoff::Ready,
         );
-        let done = write_plans(&mut tx, vec![p], now, None).await?;
-        tx.commit().await?;
+        let done = write_plans(tx, vec![p], now, None).await?;
         let status = done
             .finished
             .first()
@@ -100,7 +108,17 @@ impl Store {
 
     async fn retry_once(&self, registry: &Registry, id: WorkflowId) -> Result<WorkflowStatus> {
         let mut tx = self.begin().await?;
-        let head = self.lock_head(&mut tx, registry, id).await?;
+        let result = self.retry_in(&mut tx, registry, id).await;
+        tx.settle(result).await
+    }
+
+    async fn retry_in(
+        &self,
+        tx: &mut Tx<'_>,
+        registry: &Registry,
+        id: WorkflowId,
+    ) -> Result<WorkflowStatus> {
+        let head = self.lock_head(tx, registry, id).await?;
         if head.status != WorkflowStatus::Failed {
             return Err(Error::Conflict(format!(
                 "only a failed (parked) workflow can be retried; workflow {id} is {}",
@@ -131,7 +149,6 @@ impl Store {
             ],
         )
         .await?;
-        tx.commit().await?;
         Ok(status)
     }
 

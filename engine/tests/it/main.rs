@@ -10,6 +10,7 @@ mod claims;
 mod compensation;
 mod connections;
 mod leases;
+mod locks;
 mod migration;
 mod model;
 mod parking;

@@ -42,6 +42,12 @@ impl Guarded {
     }
 
     /// `COMMIT`; the connection is clean again once it answered.
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.raw("ROLLBACK").await?;
+        self.in_transaction = false;
+        Ok(())
+    }
+
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         self.raw("COMMIT").await?;
         self.in_transaction = false;

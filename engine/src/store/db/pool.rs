@@ -234,6 +234,32 @@ impl<'p> Tx<'p> {
         })
     }
 
+    /// Ends the transaction undone, now: its locks go at once (a dropped one is rolled back
+    /// a moment later, and until then other claims skip the rows it locked).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self.inner {
+            TxInner::MySql(conn) => conn.rollback().await,
+            TxInner::Sqlite(tx) => tx.rollback().await,
+        }
+    }
+
+    /// Commits `result`'s work when it is `Ok`, else rolls it back at once; the result is
+    /// handed back (a failed commit becomes the error).
+    pub async fn settle<T, E: From<sqlx::Error>>(self, result: Result<T, E>) -> Result<T, E> {
+        match result {
+            Ok(value) => {
+                self.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(e) = self.rollback().await {
+                    tracing::debug!(error = %e, "rollback failed; the connection will be dropped");
+                }
+                Err(err)
+            }
+        }
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         if let Some(c) = self.counters {
             c.statements.fetch_add(1, Ordering::Relaxed);
