@@ -9,8 +9,10 @@ use crate::wake::Wake;
 use engine::runner::{Executor, Runner};
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::task::{Id, JoinError, JoinSet};
 
 /// Wait before restarting the first loop that panicked; doubles with each panic in a row.
@@ -97,21 +99,24 @@ pub async fn run<E: Executor>(
 ) -> Totals {
     let (stop_tx, stop_rx) = watch::channel(false);
     let runner = runner.with_stop(stop_rx.clone());
+    let turn = Arc::new(Notify::new());
+    let relay = tokio::spawn(relay_wakeups(wake.subscribe(), turn.clone()));
     let mut loops = Loops {
         set: JoinSet::new(),
         started: HashMap::new(),
         panics_in_a_row: 0,
     };
     let start = |delay: Duration| {
-        let (runner, config, wake, stop) = (
+        let (runner, config, wake, stop, turn) = (
             runner.clone(),
             config.clone(),
             wake.clone(),
             stop_rx.clone(),
+            turn.clone(),
         );
         async move {
             tokio::time::sleep(delay).await;
-            claim_loop(runner, config, wake, stop).await
+            claim_loop(runner, config, wake, turn, stop).await
         }
     };
     for _ in 0..config.concurrency.max(1) {
@@ -148,7 +153,17 @@ pub async fn run<E: Executor>(
         loops.set.abort_all();
         totals.drain_timed_out = true;
     }
+    relay.abort();
     totals
+}
+
+/// Passes each wake-up to one idle claim loop, not all of them: the others would only find
+/// the work taken (an empty claim: a transaction for nothing). A wake-up while every loop is
+/// busy is kept for the next loop to go idle, which claims at once.
+async fn relay_wakeups(mut woken: watch::Receiver<u64>, turn: Arc<Notify>) {
+    while woken.changed().await.is_ok() {
+        turn.notify_one();
+    }
 }
 
 /// The running claim loops, when each started, and the backoff of the next restart.
@@ -205,13 +220,16 @@ async fn claim_loop<E: Executor>(
     runner: Runner<E>,
     config: PoolConfig,
     wake: Wake,
+    turn: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
 ) -> Totals {
     let mut totals = Totals::default();
-    let mut woken = wake.subscribe();
     let mut idle_ms = config.poll_interval_min_ms;
+    let batch_max = runner
+        .config()
+        .claim_batch_max
+        .clamp(1, engine::store::CLAIM_BATCH_MAX) as usize;
     while !*stop.borrow() {
-        woken.borrow_and_update();
         let wait_ms = match runner.run_once().await {
             Ok(report) => {
                 totals.add(Totals {
@@ -225,6 +243,10 @@ async fn claim_loop<E: Executor>(
                     wake.notify_after(Duration::from_millis(delay_ms));
                 }
                 if report.claimed > 0 {
+                    if report.claimed >= batch_max {
+                        // A full batch: more may be due; let another idle loop look too.
+                        turn.notify_one();
+                    }
                     idle_ms = config.poll_interval_min_ms;
                     continue;
                 }
@@ -242,7 +264,7 @@ async fn claim_loop<E: Executor>(
         };
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
-            _ = woken.changed() => idle_ms = config.poll_interval_min_ms,
+            _ = turn.notified() => idle_ms = config.poll_interval_min_ms,
             _ = stop.changed() => {}
         }
     }

@@ -166,3 +166,64 @@ async fn a_worker_in_another_process_ends_a_wait_through_redis() {
         "{answer}"
     );
 }
+
+/// One wake-up wakes one idle claim loop, not every loop: the others would only run empty
+/// claims (a transaction each). Four loops that never poll (a minute between polls) run one
+/// workflow with exactly its own transactions: the submit, one claim, seven completions and
+/// the one claim that finds nothing more when the workflow ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_wake_up_wakes_one_idle_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("saga.db").display());
+    let store = engine::Store::connect(&url, 8).await.unwrap();
+    store.migrate().await.unwrap();
+    let registry: Arc<engine::Registry> = engine::Registry::shipped().into();
+    let finished = Arc::new(tokio::sync::Notify::new());
+    let runner = engine::runner::Runner::new(
+        store.clone(),
+        registry.clone(),
+        Arc::new(engine::runner::Fixed(json!({"amount": 100}))),
+        engine::runner::RunnerConfig::new("one-wake"),
+    )
+    .with_on_finished({
+        let finished = finished.clone();
+        Arc::new(move |_, _| finished.notify_one())
+    });
+    let wake = Wake::local();
+    let config = worker::PoolConfig {
+        concurrency: 4,
+        poll_interval_min_ms: 60_000,
+        poll_interval_max_ms: 60_000,
+        ..worker::PoolConfig::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pool = tokio::spawn(worker::run(runner, config, wake.clone(), async {
+        let _ = stopped.await;
+    }));
+    // Each loop's first claim finds nothing; then all four are idle.
+    eventually(20, "four empty claims", || async {
+        (store.usage().commits >= 4).then_some(())
+    })
+    .await;
+    let before = store.usage().commits;
+    let new = engine::store::NewWorkflow {
+        workflow_type: "purchase".into(),
+        input: json!({"user_id": 1, "product_id": 1, "quantity": 1, "payment_method_id": 1}),
+        idempotency_key: None,
+    };
+    store.submit(&registry, &new).await.unwrap();
+    wake.notify();
+    finished.notified().await;
+    // The loop that ran it claims once more and finds nothing.
+    eventually(20, "the claim after the end", || async {
+        (store.usage().commits >= before + 10).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    pool.await.unwrap();
+    assert_eq!(
+        store.usage().commits - before,
+        10,
+        "submit, claim, 7 completions, 1 empty claim"
+    );
+}
