@@ -8,6 +8,8 @@ pub mod baseline;
 pub mod bench;
 pub mod bench_e2e;
 pub mod chaos;
+pub mod lean;
 pub mod load;
+pub mod participant;
 pub mod procs;
 pub mod reconcile;
