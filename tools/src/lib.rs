@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod bench;
 pub mod bench_e2e;
 pub mod chaos;
+pub mod counters;
 pub mod lean;
 pub mod load;
 pub mod participant;

@@ -269,7 +269,11 @@ async fn run_profiles(
     if args.faults > 0.0 {
         seed::set_payment_faults(&client, &target.services, args.faults).await?;
     }
-    let probe = Probe::start(target.worker_pids.clone(), args.mysql_url.clone());
+    let pids = resources::Pids {
+        server: None,
+        workers: target.worker_pids.clone(),
+    };
+    let probe = Probe::start(pids, args.mysql_url.clone());
     let (mut records, mut summaries) = (Vec::new(), Vec::<ProfileSummary>::new());
     for (i, mut profile) in profiles.into_iter().enumerate() {
         if profile.name == "medium" && args.choice_adapts_medium() {
@@ -405,7 +409,7 @@ async fn measure_baseline(
         "baseline: {} purchases from {clients} clients, no engine",
         config.purchases
     );
-    let probe = Probe::start(Vec::new(), Some(server.clone()));
+    let probe = Probe::start(resources::Pids::default(), Some(server.clone()));
     let before = probe.snapshot().await;
     match crate::baseline::baseline(&config).await {
         Ok(report) => {
