@@ -1,11 +1,14 @@
 //! The lean participant keeps the services' TCC rules over real HTTP, on SQLite and MariaDB:
 //! repeats answer again and change nothing, cancel before try blocks the late try, confirm
-//! and cancel exclude each other, refusals leave nothing; its ledger adds up.
+//! and cancel exclude each other, refusals leave nothing; its ledger adds up. Its no-engine
+//! baseline completes and reconciles.
 
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use testkit::TestDb;
+use tools::baseline::{self, BaselineConfig};
 use tools::lean::ledger::Ledger;
+use tools::participant::Participant;
 
 struct Client {
     http: reqwest::Client,
@@ -235,3 +238,32 @@ async fn tcc_rules_hold(db: TestDb) {
 }
 
 testkit::backend_tests!(tcc_rules_hold);
+
+async fn small_lean_baseline(mysql: Option<String>) {
+    let mut config = BaselineConfig::new(String::new());
+    config.participant = Participant::Lean;
+    config.mysql_server_url = mysql;
+    config.purchases = 200;
+    config.clients = 8;
+    config.users = 10;
+    let report = baseline::baseline(&config).await.expect("baseline runs");
+    assert_eq!(report.failed, 0, "{report}");
+    assert!(report.reconciled, "{report}");
+    assert_eq!(report.calls_per_purchase, 7, "the quote too");
+    assert!(report.latency_p50_ms > 0.0 && report.latency_p50_ms <= report.latency_max_ms);
+}
+
+/// A small lean baseline on SQLite completes every purchase and reconciles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_lean_baseline_reconciles_on_sqlite() {
+    small_lean_baseline(None).await;
+}
+
+/// The same on MariaDB (skipped when unreachable outside CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_lean_baseline_reconciles_on_mariadb() {
+    let Some(_probe) = TestDb::mysql("lean_probe").await else {
+        return;
+    };
+    small_lean_baseline(Some(testkit::mysql_server_url())).await;
+}
