@@ -5,5 +5,6 @@
 pub use ::roles;
 pub use roles::{demo, dev, duration, load_registry, open_store, telemetry};
 pub use tools::{
-    baseline, bench, bench_e2e, chaos, counters, lean, load, participant, procs, reconcile,
+    baseline, bench, bench_e2e, bench_scaling, chaos, counters, lean, load, participant, procs,
+    reconcile,
 };

@@ -7,6 +7,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod bench_e2e;
+pub mod bench_scaling;
 pub mod chaos;
 pub mod counters;
 pub mod lean;

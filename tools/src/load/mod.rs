@@ -293,6 +293,19 @@ pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
 
 type Ran = (Vec<Record>, Vec<ProfileSummary>);
 
+/// Starts a fresh system as `args` say, runs `profiles` on it in order and stops it: for
+/// benchmarks built on the load tool (`sagaflow bench scaling`). No results directory.
+pub(crate) async fn on_fresh_system(
+    args: &LoadArgs,
+    profiles: Vec<Profile>,
+) -> anyhow::Result<Vec<ProfileSummary>> {
+    args.validate()?;
+    let target = Target::start(&system_config(args)).await?;
+    let result = run_profiles(args, &target, profiles).await;
+    target.stop().await.context("stopping the system")?;
+    Ok(result?.1)
+}
+
 /// Seeds, sets faults, runs every profile in order and reads how its workflows ended.
 async fn run_profiles(
     args: &LoadArgs,

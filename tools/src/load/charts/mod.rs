@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 
 mod over_time;
 mod per_profile;
+pub mod scaling;
 mod share;
 use over_time::{retries, throughput};
 use per_profile::{cost, latency, outcomes};
