@@ -69,7 +69,9 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
         async { stop_rx.await.unwrap_or(()) },
     ));
     let mysql = url.starts_with("mysql:").then(|| url.clone());
-    let probe = Probe::start(Pids::default(), mysql);
+    let database = url.rsplit('/').next().unwrap_or_default();
+    let own = database.split('?').next().unwrap_or_default().to_owned();
+    let probe = Probe::start(Pids::default(), mysql).own_databases(vec![own]);
     let probe_before = probe.snapshot().await;
     let usage_before = store.usage();
     let started = Instant::now();

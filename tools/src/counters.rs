@@ -118,6 +118,31 @@ pub async fn read(url: &str) -> Result<Counters, sqlx::Error> {
     ))
 }
 
+/// The databases other connections of the server are using now (not this one's; sessions
+/// with no database are left out): who else the server-wide counters may be counting.
+pub async fn databases_in_use(
+    conn: &mut sqlx::MySqlConnection,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT db FROM information_schema.PROCESSLIST \
+         WHERE id <> CONNECTION_ID() AND db IS NOT NULL",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The databases of `seen` that belong to nobody in `own` (name prefixes), sorted.
+pub fn foreign<'a>(seen: impl IntoIterator<Item = &'a String>, own: &[String]) -> Vec<String> {
+    let mut found: Vec<String> = seen
+        .into_iter()
+        .filter(|db| !own.iter().any(|prefix| db.starts_with(prefix.as_str())))
+        .cloned()
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +180,21 @@ mod tests {
     fn missing_or_garbled_values_count_zero() {
         let c = Counters::from_rows([("Questions", "many"), ("Com_commit", "5")]);
         assert_eq!((c.questions, c.com_commit, c.handler_write), (0, 5, 0));
+    }
+
+    #[test]
+    fn databases_of_the_run_are_not_foreign() {
+        let seen: Vec<String> = [
+            "sagaflow_load_saga",
+            "t_other_1",
+            "bench_lean_ab",
+            "t_other_1",
+        ]
+        .map(String::from)
+        .to_vec();
+        let own = ["sagaflow_load_".to_owned(), "bench_".to_owned()];
+        assert_eq!(foreign(&seen, &own), ["t_other_1"]);
+        assert!(foreign(&seen[..1], &own).is_empty());
     }
 
     #[test]

@@ -233,7 +233,9 @@ async fn a_lean_run_on_mariadb_with_processes_counts_rows_reads_statements_and_c
         return;
     };
     let server = testkit::mysql_server_url();
-    let prefix = probe.url.rsplit('/').next().unwrap().to_owned();
+    // Short: the baseline's databases append `_baseline_lean_<12 hex>` (64 characters at most).
+    let name = probe.url.rsplit('/').next().unwrap();
+    let prefix = format!("t_ll_{}", &name[name.len() - 12..]);
     let tmp = tempfile::tempdir().unwrap();
     let (data, out) = (tmp.path().join("data"), tmp.path().join("results"));
     let (data_s, out_s) = (data.to_str().unwrap(), out.to_str().unwrap());

@@ -71,6 +71,8 @@ pub struct BaselineConfig {
     /// stock row the hot spot every purchase locks twice, as in the shipped purchase saga.
     pub products: usize,
     pub db_connections_max: u32,
+    /// MySQL databases are `<prefix>_<participant>_<run id>` (default `bench`).
+    pub database_prefix: String,
 }
 
 impl BaselineConfig {
@@ -84,6 +86,7 @@ impl BaselineConfig {
             users: 1_000,
             products: 1,
             db_connections_max: 32,
+            database_prefix: "bench".into(),
         }
     }
 }
@@ -154,11 +157,12 @@ impl Participants {
             .as_deref()
             .map(|s| s.trim_end_matches('/'));
         let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let prefix = &config.database_prefix;
         match (config.participant, server) {
             (Participant::Services, None) => return Err(Error::NeedsMysql),
             (Participant::Services, Some(server)) => {
                 for (slot, service) in Service::ALL.into_iter().enumerate() {
-                    let url = format!("{server}/bench_{}_{}", service.name(), &run[..12]);
+                    let url = format!("{server}/{prefix}_{}_{}", service.name(), &run[..12]);
                     self.database_urls.push(url.clone());
                     let mut service_config = Config::new(url);
                     service_config.admin_enabled = true;
@@ -172,7 +176,7 @@ impl Participants {
             (Participant::Lean, server) => {
                 let url = match server {
                     Some(server) => {
-                        let url = format!("{server}/bench_lean_{}", &run[..12]);
+                        let url = format!("{server}/{prefix}_lean_{}", &run[..12]);
                         self.database_urls.push(url.clone());
                         url
                     }

@@ -87,7 +87,9 @@ pub(super) async fn measure_baseline(
         "baseline: {} purchases from {clients} clients, {} participant, no engine",
         config.purchases, args.participant
     );
-    let probe = Probe::start(Pids::default(), args.mysql_url.clone());
+    config.database_prefix = format!("{}_baseline", args.database_prefix);
+    let own = vec![format!("{}_", config.database_prefix)];
+    let probe = Probe::start(Pids::default(), args.mysql_url.clone()).own_databases(own);
     match baseline::baseline_measured(&config, Some(&probe)).await {
         Ok((report, usage)) => {
             eprintln!("baseline: {report}");
@@ -127,4 +129,27 @@ pub(super) fn add_shares(
                 .into(),
         );
     }
+}
+
+/// A note naming the databases other clients of MariaDB used while a profile or the baseline
+/// was measured, if any: their work is in the server-wide counters.
+pub(super) fn other_clients(
+    summaries: &[ProfileSummary],
+    baseline: Option<&Usage>,
+) -> Option<String> {
+    let measured = summaries.iter().filter_map(|s| s.resources.as_ref());
+    let mut seen: Vec<&String> = measured
+        .chain(baseline)
+        .flat_map(|u| &u.other_databases)
+        .collect();
+    seen.sort();
+    seen.dedup();
+    (!seen.is_empty()).then(|| {
+        let names: Vec<&str> = seen.iter().map(|s| s.as_str()).collect();
+        format!(
+            "other clients used MariaDB while this run measured (databases {}): the server-wide \
+             counters include their work",
+            names.join(", ")
+        )
+    })
 }

@@ -257,6 +257,10 @@ pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
     if args.api.is_some() {
         notes.push("external API: CPU and memory figures cover only the load process".into());
     }
+    notes.extend(against::other_clients(
+        &summaries,
+        baseline_resources.as_ref(),
+    ));
     if args.mysql_url.is_some() {
         notes.push(
             "statements, commits, rows written and index reads per saga are MariaDB's \
@@ -325,7 +329,8 @@ async fn run_profiles(
     if args.faults > 0.0 {
         seed::set_payment_faults(&client, &target.services, args.faults).await?;
     }
-    let probe = Probe::start(target.pids.clone(), args.mysql_url.clone());
+    let probe = Probe::start(target.pids.clone(), args.mysql_url.clone())
+        .own_databases(vec![format!("{}_", args.database_prefix)]);
     let (mut records, mut summaries) = (Vec::new(), Vec::<ProfileSummary>::new());
     for (i, mut profile) in profiles.into_iter().enumerate() {
         if profile.name == "medium" && args.choice_adapts_medium() {

@@ -6,8 +6,9 @@
 
 use crate::counters::Counters;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// `/proc` counts CPU time in clock ticks of `USER_HZ`, which Linux fixes at 100 per second
@@ -15,6 +16,8 @@ use std::time::Duration;
 const CLOCK_TICKS_PER_S: u64 = 100;
 /// How often resident memory is sampled.
 const RSS_SAMPLE_MS: u64 = 100;
+/// How often the server's connections are looked at for other clients.
+const OTHERS_SAMPLE_S: u64 = 1;
 
 /// What one profile cost, per finished saga where it says so.
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +49,9 @@ pub struct Usage {
     pub process_rss_max_mib: f64,
     /// Peak resident memory of the largest worker process.
     pub worker_rss_max_mib: Option<f64>,
+    /// Databases that other clients of the MariaDB server used meanwhile (sampled every
+    /// second; empty: none seen): their work is in the server-wide counters too.
+    pub other_databases: Vec<String>,
 }
 
 /// The processes of a system besides this one, to measure.
@@ -75,6 +81,11 @@ pub struct Probe {
     own_rss_kib: Arc<AtomicU64>,
     worker_rss_kib: Arc<AtomicU64>,
     sampler: tokio::task::JoinHandle<()>,
+    /// Databases seen in use on the server since the last snapshot, and the run's own
+    /// (name prefixes), which are not reported.
+    seen: Arc<Mutex<BTreeSet<String>>>,
+    own_databases: Vec<String>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Probe {
@@ -100,6 +111,10 @@ impl Probe {
         let mariadb = mysql_url
             .as_ref()
             .and_then(|_| find_process(&["mariadbd", "mysqld"]));
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let watcher = mysql_url
+            .clone()
+            .map(|url| tokio::spawn(watch_databases(url, seen.clone())));
         Probe {
             pids,
             mariadb,
@@ -107,13 +122,23 @@ impl Probe {
             own_rss_kib,
             worker_rss_kib,
             sampler,
+            seen,
+            own_databases: Vec::new(),
+            watcher,
         }
+    }
+
+    /// Names the run's own databases (prefixes), so that only other clients' are reported.
+    pub fn own_databases(mut self, prefixes: Vec<String>) -> Probe {
+        self.own_databases = prefixes;
+        self
     }
 
     /// CPU and counters now; also restarts the memory peaks.
     pub async fn snapshot(&self) -> Snapshot {
         self.own_rss_kib.store(0, Ordering::Relaxed);
         self.worker_rss_kib.store(0, Ordering::Relaxed);
+        self.seen.lock().expect("not poisoned").clear();
         let server = match &self.mysql_url {
             Some(url) => crate::counters::read(url)
                 .await
@@ -139,7 +164,27 @@ impl Probe {
         let mib = |kib: u64| kib as f64 / 1024.0;
         usage.process_rss_max_mib = mib(own_peak);
         usage.worker_rss_max_mib = usage.worker_cpu_ms_per_saga.map(|_| mib(worker_peak));
+        let seen = self.seen.lock().expect("not poisoned");
+        usage.other_databases = crate::counters::foreign(seen.iter(), &self.own_databases);
         usage
+    }
+}
+
+/// Every second, adds the databases other connections use to `seen`.
+async fn watch_databases(url: String, seen: Arc<Mutex<BTreeSet<String>>>) {
+    use sqlx::Connection;
+    let mut conn = None;
+    loop {
+        if conn.is_none() {
+            conn = sqlx::MySqlConnection::connect(&url).await.ok();
+        }
+        if let Some(c) = conn.as_mut() {
+            match crate::counters::databases_in_use(c).await {
+                Ok(dbs) => seen.lock().expect("not poisoned").extend(dbs),
+                Err(_) => conn = None,
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(OTHERS_SAMPLE_S)).await;
     }
 }
 
@@ -174,12 +219,16 @@ fn usage_between(before: &Snapshot, after: &Snapshot, sagas: u64, has_workers: b
         index_reads_per_saga: counters.map(|c| c.index_reads),
         process_rss_max_mib: 0.0,
         worker_rss_max_mib: None,
+        other_databases: Vec::new(),
     }
 }
 
 impl Drop for Probe {
     fn drop(&mut self) {
         self.sampler.abort();
+        if let Some(watcher) = &self.watcher {
+            watcher.abort();
+        }
     }
 }
 

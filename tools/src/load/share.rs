@@ -72,6 +72,7 @@ mod tests {
             index_reads_per_saga: counters.map(|c| c * 40.0),
             process_rss_max_mib: 50.0,
             worker_rss_max_mib: workers.map(|_| 20.0),
+            other_databases: Vec::new(),
         }
     }
 
