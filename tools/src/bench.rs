@@ -14,7 +14,7 @@ use roles::{load_registry, open_store};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct EngineArgs {
@@ -46,6 +46,10 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
     let connections = (args.submitters + args.workers + 2) as u32;
     let store = open_store(&url, connections).await?;
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    // Finished workflows are counted as the runner ends them, not by polling the database:
+    // a poll's reads would be counted as the engine's by the server's counters.
+    let finished = Arc::new(Finished::default());
+    let on_finished = finished.clone();
     let runner = Runner::new(
         store.clone(),
         registry.clone(),
@@ -54,9 +58,8 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
             claim_batch_max: args.claim_batch_max,
             ..RunnerConfig::new(format!("bench-{}", std::process::id()))
         },
-    );
-    let before = store.count_by_status().await?;
-    let done_before = terminal(&before);
+    )
+    .with_on_finished(Arc::new(move |_, _| on_finished.add()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let pool_config = worker::PoolConfig {
         concurrency: args.workers,
@@ -77,14 +80,14 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let submitted = submit_all(&store, &registry, args.workflows, args.submitters);
     let bar = progress(args.workflows as u64);
-    let finished = wait_until_done(&store, done_before, args.workflows, &bar);
-    let (submit_result, finish_result) = tokio::join!(submitted, finished);
+    let done = finished.wait_for(args.workflows as u64, &bar);
+    let (submit_result, ()) = tokio::join!(submitted, done);
     submit_result?;
-    let counts = finish_result?;
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     let usage = store.usage();
     let server = probe.usage(&probe_before, args.workflows as u64).await;
+    let counts = store.count_by_status().await?;
     let _ = stop_tx.send(());
     pool.await.context("worker pool")?;
     let n = args.workflows as f64;
@@ -166,29 +169,30 @@ async fn submit_all(
     Ok(())
 }
 
-fn terminal(counts: &std::collections::BTreeMap<WorkflowStatus, u64>) -> u64 {
-    counts
-        .iter()
-        .filter(|(s, _)| s.is_terminal())
-        .map(|(_, n)| n)
-        .sum()
+/// Workflows the runner brought to an end, and a wake-up for whoever waits for them.
+#[derive(Default)]
+struct Finished {
+    count: std::sync::atomic::AtomicU64,
+    changed: tokio::sync::Notify,
 }
 
-/// Waits until `total` more workflows than `before` are terminal, updating the bar.
-async fn wait_until_done(
-    store: &engine::Store,
-    before: u64,
-    total: usize,
-    bar: &ProgressBar,
-) -> anyhow::Result<std::collections::BTreeMap<WorkflowStatus, u64>> {
-    loop {
-        let counts = store.count_by_status().await?;
-        let done = terminal(&counts) - before;
-        bar.set_position(done);
-        if done >= total as u64 {
-            return Ok(counts);
+impl Finished {
+    fn add(&self) {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.changed.notify_one();
+    }
+
+    /// Waits until `total` workflows ended, moving the bar as they do.
+    async fn wait_for(&self, total: u64, bar: &ProgressBar) {
+        loop {
+            let done = self.count.load(std::sync::atomic::Ordering::Relaxed);
+            bar.set_position(done);
+            if done >= total {
+                return;
+            }
+            self.changed.notified().await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
