@@ -103,6 +103,8 @@ pub struct ScalingPoint {
     pub throughput_per_s: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
+    /// Attempts beyond each activity's first (a stall shows here: expired leases retried).
+    pub retried_attempts: u64,
     /// CPU of every sagaflow process per saga.
     pub cpu_ms_per_saga: Option<f64>,
     pub statements_per_saga: Option<f64>,
@@ -242,6 +244,7 @@ fn point(s: &ProfileSummary, clients: usize, workers: Option<usize>) -> ScalingP
         throughput_per_s: s.throughput_per_s,
         latency_p50_ms: s.latency_ms.p50,
         latency_p99_ms: s.latency_ms.p99,
+        retried_attempts: s.retries.retried_attempts,
         cpu_ms_per_saga: res.map(|r| r.cpu_ms_per_saga),
         statements_per_saga: res.and_then(|r| r.statements_per_saga),
     }
@@ -271,7 +274,7 @@ fn write(dir: &std::path::Path, summary: &ScalingSummary) -> anyhow::Result<()> 
 /// Both sweeps as a table.
 pub fn table(summary: &ScalingSummary) -> String {
     let mut out = format!(
-        "scaling ({}, participant {}, {:.0} s per point)\n{:<8} {:>8} {:>8} {:>10} {:>12} {:>9} {:>9} {:>8}\n",
+        "scaling ({}, participant {}, {:.0} s per point)\n{:<8} {:>8} {:>8} {:>10} {:>12} {:>9} {:>9} {:>8} {:>8}\n",
         summary.backend,
         summary.participant,
         summary.point_duration_s,
@@ -282,6 +285,7 @@ pub fn table(summary: &ScalingSummary) -> String {
         "finished/s",
         "p50 ms",
         "p99 ms",
+        "retries",
         "CPU ms"
     );
     let sweeps = [
@@ -291,7 +295,7 @@ pub fn table(summary: &ScalingSummary) -> String {
     for (name, points) in sweeps {
         for p in points {
             out.push_str(&format!(
-                "{name:<8} {:>8} {:>8} {:>10} {:>12.1} {:>9.1} {:>9.1} {:>8}\n",
+                "{name:<8} {:>8} {:>8} {:>10} {:>12.1} {:>9.1} {:>9.1} {:>8} {:>8}\n",
                 p.clients,
                 p.workers
                     .map_or_else(|| "in-proc".to_owned(), |w| w.to_string()),
@@ -299,6 +303,7 @@ pub fn table(summary: &ScalingSummary) -> String {
                 p.throughput_per_s,
                 p.latency_p50_ms,
                 p.latency_p99_ms,
+                p.retried_attempts,
                 p.cpu_ms_per_saga
                     .map_or_else(|| "–".to_owned(), |c| format!("{c:.2}")),
             ));
@@ -353,6 +358,7 @@ mod tests {
             throughput_per_s: 5.0,
             latency_p50_ms: 1.0,
             latency_p99_ms: 2.0,
+            retried_attempts: 0,
             cpu_ms_per_saga: None,
             statements_per_saga: None,
         };
