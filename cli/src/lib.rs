@@ -4,4 +4,7 @@
 
 pub use ::roles;
 pub use roles::{demo, dev, duration, load_registry, open_store, telemetry};
-pub use tools::{baseline, bench, bench_e2e, chaos, load, procs, reconcile};
+pub use tools::{
+    baseline, bench, bench_e2e, bench_scaling, chaos, counters, lean, load, participant, procs,
+    reconcile,
+};

@@ -59,6 +59,8 @@ enum BenchCommand {
     Engine(bench::EngineArgs),
     /// One purchase at a time through API, worker process and services: latency figures.
     E2e(tools::bench_e2e::E2eArgs),
+    /// Throughput and p99 against sagas in flight and against worker processes (scaling.json, scaling.png).
+    Scaling(tools::bench_scaling::ScalingArgs),
 }
 
 #[tokio::main]
@@ -92,6 +94,9 @@ async fn main() {
         Command::Bench {
             which: BenchCommand::E2e(args),
         } => tools::bench_e2e::e2e(args).await,
+        Command::Bench {
+            which: BenchCommand::Scaling(args),
+        } => tools::bench_scaling::scaling(args).await,
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,9 +1,12 @@
 //! Prints the no-engine baseline (see `tools::baseline`):
 //! `cargo run --release -p sagaflow-tools --example baseline -- [--purchases N]
-//! [--clients N] [--users N] [--products N] [--connections N] [--mysql-url URL]`.
-//! The server defaults to `$SAGAFLOW_TEST_MYSQL_URL` or `mysql://root@127.0.0.1:3306`.
+//! [--clients N] [--users N] [--products N] [--connections N] [--mysql-url URL]
+//! [--participant services|lean] [--sqlite true]`.
+//! The server defaults to `$SAGAFLOW_TEST_MYSQL_URL` or `mysql://root@127.0.0.1:3306`;
+//! `--sqlite true` puts the lean participant on a SQLite file instead.
 
 use tools::baseline::{self, BaselineConfig};
+use tools::participant::Participant;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,8 +24,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--users" => config.users = value.parse()?,
             "--products" => config.products = value.parse()?,
             "--connections" => config.db_connections_max = value.parse()?,
-            "--mysql-url" => config.mysql_server_url = value.clone(),
-            other => return Err(format!("unknown flag {other}").into()),
+            "--mysql-url" => config.mysql_server_url = Some(value.clone()),
+            "--sqlite" if value == "true" => config.mysql_server_url = None,
+            "--participant" => {
+                config.participant = match value.as_str() {
+                    "services" => Participant::Services,
+                    "lean" => Participant::Lean,
+                    other => return Err(format!("unknown participant {other}").into()),
+                }
+            }
+            other => return Err(format!("unknown flag {other} {value}").into()),
         }
     }
     let report = baseline::baseline(&config).await?;

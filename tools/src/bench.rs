@@ -1,7 +1,10 @@
 //! `sagaflow bench engine`: the engine alone under load. Submits purchase workflows while
-//! worker pools run them with an in-process no-op executor, and reports workflows/s and the
-//! SQL work per workflow. Not a load test of the HTTP API (that is `sagaflow load`).
+//! worker pools run them with an in-process no-op executor, and reports workflows/s, the SQL
+//! work per workflow as the store counts it and, on MariaDB, as the server counts it
+//! (statements, commits, rows written, index reads: `crate::counters`), and CPU per workflow
+//! of this process and of MariaDB. Not a load test of the HTTP API (that is `sagaflow load`).
 
+use crate::load::resources::{Pids, Probe, Usage};
 use anyhow::Context;
 use engine::runner::{Fixed, Runner, RunnerConfig};
 use engine::store::NewWorkflow;
@@ -43,9 +46,10 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
     let connections = (args.submitters + args.workers + 2) as u32;
     let store = open_store(&url, connections).await?;
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
-    // Finishes are counted as the runner reports them: polling the database for counts
-    // would scan the workflows table and count in the SQL work measured.
-    let ended = Arc::new(Ended::default());
+    // Finished workflows are counted as the runner ends them, not by polling the database:
+    // a poll's reads would be counted as the engine's by the server's counters.
+    let finished = Arc::new(Finished::default());
+    let on_finished = finished.clone();
     let runner = Runner::new(
         store.clone(),
         registry.clone(),
@@ -55,15 +59,7 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
             ..RunnerConfig::new(format!("bench-{}", std::process::id()))
         },
     )
-    .with_on_finished({
-        let ended = ended.clone();
-        Arc::new(move |_, _| {
-            ended
-                .count
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            ended.notify.notify_one();
-        })
-    });
+    .with_on_finished(Arc::new(move |_, _| on_finished.add()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let pool_config = worker::PoolConfig {
         concurrency: args.workers,
@@ -75,18 +71,22 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
         worker::Wake::local(),
         async { stop_rx.await.unwrap_or(()) },
     ));
-    let server_before = server_counters(&url).await?;
+    let mysql = url.starts_with("mysql:").then(|| url.clone());
+    let database = url.rsplit('/').next().unwrap_or_default();
+    let own = database.split('?').next().unwrap_or_default().to_owned();
+    let probe = Probe::start(Pids::default(), mysql).own_databases(vec![own]);
+    let probe_before = probe.snapshot().await;
     let usage_before = store.usage();
     let started = Instant::now();
     let submitted = submit_all(&store, &registry, args.workflows, args.submitters);
     let bar = progress(args.workflows as u64);
-    let finished = wait_until_done(&ended, args.workflows, &bar);
-    let (submit_result, ()) = tokio::join!(submitted, finished);
+    let done = finished.wait_for(args.workflows as u64, &bar);
+    let (submit_result, ()) = tokio::join!(submitted, done);
     submit_result?;
     let elapsed = started.elapsed();
     bar.finish_and_clear();
     let usage = store.usage();
-    let server_after = server_counters(&url).await?;
+    let server = probe.usage(&probe_before, args.workflows as u64).await;
     let counts = store.count_by_status().await?;
     let _ = stop_tx.send(());
     pool.await.context("worker pool")?;
@@ -111,16 +111,7 @@ pub async fn engine(args: EngineArgs) -> anyhow::Result<()> {
         "  statements/workflow  {:.2}",
         per_wf(usage.statements, usage_before.statements)
     );
-    if let (Some((q0, c0)), Some((q1, c1))) = (server_before, server_after) {
-        println!(
-            "  server statements/wf {:.2}  (MariaDB Questions, server-wide)",
-            per_wf(q1, q0)
-        );
-        println!(
-            "  server COMMITs/wf    {:.2}  (MariaDB Com_commit, server-wide)",
-            per_wf(c1, c0)
-        );
-    }
+    print!("{}", server_lines(&server));
     println!(
         "  completed (all runs) {}",
         counts.get(&WorkflowStatus::Completed).copied().unwrap_or(0)
@@ -178,48 +169,72 @@ async fn submit_all(
     Ok(())
 }
 
-/// Waits until `total` more workflows than `before` are terminal, updating the bar.
-/// Workflows the runner saw end, and a wake-up for each.
+/// Workflows the runner brought to an end, and a wake-up for whoever waits for them.
 #[derive(Default)]
-struct Ended {
-    count: std::sync::atomic::AtomicUsize,
-    notify: tokio::sync::Notify,
+struct Finished {
+    count: std::sync::atomic::AtomicU64,
+    changed: tokio::sync::Notify,
 }
 
-/// Returns once `total` workflows ended; the bar moves as they do.
-async fn wait_until_done(ended: &Ended, total: usize, bar: &ProgressBar) {
-    loop {
-        let done = ended.count.load(std::sync::atomic::Ordering::Relaxed);
-        bar.set_position(done as u64);
-        if done >= total {
-            return;
+impl Finished {
+    fn add(&self) {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.changed.notify_one();
+    }
+
+    /// Waits until `total` workflows ended, moving the bar as they do.
+    async fn wait_for(&self, total: u64, bar: &ProgressBar) {
+        loop {
+            let done = self.count.load(std::sync::atomic::Ordering::Relaxed);
+            bar.set_position(done);
+            if done >= total {
+                return;
+            }
+            self.changed.notified().await;
         }
-        ended.notify.notified().await;
     }
 }
 
-/// MariaDB's server-wide `Questions` and `Com_commit` counters (`None` on SQLite): a check of
-/// the store's own counts from the other side of the wire.
-async fn server_counters(url: &str) -> anyhow::Result<Option<(u64, u64)>> {
-    if !url.starts_with("mysql:") {
-        return Ok(None);
-    }
-    Ok(Some(mariadb_counters(url).await?))
-}
-
-/// MariaDB's server-wide `Questions` and `Com_commit`.
-pub(crate) async fn mariadb_counters(url: &str) -> Result<(u64, u64), sqlx::Error> {
-    use sqlx::Connection;
-    let mut conn = sqlx::MySqlConnection::connect(url).await?;
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit')")
-            .fetch_all(&mut conn)
-            .await?;
-    let get = |name: &str| {
-        rows.iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
+/// What the server and the processes counted, per workflow: MariaDB's counters (a check of
+/// the store's own counts from the other side of the wire, and the row work they hide) and
+/// CPU. Server-wide counters: other clients of the server count too.
+fn server_lines(u: &Usage) -> String {
+    let mut out = String::new();
+    let mut line = |name: &str, v: Option<f64>, note: &str| {
+        if let Some(v) = v {
+            out.push_str(&format!("  {name:<20} {v:.2}{note}\n"));
+        }
     };
-    Ok((get("Questions"), get("Com_commit")))
+    line(
+        "server statements/wf",
+        u.statements_per_saga,
+        "  (MariaDB Questions, server-wide)",
+    );
+    line(
+        "server COMMITs/wf",
+        u.commits_per_saga,
+        "  (MariaDB Com_commit, server-wide)",
+    );
+    line(
+        "rows written/wf",
+        u.rows_written_per_saga,
+        "  (Handler_write + _update + _delete)",
+    );
+    line(
+        "index reads/wf",
+        u.index_reads_per_saga,
+        "  (Handler_read_key + _read_next)",
+    );
+    line(
+        "CPU ms/wf, bench",
+        Some(u.load_cpu_ms_per_saga),
+        "  (this process: submitters, workers)",
+    );
+    line(
+        "CPU ms/wf, MariaDB",
+        u.mariadb_cpu_ms_per_saga,
+        "  (the whole mariadbd process)",
+    );
+    out
 }

@@ -7,7 +7,11 @@
 pub mod baseline;
 pub mod bench;
 pub mod bench_e2e;
+pub mod bench_scaling;
 pub mod chaos;
+pub mod counters;
+pub mod lean;
 pub mod load;
+pub mod participant;
 pub mod procs;
 pub mod reconcile;

@@ -38,6 +38,17 @@ pub async fn recreate_mysql_database(server: &str, name: &str) -> anyhow::Result
     Ok(())
 }
 
+/// Drops database `name` on the MySQL server at `server`, if it exists.
+pub async fn drop_mysql_database(server: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::MySqlConnection::connect(server)
+        .await
+        .with_context(|| format!("connecting to {server}"))?;
+    conn.execute(format!("DROP DATABASE IF EXISTS `{name}`").as_str())
+        .await?;
+    Ok(())
+}
+
 /// Sends `signal` (`-STOP`, `-CONT`, `-TERM`) to a process.
 pub fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
     let status = Command::new("kill")

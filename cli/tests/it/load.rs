@@ -1,8 +1,11 @@
 //! `sagaflow load` end to end: a short open-loop run against an in-process system on SQLite,
 //! with a mix that includes every failure case, writes a complete results directory whose
-//! numbers agree with each other and with the cases. No timing assertions.
+//! numbers agree with each other and with the cases; short closed-loop runs with the lean
+//! participant and its baseline, on SQLite in process and on MariaDB with server and worker
+//! processes, carry the participant, the counters and the engine's share into every
+//! summary, and the lean ledger reconciles. No timing assertions.
 
-use sagaflow::load::{execute, LoadArgs};
+use sagaflow::load::{execute, output, LoadArgs};
 use serde_json::Value;
 use std::path::Path;
 
@@ -100,6 +103,198 @@ async fn a_light_run_writes_consistent_results() {
     assert!(profile["resources"]["cpu_ms_per_saga"].as_f64().unwrap() > 0.0);
     assert_png(&out.join(sagaflow::load::charts::COST_FILE));
     assert!(html.contains(sagaflow::load::charts::COST_FILE));
+}
+
+/// Flags of a short closed-loop run with the lean participant and its baseline.
+fn lean_flags<'a>(data: &'a str, out: &'a str, mix: &'a str) -> Vec<&'a str> {
+    vec![
+        "--profile",
+        "heavy",
+        "--concurrency",
+        "8",
+        "--duration",
+        "3s",
+        "--mix",
+        mix,
+        "--participant",
+        "lean",
+        "--baseline",
+        "--baseline-purchases",
+        "200",
+        "--buyers",
+        "20",
+        "--finish-timeout",
+        "1m",
+        "--data-dir",
+        data,
+        "--out",
+        out,
+    ]
+}
+
+fn number(v: &Value, k: &str) -> f64 {
+    v[k].as_f64()
+        .unwrap_or_else(|| panic!("{k} is a number in {v}"))
+}
+
+/// What every lean run's results hold: the participant everywhere, every workflow as its
+/// case says, a reconciled ledger and baseline, the engine's share, the charts shown.
+fn assert_lean_results(out: &Path, summary: &output::RunSummary) -> Value {
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["participant"], "lean");
+    let profile = &json["profiles"][0];
+    let submitted = profile["submitted"].as_u64().unwrap();
+    assert!(submitted > 0);
+    assert_eq!(
+        profile["as_expected"].as_u64().unwrap(),
+        submitted,
+        "{profile}"
+    );
+    let ledger = &json["participant_ledger"];
+    assert_eq!(ledger["reconciled"], true, "{ledger}");
+    assert_eq!(
+        ledger["against_completed"], profile["completed"],
+        "{ledger}"
+    );
+    assert_eq!(json["baseline"]["participant"], "lean");
+    assert_eq!(json["baseline"]["reconciled"], true);
+    assert_eq!(json["baseline"]["failed"], 0);
+    let resources = &profile["resources"];
+    assert!(number(resources, "cpu_ms_per_saga") > 0.0);
+    assert!(number(resources, "load_cpu_ms_per_saga") > 0.0);
+    assert_eq!(resources["sagas"].as_u64(), Some(submitted));
+    assert!(number(&json["baseline_resources"], "cpu_ms_per_saga") > 0.0);
+    let share = &profile["engine_share"];
+    let expected = number(resources, "cpu_ms_per_saga")
+        - number(&json["baseline_resources"], "cpu_ms_per_saga");
+    assert!(
+        (number(share, "cpu_ms_per_saga") - expected).abs() < 1e-9,
+        "{share}"
+    );
+    for png in sagaflow::load::charts::FILES.iter().chain(&[
+        sagaflow::load::charts::COST_FILE,
+        sagaflow::load::charts::SHARE_FILE,
+    ]) {
+        assert_png(&out.join(png));
+    }
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        html.contains("participant lean"),
+        "index.html names the participant"
+    );
+    assert!(html.contains(sagaflow::load::charts::SHARE_FILE));
+    assert!(
+        html.contains("heavy: engine's share"),
+        "index.html shows the share"
+    );
+    let printed = output::table(summary);
+    assert!(printed.contains("participant lean"), "{printed}");
+    assert!(printed.contains("heavy: engine's share"), "{printed}");
+    assert!(printed.contains("lean ledger: reconciled"), "{printed}");
+    json
+}
+
+/// With the lean participant on SQLite, in process, every case ends as it must, the ledger
+/// reconciles, and the summaries carry the participant, CPU and the engine's share (no
+/// MariaDB counters on SQLite).
+#[tokio::test]
+async fn a_lean_run_on_sqlite_reports_the_participant_and_the_engine_s_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("results"));
+    let (data_s, out_s) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let mix = "success=70,insufficient=10,out_of_stock=10,invalid_payment=10";
+    let args = LoadArgs::from_flags(lean_flags(data_s, out_s, mix)).unwrap();
+    let args = LoadArgs {
+        api: None,
+        services: None,
+        mysql_url: None,
+        ..args
+    };
+    let finished = execute(args).await.expect("the load run succeeds");
+    let json = assert_lean_results(&out, &finished.summary);
+    let profile = &json["profiles"][0];
+    assert!(
+        profile["resources"]["statements_per_saga"].is_null(),
+        "SQLite: no server counters"
+    );
+    assert!(profile["engine_share"]["statements_per_saga"].is_null());
+    assert!(
+        profile["resources"]["server_cpu_ms_per_saga"].is_null(),
+        "in process: no server"
+    );
+}
+
+/// With the lean participant on MariaDB, a server process and a worker process, the
+/// summaries carry every counter per saga and per purchase, and the engine's share of each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lean_run_on_mariadb_with_processes_counts_rows_reads_statements_and_commits() {
+    let Some(probe) = testkit::TestDb::mysql("load_lean").await else {
+        return;
+    };
+    let server = testkit::mysql_server_url();
+    // Short: the baseline's databases append `_baseline_lean_<12 hex>` (64 characters at most).
+    let name = probe.url.rsplit('/').next().unwrap();
+    let prefix = format!("t_ll_{}", &name[name.len() - 12..]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("results"));
+    let (data_s, out_s) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let mut flags = lean_flags(data_s, out_s, "success=100");
+    flags.extend([
+        "--mysql-url",
+        &server,
+        "--topology",
+        "processes",
+        "--workers",
+        "1",
+        "--worker-bin",
+        env!("CARGO_BIN_EXE_sagaflow"),
+        "--database-prefix",
+        &prefix,
+    ]);
+    let args = LoadArgs::from_flags(flags).unwrap();
+    let args = LoadArgs {
+        api: None,
+        services: None,
+        redis_url: None,
+        ..args
+    };
+    let finished = execute(args).await;
+    for name in ["saga", "lean"] {
+        let database = format!("{prefix}_{name}");
+        let dropped = sagaflow::procs::drop_mysql_database(&server, &database).await;
+        dropped.expect("drop the run's database");
+    }
+    let finished = finished.expect("the load run succeeds");
+    let json = assert_lean_results(&out, &finished.summary);
+    let profile = &json["profiles"][0];
+    assert_eq!(profile["completed"], profile["submitted"]);
+    for figures in [&profile["resources"], &json["baseline_resources"]] {
+        for counter in [
+            "statements_per_saga",
+            "commits_per_saga",
+            "rows_written_per_saga",
+            "index_reads_per_saga",
+        ] {
+            assert!(number(figures, counter) > 0.0, "{counter} in {figures}");
+        }
+    }
+    let resources = &profile["resources"];
+    assert!(number(resources, "server_cpu_ms_per_saga") >= 0.0);
+    assert!(number(resources, "worker_cpu_ms_per_saga") > 0.0);
+    let share = &profile["engine_share"];
+    for counter in [
+        "statements_per_saga",
+        "rows_written_per_saga",
+        "worker_cpu_ms_per_saga",
+    ] {
+        assert!(share[counter].is_number(), "{counter} in {share}");
+    }
+    assert_eq!(
+        number(share, "worker_cpu_ms_per_saga"),
+        number(resources, "worker_cpu_ms_per_saga"),
+        "the baseline has no workers"
+    );
 }
 
 fn assert_png(path: &Path) {

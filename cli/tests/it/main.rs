@@ -13,6 +13,7 @@ mod panics;
 mod processes;
 mod reconcile;
 mod restart;
+mod scaling;
 mod timeouts;
 mod wakeups;
 mod zombie;

@@ -4,19 +4,26 @@
 //! submitted workflow is terminal (with a deadline), and writes a results directory:
 //! `summary.json`, `workflows.csv`, `retries.csv`, PNG charts and `index.html`.
 //!
-//! Starts its own system (`dev` in process, or with worker processes) unless given `--api`.
-//! Not a test of correctness under crashes (that is `chaos`); figures, not assertions.
+//! Starts its own system (everything in process, or with server and worker processes; the
+//! three services or the lean participant) unless given `--api`. With `--baseline`, also
+//! measures the no-engine baseline of the same participant and, per profile, the engine's
+//! own share of a saga's cost (profile minus baseline). Not a test of correctness under
+//! crashes (that is `chaos`); figures, not assertions.
 
+pub mod against;
 pub mod charts;
 pub mod collect;
+pub mod counters_table;
 pub mod drive;
 pub mod output;
 pub mod profile;
 pub mod resources;
 pub mod seed;
+pub mod share;
 pub mod stats;
 pub mod system;
 
+use crate::participant::Participant;
 use anyhow::Context;
 use clap::Parser;
 use drive::Driver;
@@ -48,6 +55,10 @@ pub enum Error {
     },
     #[error("--worker-concurrency must be at least 1 (no claim loop would run)")]
     NoWorkerConcurrency,
+    #[error("--participant lean starts its own participant: not with --api")]
+    LeanExternal,
+    #[error("--participant lean injects no faults: --faults needs --participant services")]
+    LeanFaults,
     #[error(transparent)]
     Setting(#[from] roles::ConfigError),
     #[error("seeding through the admin API returned unexpected ids")]
@@ -105,6 +116,11 @@ pub struct LoadArgs {
     /// Layout of the self-started system.
     #[arg(long, value_enum, default_value_t = Topology::InProcess)]
     pub topology: Topology,
+    /// Participants of the self-started system (and of its baseline): the three services, or
+    /// one lean participant answering for all three (a barrier insert and one conditional
+    /// update per call).
+    #[arg(long, value_enum, default_value_t = Participant::Services)]
+    pub participant: Participant,
     /// Worker processes, with --topology processes.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
@@ -136,16 +152,20 @@ pub struct LoadArgs {
         default_value_t = HumanDuration::from_secs(120)
     )]
     pub finish_timeout: HumanDuration,
-    /// Also measure the no-engine baseline (the six TCC calls directly) in the same run, with
-    /// as many clients as the heavy profile (MariaDB only: needs --mysql-url).
+    /// Also measure the no-engine baseline (the participant calls made directly) in the same
+    /// run, with as many clients as the heavy profile, and the engine's share per profile
+    /// (services: MariaDB only, needs --mysql-url; lean: MariaDB or SQLite).
     #[arg(long)]
     pub baseline: bool,
     /// Purchases the baseline makes.
     #[arg(long, default_value_t = 10_000)]
     pub baseline_purchases: usize,
-    /// The `sagaflow` binary for worker processes (default: this executable).
+    /// The `sagaflow` binary for server and worker processes (default: this executable).
     #[arg(long, hide = true)]
     pub worker_bin: Option<PathBuf>,
+    /// Prefix of the MySQL databases of the self-started system (tests use their own).
+    #[arg(long, hide = true, default_value = "sagaflow_load")]
+    pub database_prefix: String,
 }
 
 impl LoadArgs {
@@ -165,6 +185,14 @@ impl LoadArgs {
     /// Refuses worker settings of the self-started system that cannot work (nothing to check
     /// with --api: that system is someone else's).
     pub fn validate(&self) -> Result<(), Error> {
+        if self.participant == Participant::Lean {
+            if self.api.is_some() {
+                return Err(Error::LeanExternal);
+            }
+            if self.faults > 0.0 {
+                return Err(Error::LeanFaults);
+            }
+        }
         if self.api.is_some() {
             return Ok(());
         }
@@ -211,20 +239,34 @@ pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
         None => Target::start(&system_config(&args)).await?,
     };
     let result = run_profiles(&args, &target, profiles).await;
+    let ledger = match (&result, target.lean_url()) {
+        (Ok((_, summaries)), Some(url)) => Some(against::lean_ledger(&url, summaries).await),
+        _ => None,
+    };
     target.stop().await.context("stopping the system")?;
-    let (records, summaries) = result?;
+    let (records, mut summaries) = result?;
     let mut notes = Vec::new();
     if args.choice_adapts_medium() {
         notes.push("medium ran at half of heavy's measured throughput".into());
     }
-    let (baseline, baseline_resources) = measure_baseline(&args, &summaries, &mut notes).await;
+    let (baseline, baseline_resources) =
+        against::measure_baseline(&args, &summaries, &mut notes).await;
+    if let Some(base) = &baseline_resources {
+        against::add_shares(&mut summaries, base, &args.mix, &mut notes);
+    }
     if args.api.is_some() {
         notes.push("external API: CPU and memory figures cover only the load process".into());
     }
+    notes.extend(against::other_clients(
+        &summaries,
+        baseline_resources.as_ref(),
+    ));
     if args.mysql_url.is_some() {
         notes.push(
-            "commits and statements per saga are MariaDB's server-wide Com_commit and Questions \
-             deltas: every other client of the server counts too"
+            "statements, commits, rows written and index reads per saga are MariaDB's \
+             server-wide Questions, Com_commit, Handler_write + Handler_update + Handler_delete \
+             and Handler_read_key + Handler_read_next deltas: every other client of the server \
+             counts too"
                 .into(),
         );
     }
@@ -236,12 +278,17 @@ pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
             .as_ref()
             .map_or_else(|| topology_name(&args), |_| "external".into()),
         backend: backend_name(&args),
+        participant: args
+            .api
+            .as_ref()
+            .map_or_else(|| args.participant.name().to_owned(), |_| "external".into()),
         mix: args.mix.to_string(),
         payment_error_rate: args.faults,
         seed: args.seed,
         profiles: summaries,
         baseline,
         baseline_resources,
+        participant_ledger: ledger,
         notes,
     };
     output::write_all(&dir, &summary, &records)?;
@@ -249,6 +296,19 @@ pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
 }
 
 type Ran = (Vec<Record>, Vec<ProfileSummary>);
+
+/// Starts a fresh system as `args` say, runs `profiles` on it in order and stops it: for
+/// benchmarks built on the load tool (`sagaflow bench scaling`). No results directory.
+pub(crate) async fn on_fresh_system(
+    args: &LoadArgs,
+    profiles: Vec<Profile>,
+) -> anyhow::Result<Vec<ProfileSummary>> {
+    args.validate()?;
+    let target = Target::start(&system_config(args)).await?;
+    let result = run_profiles(args, &target, profiles).await;
+    target.stop().await.context("stopping the system")?;
+    Ok(result?.1)
+}
 
 /// Seeds, sets faults, runs every profile in order and reads how its workflows ended.
 async fn run_profiles(
@@ -269,7 +329,8 @@ async fn run_profiles(
     if args.faults > 0.0 {
         seed::set_payment_faults(&client, &target.services, args.faults).await?;
     }
-    let probe = Probe::start(target.worker_pids.clone(), args.mysql_url.clone());
+    let probe = Probe::start(target.pids.clone(), args.mysql_url.clone())
+        .own_databases(vec![format!("{}_", args.database_prefix)]);
     let (mut records, mut summaries) = (Vec::new(), Vec::<ProfileSummary>::new());
     for (i, mut profile) in profiles.into_iter().enumerate() {
         if profile.name == "medium" && args.choice_adapts_medium() {
@@ -349,7 +410,10 @@ impl LoadArgs {
 fn topology_name(args: &LoadArgs) -> String {
     match args.topology {
         Topology::InProcess => "in-process".into(),
-        Topology::Processes => format!("processes (worker processes: {})", args.workers.max(1)),
+        Topology::Processes => format!(
+            "processes (a server process, worker processes: {})",
+            args.workers.max(1)
+        ),
     }
 }
 
@@ -370,54 +434,13 @@ fn system_config(args: &LoadArgs) -> SystemConfig {
     SystemConfig {
         mysql_url: args.mysql_url.clone(),
         data_dir: args.data_dir.clone(),
+        database_prefix: args.database_prefix.clone(),
         topology: args.topology,
+        participant: args.participant,
         workers: args.workers,
         tuning,
         redis_url: args.redis_url.clone(),
         worker_bin: args.worker_bin.clone(),
-    }
-}
-
-/// The no-engine baseline with as many clients as the heavy profile had, when asked for,
-/// and what it cost (this process holds its clients and the three services).
-async fn measure_baseline(
-    args: &LoadArgs,
-    summaries: &[ProfileSummary],
-    notes: &mut Vec<String>,
-) -> (Option<crate::baseline::Report>, Option<resources::Usage>) {
-    if !args.baseline {
-        return (None, None);
-    }
-    let Some(server) = &args.mysql_url else {
-        notes.push("no baseline: it needs MariaDB (--mysql-url)".into());
-        return (None, None);
-    };
-    let clients = summaries
-        .iter()
-        .find_map(|s| s.concurrency)
-        .unwrap_or(profile::HEAVY_CONCURRENCY);
-    let mut config = crate::baseline::BaselineConfig::new(server.clone());
-    config.clients = clients;
-    config.purchases = args.baseline_purchases;
-    config.users = args.buyers.max(1);
-    config.products = args.products.max(1);
-    eprintln!(
-        "baseline: {} purchases from {clients} clients, no engine",
-        config.purchases
-    );
-    let probe = Probe::start(Vec::new(), Some(server.clone()));
-    let before = probe.snapshot().await;
-    match crate::baseline::baseline(&config).await {
-        Ok(report) => {
-            eprintln!("baseline: {report}");
-            let succeeded = (report.purchases - report.failed) as u64;
-            let usage = probe.usage(&before, succeeded).await;
-            (Some(report), Some(usage))
-        }
-        Err(err) => {
-            notes.push(format!("baseline failed: {err}"));
-            (None, None)
-        }
     }
 }
 
@@ -451,5 +474,14 @@ mod tests {
             check(&["--api", "http://127.0.0.1:1", "--worker-concurrency", "0"]).is_ok(),
             "an external system's workers are not this run's to check"
         );
+        assert!(check(&["--participant", "lean", "--topology", "processes"]).is_ok());
+        assert!(matches!(
+            check(&["--participant", "lean", "--api", "http://127.0.0.1:1"]),
+            Err(Error::LeanExternal)
+        ));
+        assert!(matches!(
+            check(&["--participant", "lean", "--faults", "0.1"]),
+            Err(Error::LeanFaults)
+        ));
     }
 }

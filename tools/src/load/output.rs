@@ -21,6 +21,8 @@ pub struct RunSummary {
     pub topology: String,
     /// `sqlite`, `mysql`, or `unknown` for an external API.
     pub backend: String,
+    /// `services` or `lean` (`external` for an external API).
+    pub participant: String,
     pub mix: String,
     /// Injected transient error rate of the payment service during the run.
     pub payment_error_rate: f64,
@@ -30,6 +32,8 @@ pub struct RunSummary {
     pub baseline: Option<crate::baseline::Report>,
     /// What the baseline cost per purchase, measured like the profiles.
     pub baseline_resources: Option<Usage>,
+    /// The lean participant's ledger checked against the workflows (lean only).
+    pub participant_ledger: Option<super::against::LedgerCheck>,
     pub notes: Vec<String>,
 }
 
@@ -53,8 +57,8 @@ pub fn write_all(dir: &Path, summary: &RunSummary, records: &[Record]) -> Result
             purchases_per_s: report.purchases_per_s,
             usage,
         });
-    let cost_drawn = charts::draw_all(dir, &summary.profiles, records, baseline)?;
-    std::fs::write(dir.join("index.html"), html(summary, cost_drawn)).map_err(io("index.html"))?;
+    let drawn = charts::draw_all(dir, &summary.profiles, records, baseline)?;
+    std::fs::write(dir.join("index.html"), html(summary, &drawn)).map_err(io("index.html"))?;
     Ok(())
 }
 
@@ -142,12 +146,13 @@ fn row(p: &ProfileSummary) -> String {
     )
 }
 
-/// The page: what ran, the summary table, the baseline, then the charts.
-pub fn html(summary: &RunSummary, cost_drawn: bool) -> String {
+/// The page: what ran, the summary table, the baseline, the counters, then the charts.
+pub fn html(summary: &RunSummary, drawn: &[&str]) -> String {
     let rows: String = summary.profiles.iter().map(row).collect();
     let baseline = summary.baseline.as_ref().map_or_else(
         || {
-            "<p>No no-engine baseline in this run (it needs MariaDB: <code>--mysql-url</code>).</p>"
+            "<p>No no-engine baseline in this run (<code>--baseline</code>; the services' needs \
+             MariaDB: <code>--mysql-url</code>).</p>"
                 .to_owned()
         },
         |b| {
@@ -162,28 +167,37 @@ pub fn html(summary: &RunSummary, cost_drawn: bool) -> String {
         .iter()
         .map(|n| format!("<li>{}</li>", escape(n)))
         .collect();
-    let cost = cost_drawn.then_some(charts::COST_FILE);
-    let charts: String = charts::FILES
+    let charts: String = drawn
         .iter()
-        .chain(cost.iter())
         .map(|f| format!("<figure><img src=\"{f}\" alt=\"{f}\"></figure>\n"))
         .collect();
+    let counters = super::counters_table::html(summary, escape);
+    let ledger = summary
+        .participant_ledger
+        .as_ref()
+        .map_or_else(String::new, |l| {
+            format!(
+                "<p>Lean participant's ledger: {}</p>\n",
+                escape(&ledger_line(l))
+            )
+        });
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>sagaflow load {started}</title>\n<style>\n\
          body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}\n\
          td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }} img {{ max-width: 100%; }}\n\
          </style></head><body>\n<h1>sagaflow load test</h1>\n\
-         <p>Started {started} against {api} ({topology}, {backend}); mix {mix}; payment error rate {rate}; seed {seed}.</p>\n\
+         <p>Started {started} against {api} ({topology}, {backend}; participant {participant}); mix {mix}; payment error rate {rate}; seed {seed}.</p>\n\
          <table><tr><th>profile</th><th>load</th><th>submitted</th><th>completed</th><th>compensated</th>\
          <th>failed</th><th>unfinished / refused</th><th>success</th><th>finished/s</th><th>completed/s</th>\
          <th>latency p50 / p90 / p99 / max (ms)</th><th>retries</th><th>CPU ms/saga</th><th>SQL statements/saga</th></tr>\n\
-         {rows}</table>\n{baseline}\n<ul>{notes}</ul>\n{charts}\
+         {rows}</table>\n{baseline}\n{ledger}{counters}<ul>{notes}</ul>\n{charts}\
          <p>Data: <a href=\"summary.json\">summary.json</a>, <a href=\"workflows.csv\">workflows.csv</a>, \
          <a href=\"retries.csv\">retries.csv</a>.</p>\n</body></html>\n",
         started = escape(&summary.started_at),
         api = escape(&summary.api),
         topology = escape(&summary.topology),
         backend = escape(&summary.backend),
+        participant = escape(&summary.participant),
         mix = escape(&summary.mix),
         rate = summary.payment_error_rate,
         seed = summary.seed,
@@ -217,17 +231,22 @@ pub fn line(s: &ProfileSummary) -> String {
     )
 }
 
-/// CPU, SQL and memory figures in one line.
-fn cost(r: &Usage) -> String {
-    let opt =
-        |v: Option<f64>, unit: &str| v.map_or_else(String::new, |v| format!(", {v:.2} {unit}"));
+/// The lean participant's ledger check in one line.
+fn ledger_line(check: &super::against::LedgerCheck) -> String {
+    let against = check.against_completed.map_or_else(
+        || "each step's books only (not every workflow ended)".to_owned(),
+        |n| format!("against {n} completed workflows"),
+    );
+    match check.reconciled {
+        true => format!("reconciled, {against}"),
+        false => format!("NOT reconciled, {against}: {}", check.problems.join("; ")),
+    }
+}
+
+/// Memory figures in one line.
+fn memory(r: &Usage) -> String {
     format!(
-        "{:.2} CPU ms (this process and workers){}{}{}{}, peak RSS {:.0} MiB{}",
-        r.cpu_ms_per_saga,
-        opt(r.worker_cpu_ms_per_saga, "of them in workers"),
-        opt(r.mariadb_cpu_ms_per_saga, "MariaDB CPU ms"),
-        opt(r.commits_per_saga, "commits"),
-        opt(r.statements_per_saga, "statements"),
+        "peak RSS {:.0} MiB{}",
         r.process_rss_max_mib,
         r.worker_rss_max_mib
             .map_or_else(String::new, |m| format!(", worker peak RSS {m:.0} MiB")),
@@ -237,6 +256,10 @@ fn cost(r: &Usage) -> String {
 /// The summary table printed at the end.
 pub fn table(summary: &RunSummary) -> String {
     let mut out = format!(
+        "{} ({}), participant {}\n",
+        summary.topology, summary.backend, summary.participant
+    );
+    out.push_str(&format!(
         "{:<8} {:>9} {:>9} {:>11} {:>6} {:>8} {:>11} {:>8} {:>8} {:>8} {:>7} {:>8}\n",
         "profile",
         "submitted",
@@ -250,7 +273,7 @@ pub fn table(summary: &RunSummary) -> String {
         "max ms",
         "retries",
         "CPU ms"
-    );
+    ));
     for s in &summary.profiles {
         let cpu = s.resources.as_ref().map_or(0.0, |r| r.cpu_ms_per_saga);
         out.push_str(&format!(
@@ -272,13 +295,14 @@ pub fn table(summary: &RunSummary) -> String {
     if let Some(b) = &summary.baseline {
         out.push_str(&format!("baseline (no engine, same run): {b}\n"));
     }
-    if let Some(r) = &summary.baseline_resources {
-        out.push_str(&format!("baseline cost per purchase: {}\n", cost(r)));
-    }
+    out.push_str(&super::counters_table::text(summary));
     for s in &summary.profiles {
         if let Some(r) = &s.resources {
-            out.push_str(&format!("{} cost per saga: {}\n", s.name, cost(r)));
+            out.push_str(&format!("{} memory: {}\n", s.name, memory(r)));
         }
+    }
+    if let Some(check) = &summary.participant_ledger {
+        out.push_str(&format!("lean ledger: {}\n", ledger_line(check)));
     }
     for note in &summary.notes {
         out.push_str(&format!("note: {note}\n"));

@@ -5,6 +5,7 @@
 use super::collect::Ended;
 use super::profile::{Case, Mode, Profile};
 use super::resources::Usage;
+use super::share::Share;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -111,6 +112,8 @@ pub struct ProfileSummary {
     pub by_case: BTreeMap<&'static str, Counts>,
     /// CPU, SQL and memory figures, where they could be read.
     pub resources: Option<Usage>,
+    /// `resources` minus the no-engine baseline's, per saga (with `--baseline`).
+    pub engine_share: Option<Share>,
 }
 
 /// Summarises `records`, which all belong to `profile`.
@@ -176,6 +179,7 @@ pub fn summarize(profile: &Profile, records: &[Record]) -> ProfileSummary {
         by_case,
         counts,
         resources: None,
+        engine_share: None,
     }
 }
 

@@ -1,8 +1,9 @@
 //! The run's PNG charts, drawn in Rust with plotters: throughput over time, latency
 //! percentiles per profile, outcome ratios per profile, the retry timeline (attempts of
 //! retried activities against time since their first attempt, where the 1 s / 2 s / 4 s
-//! backoff shows as columns), and, when CPU was measured, the cost of a saga per profile next
-//! to the no-engine baseline's purchase.
+//! backoff shows as columns), when CPU was measured, the cost of a saga per profile next
+//! to the no-engine baseline's purchase, and, with a baseline, the engine's share per
+//! profile ([`share`]: counters and CPU by process, profile minus baseline).
 //!
 //! Text needs a TrueType font from the system (Debian: fonts-dejavu-core); `SAGAFLOW_FONT`
 //! names another file. The charts over time are in [`over_time`], those comparing profiles
@@ -21,6 +22,8 @@ use std::sync::OnceLock;
 
 mod over_time;
 mod per_profile;
+pub mod scaling;
+mod share;
 use over_time::{retries, throughput};
 use per_profile::{cost, latency, outcomes};
 
@@ -35,6 +38,8 @@ pub const FILES: [&str; 4] = [
 ];
 /// The cost chart's file: drawn only when the run measured CPU.
 pub const COST_FILE: &str = "cost.png";
+/// The engine's share chart's file: drawn only when the run measured a baseline.
+pub const SHARE_FILE: &str = "share.png";
 
 /// The no-engine baseline as the cost chart shows it: purchases per second and their cost.
 pub struct BaselineCost<'a> {
@@ -61,29 +66,39 @@ const COLOURS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-/// Draws every chart of [`FILES`] into `dir`, and [`COST_FILE`] when a profile or the
-/// baseline measured CPU; returns whether the cost chart was drawn.
+/// Draws every chart of [`FILES`] into `dir`, [`COST_FILE`] when a profile or the baseline
+/// measured CPU, and [`SHARE_FILE`] when a profile has an engine share; returns the files
+/// drawn, in the order the HTML page shows them.
 pub fn draw_all(
     dir: &Path,
     summaries: &[ProfileSummary],
     records: &[Record],
     baseline: Option<BaselineCost<'_>>,
-) -> Result<bool, Error> {
+) -> Result<Vec<&'static str>, Error> {
     register_font()?;
     throughput(&dir.join(FILES[0]), records).map_err(chart)?;
     latency(&dir.join(FILES[1]), summaries).map_err(chart)?;
     outcomes(&dir.join(FILES[2]), summaries).map_err(chart)?;
     retries(&dir.join(FILES[3]), records).map_err(chart)?;
+    let mut drawn = FILES.to_vec();
     let mut costs: Vec<(String, f64, &Usage)> = summaries
         .iter()
         .filter_map(|s| Some((s.name.clone(), s.throughput_per_s, s.resources.as_ref()?)))
         .collect();
     costs.extend(baseline.map(|b| ("no-engine baseline".to_owned(), b.purchases_per_s, b.usage)));
-    if costs.is_empty() {
-        return Ok(false);
+    if !costs.is_empty() {
+        cost(&dir.join(COST_FILE), &costs).map_err(chart)?;
+        drawn.push(COST_FILE);
     }
-    cost(&dir.join(COST_FILE), &costs).map_err(chart)?;
-    Ok(true)
+    let shares: Vec<(String, super::share::Share)> = summaries
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.engine_share?)))
+        .collect();
+    if !shares.is_empty() {
+        share::share(&dir.join(SHARE_FILE), &shares).map_err(chart)?;
+        drawn.push(SHARE_FILE);
+    }
+    Ok(drawn)
 }
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;

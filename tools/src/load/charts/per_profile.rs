@@ -100,10 +100,10 @@ pub(super) fn outcomes(path: &Path, summaries: &[ProfileSummary]) -> Drawn {
 /// spent, with the throughput above each bar: what the engine adds to the same purchase.
 pub(super) fn cost(path: &Path, costs: &[(String, f64, &Usage)]) -> Drawn {
     let parts = |u: &Usage| {
-        let worker = u.worker_cpu_ms_per_saga.unwrap_or(0.0);
         vec![
-            u.cpu_ms_per_saga - worker,
-            worker,
+            u.load_cpu_ms_per_saga,
+            u.server_cpu_ms_per_saga.unwrap_or(0.0),
+            u.worker_cpu_ms_per_saga.unwrap_or(0.0),
             u.mariadb_cpu_ms_per_saga.unwrap_or(0.0),
         ]
     };
@@ -116,7 +116,11 @@ pub(super) fn cost(path: &Path, costs: &[(String, f64, &Usage)]) -> Drawn {
             y_desc: "CPU milliseconds",
             y_max,
             series: &[
-                ("load process (load generator, services, API)", COLOURS[0]),
+                (
+                    "load process (load generator, participants; in process: all)",
+                    COLOURS[0],
+                ),
+                ("server process", COLOURS[3]),
                 ("worker processes", COLOURS[1]),
                 ("MariaDB", COLOURS[2]),
             ],
