@@ -59,6 +59,11 @@ impl ServerArgs {
         Ok(())
     }
 }
+/// How often the `?wait=` poller asks which waited-on workflows ended, without Redis.
+const WATCH_POLL_MS: u64 = 20;
+/// The same with Redis, whose messages report ends at once: the poller only catches a lost one.
+const WATCH_POLL_WITH_REDIS_MS: u64 = 1_000;
+
 /// `sagaflow server`: the HTTP API over the saga database.
 pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
@@ -67,7 +72,14 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to {}", args.database_url))?;
     let watcher = Watcher::new();
-    watcher.spawn_poller(store.clone(), 20);
+    // With Redis the workers report each end at once, and the poller is only the fallback
+    // for a lost message: once a second, not 50 times (each tick reads every waited-on row).
+    let poll_ms = if args.redis_url.is_some() {
+        WATCH_POLL_WITH_REDIS_MS
+    } else {
+        WATCH_POLL_MS
+    };
+    watcher.spawn_poller(store.clone(), poll_ms);
     let _ = metrics();
     crate::telemetry::spawn_backlog_sampler(store.clone(), std::time::Duration::from_secs(5));
     let tokens = args
