@@ -108,6 +108,9 @@ pub struct ScalingPoint {
     /// CPU of every sagaflow process per saga.
     pub cpu_ms_per_saga: Option<f64>,
     pub statements_per_saga: Option<f64>,
+    /// Databases other clients of MariaDB used during the point (their work shares the
+    /// machine and the server).
+    pub other_databases: Vec<String>,
 }
 
 /// `scaling.json`.
@@ -247,6 +250,7 @@ fn point(s: &ProfileSummary, clients: usize, workers: Option<usize>) -> ScalingP
         retried_attempts: s.retries.retried_attempts,
         cpu_ms_per_saga: res.map(|r| r.cpu_ms_per_saga),
         statements_per_saga: res.and_then(|r| r.statements_per_saga),
+        other_databases: res.map(|r| r.other_databases.clone()).unwrap_or_default(),
     }
 }
 
@@ -307,6 +311,12 @@ pub fn table(summary: &ScalingSummary) -> String {
                 p.cpu_ms_per_saga
                     .map_or_else(|| "–".to_owned(), |c| format!("{c:.2}")),
             ));
+            if !p.other_databases.is_empty() {
+                out.push_str(&format!(
+                    "  note: other clients used MariaDB during this point (databases {})\n",
+                    p.other_databases.join(", ")
+                ));
+            }
         }
     }
     out
@@ -361,6 +371,7 @@ mod tests {
             retried_attempts: 0,
             cpu_ms_per_saga: None,
             statements_per_saga: None,
+            other_databases: Vec::new(),
         };
         let summary = ScalingSummary {
             started_at: String::new(),
