@@ -3,9 +3,9 @@
 //! commits, rows written and index reads — and each profile's engine share (profile minus
 //! baseline).
 
-use super::output::RunSummary;
 use super::resources::Usage;
 use super::share::Share;
+use super::summary::RunSummary;
 
 /// One row of figures: a label and the values of [`COLUMNS`] (`None`: not measured).
 struct Row {

@@ -21,6 +21,7 @@ pub mod resources;
 pub mod seed;
 pub mod share;
 pub mod stats;
+mod summary;
 pub mod system;
 
 use crate::participant::Participant;
