@@ -236,5 +236,12 @@ fn server_lines(u: &Usage) -> String {
         u.mariadb_cpu_ms_per_saga,
         "  (the whole mariadbd process)",
     );
+    if !u.other_databases.is_empty() {
+        out.push_str(&format!(
+            "  note: other clients used MariaDB meanwhile (databases {}): the server-wide \
+             figures include their work\n",
+            u.other_databases.join(", ")
+        ));
+    }
     out
 }

@@ -56,12 +56,13 @@ fn panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
+    // Headroom above the tallest bar (and its label) for the legend in the upper left.
     let rate_max = points
         .iter()
         .map(|p| p.throughput_per_s)
         .fold(1.0, f64::max)
-        * 1.2;
-    let p99_max = points.iter().map(|p| p.p99_ms).fold(1.0, f64::max) * 1.2;
+        * 1.8;
+    let p99_max = points.iter().map(|p| p.p99_ms).fold(1.0, f64::max) * 1.3;
     let labels: Vec<String> = points.iter().map(|p| p.label.clone()).collect();
     let formatter = |v: &SegmentValue<usize>| segment_label(v, &labels);
     let rate_label = tick_label(0.0..rate_max, VALUE_LABELS);
