@@ -229,19 +229,21 @@ impl<E: Executor> Runner<E> {
                 lease_next,
             )
         });
-        let done = writer.complete(completions.clone()).await?;
+        // What the decisions are reported against, kept before the completions go to the
+        // writer (a claimed activity is cheap to keep; its completion carries the answers).
+        let claimed: std::collections::HashMap<_, _> = completions
+            .iter()
+            .map(|c| (c.claimed.key, c.claimed.clone()))
+            .collect();
+        let done = writer.complete(completions).await?;
         // Crash window: the completion (and with it, maybe the pivot) is committed, the next
         // activity is leased to this runner and not started.
         fail::fail_point!("runner::after_complete");
         report.fenced += done.fenced.len();
         report.finished += done.finished.len();
         metrics::fenced(done.fenced.len());
-        let claimed: std::collections::HashMap<_, _> = completions
-            .iter()
-            .map(|c| (c.claimed.key, &c.claimed))
-            .collect();
         for (key, decision) in &done.decisions {
-            self.record_decision(claimed[key], key.step, decision, report);
+            self.record_decision(&claimed[key], key.step, decision, report);
         }
         for f in &done.finished {
             metrics::finished(&f.workflow_type, f.status, f.duration_us);

@@ -114,33 +114,35 @@ async fn write_group(
         let _ = request.reply.send(done);
         return;
     }
-    let all: Vec<Completion> = group
-        .iter()
-        .flat_map(|r| r.completions.iter().cloned())
-        .collect();
+    // The completions move into one batch; each request keeps its range of it.
+    let mut all = Vec::new();
+    let mut parts = Vec::with_capacity(group.len());
+    for request in group {
+        let start = all.len();
+        all.extend(request.completions);
+        parts.push((start..all.len(), request.reply));
+    }
     match write(store, registry, worker, lease_next_ms, &all).await {
         Ok(Ok(done)) => {
-            for request in group {
-                let part = share(&done, &request.completions);
-                let _ = request.reply.send(Ok(Ok(part)));
+            for (range, reply) in parts {
+                let _ = reply.send(Ok(Ok(share(&done, &all[range]))));
             }
         }
         Ok(Err(err)) => {
-            tracing::debug!(error = %err, requests = group.len(), "group write failed; writing each alone");
-            for request in group {
-                let done =
-                    write(store, registry, worker, lease_next_ms, &request.completions).await;
-                let _ = request.reply.send(done);
+            tracing::debug!(error = %err, requests = parts.len(), "group write failed; writing each alone");
+            for (range, reply) in parts {
+                let done = write(store, registry, worker, lease_next_ms, &all[range]).await;
+                let _ = reply.send(done);
             }
         }
         Err(panic) => {
             // Nothing was committed: every loop of the group crashes, as each would have.
             let mut panic = Some(panic);
-            for request in group {
+            for (_, reply) in parts {
                 let p = panic
                     .take()
                     .unwrap_or_else(|| Box::new("a journal write of this group panicked"));
-                let _ = request.reply.send(Err(p));
+                let _ = reply.send(Err(p));
             }
         }
     }

@@ -194,7 +194,7 @@ impl Store {
             p.attempt = attempt;
             plans.push(p);
         }
-        let mut done = write_plans(tx, plans, now, Some(worker)).await?;
+        let mut done = write_plans(tx, plans, now).await?;
         done.fenced = fenced;
         Ok(done)
     }
@@ -265,12 +265,10 @@ pub(super) async fn lock_batch(
 /// Carries out plans whose fence was checked under lock: the done activities as one
 /// multi-row insert (the journal), then, only where they changed, the workflow rows (one
 /// `CASE` update per chunk) and the history of attempts that did not finish their activity.
-/// `worker`: who ran the attempts (`None`: nobody did, e.g. an abort decided at once).
 pub(super) async fn write_plans(
     tx: &mut Tx<'_>,
     plans: Vec<Plan>,
     now: Micros,
-    worker: Option<&str>,
 ) -> Result<Completed> {
     let mut done = Completed::default();
     if plans.is_empty() {
@@ -304,7 +302,6 @@ pub(super) async fn write_plans(
         next.extend(p.next);
         done.decisions.push((p.key, p.decision));
     }
-    let _ = worker;
     insert_attempts(tx, &attempts, now).await?;
     done.next = next.into_iter().filter(|c| c.epoch > 0).collect();
     Ok(done)

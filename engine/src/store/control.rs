@@ -92,7 +92,7 @@ impl Store {
             now,
             Handoff::Ready,
         );
-        let done = write_plans(tx, vec![p], now, None).await?;
+        let done = write_plans(tx, vec![p], now).await?;
         let status = done
             .finished
             .first()

@@ -36,7 +36,7 @@ pub(super) struct Standing {
 }
 
 /// Sort key of a journal row in the order the activities ran.
-fn order(step: u32, kind: ActivityKind) -> (u8, i64) {
+pub(super) fn order(step: u32, kind: ActivityKind) -> (u8, i64) {
     match kind {
         ActivityKind::Action => (0, i64::from(step)),
         ActivityKind::Compensation => (1, -i64::from(step)),

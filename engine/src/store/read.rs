@@ -155,7 +155,7 @@ impl Store {
             .iter()
             .map(|a| activity_record(a, &mut by_key))
             .collect::<Result<Vec<_>>>()?;
-        activities.sort_by_key(|a| order_key(a.step, a.kind));
+        activities.sort_by_key(|a| cursor::order(a.step, a.kind));
         let status = parse_name(&w.text("status")?, WorkflowStatus::parse, "workflow status")?;
         let current = match (&standing.cursor, status) {
             (Some(c), s) if !s.is_terminal() || s == WorkflowStatus::Failed => {
@@ -262,15 +262,6 @@ impl Store {
                 ))
             })
             .collect()
-    }
-}
-
-/// Where an activity stands in the order activities run: actions forward, then
-/// compensations backward.
-fn order_key(step: u32, kind: ActivityKind) -> (u8, i64) {
-    match kind {
-        ActivityKind::Action => (0, i64::from(step)),
-        ActivityKind::Compensation => (1, -i64::from(step)),
     }
 }
 
