@@ -6,6 +6,7 @@ mod support;
 
 mod cases;
 mod compose;
+mod console;
 mod faults;
 mod load;
 mod logs;
