@@ -155,6 +155,70 @@ pub fn isolated(operation: &'static str) {
 
 pub fn fenced(count: usize) {
     counter!("sagaflow_fenced_writes_total").increment(count as u64);
+    FENCED.add(count as u64);
+}
+
+/// Fenced writes of this process's workers in the last `window` (at most ten minutes), for
+/// the console's overview: the database holds no trace of a write it refused.
+pub fn fenced_recently(window: Duration) -> u64 {
+    FENCED.since(window)
+}
+
+/// Seconds one [`Recent`] bucket spans, and how many it keeps (ten minutes).
+const RECENT_BUCKET_S: u64 = 10;
+const RECENT_BUCKETS: usize = 60;
+
+static FENCED: Recent = Recent::new();
+
+/// A counter that remembers when it was counted, in buckets of ten seconds: rare events
+/// (fenced writes), so one lock is cheap enough.
+struct Recent {
+    buckets: std::sync::Mutex<std::collections::VecDeque<(u64, u64)>>,
+}
+
+impl Recent {
+    const fn new() -> Recent {
+        Recent {
+            buckets: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    fn add(&self, count: u64) {
+        self.add_at(wall_seconds() / RECENT_BUCKET_S, count);
+    }
+
+    fn since(&self, window: Duration) -> u64 {
+        self.since_at(wall_seconds() / RECENT_BUCKET_S, window)
+    }
+
+    fn add_at(&self, bucket: u64, count: u64) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        match buckets.back_mut() {
+            Some((b, n)) if *b == bucket => *n += count,
+            _ => buckets.push_back((bucket, count)),
+        }
+        while buckets.len() > RECENT_BUCKETS {
+            buckets.pop_front();
+        }
+    }
+
+    /// Counts in buckets that started less than `window` before bucket `now` ended.
+    fn since_at(&self, now: u64, window: Duration) -> u64 {
+        let span = window.as_secs().div_ceil(RECENT_BUCKET_S).max(1);
+        let first = (now + 1).saturating_sub(span);
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets
+            .iter()
+            .filter(|(b, _)| (first..=now).contains(b))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn wall_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A claim ran: its duration, and the worker's heartbeat.
@@ -192,4 +256,30 @@ pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
     counter!("http_requests_total", "method" => m.clone(), "route" => r.clone(), "status" => status.to_string()).increment(1);
     histogram!("http_request_duration_seconds", "method" => m, "route" => r)
         .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_counts_only_the_window_and_forgets_old_buckets() {
+        let recent = Recent::new();
+        recent.add_at(100, 2);
+        recent.add_at(100, 1);
+        recent.add_at(105, 4);
+        recent.add_at(106, 5);
+        let window = Duration::from_secs(20); // two buckets
+        assert_eq!(recent.since_at(106, window), 9);
+        assert_eq!(recent.since_at(107, window), 5);
+        assert_eq!(recent.since_at(106, Duration::from_secs(600)), 12);
+        for b in 200..(200 + RECENT_BUCKETS as u64) {
+            recent.add_at(b, 1);
+        }
+        assert_eq!(recent.buckets.lock().unwrap().len(), RECENT_BUCKETS);
+        assert_eq!(
+            recent.since_at(300, Duration::from_secs(6_000)),
+            RECENT_BUCKETS as u64
+        );
+    }
 }

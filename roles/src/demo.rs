@@ -253,6 +253,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 redis_url: None,
                 registry,
                 tuning,
+                api_tokens: Vec::new(),
             };
             let dev = Dev::start(config).await?;
             let mut services = Services::default();

@@ -31,6 +31,10 @@ pub struct DevArgs {
     /// Directory of workflow definitions (default: the built-in ones).
     #[arg(long, env = "SAGAFLOW_WORKFLOWS")]
     pub workflows_dir: Option<PathBuf>,
+    /// Comma-separated bearer tokens; when set, every route but /healthz, /readyz and the
+    /// console's files (/ui/) needs one, as on `sagaflow server`.
+    #[arg(long, env = "SAGAFLOW_API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
     #[command(flatten)]
     pub tuning: WorkerTuning,
 }
@@ -106,6 +110,8 @@ pub struct DevConfig {
     pub redis_url: Option<String>,
     pub registry: Arc<Registry>,
     pub tuning: WorkerTuning,
+    /// Bearer tokens the API asks for; empty: none.
+    pub api_tokens: Vec<String>,
 }
 
 /// A running in-process system.
@@ -171,14 +177,14 @@ impl Dev {
             wake.clone(),
             wait_true(stopped.clone()),
         ));
-        let state = ApiState::new(
-            store,
-            config.registry.clone(),
-            ApiConfig::default(),
-            watcher,
-        )
-        .with_metrics(metrics_render())
-        .with_on_submit(Arc::new(move || wake.notify()));
+        let api_config = ApiConfig {
+            tokens: config.api_tokens.clone(),
+            ..ApiConfig::default()
+        };
+        let state = ApiState::new(store, config.registry.clone(), api_config, watcher)
+            .with_local_workers()
+            .with_metrics(metrics_render())
+            .with_on_submit(Arc::new(move || wake.notify()));
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -237,6 +243,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         redis_url: args.redis_url.clone(),
         registry,
         tuning: args.tuning.clone(),
+        api_tokens: crate::settings::api_tokens(args.api_tokens.as_deref())?,
     };
     let dev = Dev::start(config).await?;
     // Before the announcement: a SIGTERM right after it is a graceful stop too.
@@ -245,6 +252,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     for service in [Service::User, Service::Payment, Service::Order] {
         println!("  {:<8} {}", service.name(), dev.service_url(service));
     }
+    println!("  console  {}/ui/", dev.api_url());
     println!("  metrics  {}/metrics", dev.api_url());
     shutdown.await;
     dev.stop().await?;

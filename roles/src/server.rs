@@ -24,7 +24,8 @@ pub struct ServerArgs {
     /// Redis for wake-ups: a submit wakes idle workers at once (optional).
     #[arg(long, env = "SAGAFLOW_REDIS_URL")]
     pub redis_url: Option<String>,
-    /// Comma-separated bearer tokens; when set, every route but /healthz and /readyz needs one.
+    /// Comma-separated bearer tokens; when set, every route but /healthz, /readyz and the
+    /// console's files (/ui/) needs one.
     #[arg(long, env = "SAGAFLOW_API_TOKENS", hide_env_values = true)]
     pub api_tokens: Option<String>,
     /// Largest request body in bytes.
@@ -47,12 +48,7 @@ impl ServerArgs {
         if self.db_connections_max == 0 {
             return Err(ConfigError::NoDbConnections);
         }
-        if let Some(tokens) = &self.api_tokens {
-            let mut listed = tokens.split(',').map(str::trim);
-            if !tokens.trim().is_empty() && listed.all(str::is_empty) {
-                return Err(ConfigError::NoApiTokens);
-            }
-        }
+        crate::settings::api_tokens(self.api_tokens.as_deref())?;
         if registry.all().is_empty() {
             return Err(ConfigError::NoWorkflows);
         }
@@ -82,14 +78,8 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     watcher.spawn_poller(store.clone(), poll_ms);
     let _ = metrics();
     crate::telemetry::spawn_backlog_sampler(store.clone(), std::time::Duration::from_secs(5));
-    let tokens = args
-        .api_tokens
-        .iter()
-        .flat_map(|t| t.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
     let config = ApiConfig {
-        tokens: tokens.map(str::to_owned).collect(),
+        tokens: crate::settings::api_tokens(args.api_tokens.as_deref())?,
         body_bytes_max: args.body_bytes_max,
         ..ApiConfig::default()
     };
@@ -105,7 +95,8 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "server listening");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, console = %format!("http://{addr}/ui/"), "server listening");
     axum::serve(listener, engine::api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -68,6 +68,24 @@ pub enum ConfigError {
     NoApiTokens,
 }
 
+/// The bearer tokens of `--api-tokens` (comma-separated, spaces trimmed); refuses a value that
+/// holds none, which would run the API without authentication by mistake.
+pub fn api_tokens(flag: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = flag else {
+        return Ok(Vec::new());
+    };
+    let tokens: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if tokens.is_empty() && !value.trim().is_empty() {
+        return Err(ConfigError::NoApiTokens);
+    }
+    Ok(tokens)
+}
+
 /// Every service the loaded definitions call must have a URL: a worker claims any activity,
 /// so one it cannot send would burn its attempts. `has` says whether a service has one;
 /// `known_from` names where the URLs come from, for the message.

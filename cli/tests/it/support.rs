@@ -99,6 +99,7 @@ pub async fn start_system(dbs: &Databases, registry: Arc<Registry>) -> Dev {
         redis_url: None,
         registry,
         tuning: fast_tuning(),
+        api_tokens: Vec::new(),
     };
     Dev::start(config).await.expect("system starts")
 }

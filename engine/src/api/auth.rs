@@ -1,5 +1,5 @@
 //! Optional bearer-token auth: with tokens configured, every request but the health probes
-//! must carry `Authorization: Bearer <token>` naming one of them.
+//! and the console's files must carry `Authorization: Bearer <token>` naming one of them.
 //!
 //! Not user management: tokens are opaque shared secrets from the configuration, compared in
 //! constant time. Runs before routing, so an unauthenticated caller learns nothing, not even
@@ -15,6 +15,12 @@ use axum::response::{IntoResponse, Response};
 /// Paths open without a token: orchestrators probe them without credentials.
 const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz"];
 
+/// True for the probes and the console's files (which hold no data: the page asks for a
+/// token and sends it with every API call).
+fn is_public(path: &str) -> bool {
+    PUBLIC_PATHS.contains(&path) || path == super::console::PREFIX || path.starts_with("/ui/")
+}
+
 /// The middleware: passes the request on, or answers 401 with `WWW-Authenticate: Bearer`.
 pub(super) async fn require_token(
     State(state): State<ApiState>,
@@ -22,7 +28,7 @@ pub(super) async fn require_token(
     next: Next,
 ) -> Response {
     let tokens = &state.config.tokens;
-    if tokens.is_empty() || PUBLIC_PATHS.contains(&request.uri().path()) {
+    if tokens.is_empty() || is_public(request.uri().path()) {
         return next.run(request).await;
     }
     match bearer(request.headers()) {

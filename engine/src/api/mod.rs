@@ -6,10 +6,12 @@
 //! Every refusal is JSON `{"error": {"code", "message"}}` from [`Error`]; no SQL ever leaks.
 
 mod auth;
+pub mod console;
 mod error;
 mod extract;
 mod openapi;
 mod ops;
+mod overview;
 mod watch;
 mod wire;
 mod workflows;
@@ -83,6 +85,8 @@ pub struct ApiState {
     watcher: Watcher,
     metrics: Option<MetricsRender>,
     on_submit: Option<SubmitHook>,
+    /// This process runs workers: the overview can count their fenced writes.
+    local_workers: bool,
 }
 
 impl ApiState {
@@ -102,12 +106,19 @@ impl ApiState {
             watcher,
             metrics: None,
             on_submit: None,
+            local_workers: false,
         }
     }
 
     /// Serves `render()` at `/metrics` (otherwise 404).
     pub fn with_metrics(mut self, render: MetricsRender) -> ApiState {
         self.metrics = Some(render);
+        self
+    }
+
+    /// Says that this process runs workers, so the overview reports their fenced writes.
+    pub fn with_local_workers(mut self) -> ApiState {
+        self.local_workers = true;
         self
     }
 
@@ -148,6 +159,7 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::POST, "/v1/workflows/{id}/abort", workflows::abort),
         endpoint(Method::POST, "/v1/workflows/{id}/retry", workflows::retry),
         endpoint(Method::GET, "/v1/workflow-types", workflows::workflow_types),
+        endpoint(Method::GET, "/v1/overview", overview::overview),
         endpoint(Method::GET, "/healthz", ops::healthz),
         endpoint(Method::GET, "/readyz", ops::readyz),
         endpoint(Method::GET, "/metrics", ops::metrics),
@@ -169,14 +181,15 @@ pub fn openapi_document(config: &ApiConfig, registry: &Registry) -> serde_json::
     openapi::document(config, registry)
 }
 
-/// The API as a router: auth (when tokens are configured) runs before routing; unknown
-/// routes and wrong methods answer JSON errors too. Each request runs in a task of its own
+/// The API as a router, with the web console at `/ui/` ([`console`]): auth (when tokens are
+/// configured) runs before routing; unknown routes and wrong methods answer JSON errors too. Each request runs in a task of its own
 /// ([`detach`]): a client that hangs up does not cut a handler short.
 pub fn router(state: ApiState) -> Router {
     let body_bytes_max = state.config.body_bytes_max;
     endpoints()
         .into_iter()
         .fold(Router::new(), |router, e| router.route(e.path, e.handler))
+        .merge(console::router())
         .fallback(ops::no_route)
         .method_not_allowed_fallback(ops::wrong_method)
         .layer(axum::middleware::from_fn_with_state(

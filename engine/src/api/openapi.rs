@@ -65,7 +65,7 @@ fn paths() -> Value {
                     &[("201", "Created", "StatusAnswer"),
                       ("200", "Made earlier with this Idempotency-Key and body", "StatusAnswer")],
                     &[400, 401, 413, 415, 422, 503])),
-            "get": op("List workflows, newest first", &["status", "type", "limit", "cursor"], None,
+            "get": op("List workflows, newest first", &["status", "type", "idempotencyKeyFilter", "limit", "cursor"], None,
                 responses(&[("200", "A page", "WorkflowList")], &[400, 401, 503])),
         },
         "/v1/workflows/{id}": {
@@ -83,6 +83,10 @@ fn paths() -> Value {
         "/v1/workflow-types": {
             "get": op("Loaded workflow types", &[], None,
                 responses(&[("200", "Every type and version", "WorkflowTypes")], &[401])),
+        },
+        "/v1/overview": {
+            "get": op("What the console's overview shows: counts, finishes, expiries, errors",
+                &[], None, responses(&[("200", "The last ten minutes", "Overview")], &[401, 503])),
         },
         "/healthz": {"get": public(op("Liveness: the process serves HTTP", &[], None,
             responses(&[("200", "Alive", "Health")], &[])))},
@@ -185,6 +189,9 @@ fn parameters() -> Value {
                        "pattern": "^[!-~]([ -~]*[!-~])?$"}},
         "status": q("status", "Only this status", schema_ref("WorkflowStatus")),
         "type": q("type", "Only this workflow type", json!({"type": "string"})),
+        "idempotencyKeyFilter": q("idempotency_key",
+            "Only the workflow submitted with exactly this Idempotency-Key",
+            json!({"type": "string"})),
         "limit": q("limit", "Page size (default 50; a larger one is lowered to 500)",
             json!({"type": "integer", "minimum": 1, "maximum": u32::MAX, "default": 50})),
         "cursor": q("cursor", "next_cursor of the previous page",
@@ -214,11 +221,35 @@ fn schemas(config: &ApiConfig, registry: &Registry) -> Value {
     let kinds = [
         "integer", "number", "string", "boolean", "object", "array", "any",
     ];
-    let step = object(
-        &["name", "service", "compensable", "after_pivot"],
-        json!({"name": {"type": "string"}, "service": {"type": "string"},
-               "compensable": {"type": "boolean"}, "after_pivot": {"type": "boolean"}}),
+    let retry = object(
+        &[
+            "max_attempts",
+            "initial_interval_ms",
+            "multiplier",
+            "max_interval_ms",
+            "jitter",
+        ],
+        json!({"max_attempts": {"type": "integer"}, "initial_interval_ms": {"type": "integer"},
+               "multiplier": {"type": "number"}, "max_interval_ms": {"type": "integer"},
+               "jitter": {"type": "number"}}),
     );
+    let step = object(
+        &[
+            "name",
+            "service",
+            "compensable",
+            "after_pivot",
+            "action_retry",
+            "compensation_retry",
+            "timeout_ms",
+        ],
+        json!({"name": {"type": "string"}, "service": {"type": "string"},
+               "compensable": {"type": "boolean"}, "after_pivot": {"type": "boolean"},
+               "action_retry": schema_ref("RetryPolicy"),
+               "compensation_retry": {"allOf": [schema_ref("RetryPolicy")], "nullable": true},
+               "timeout_ms": {"type": "integer"}}),
+    );
+    let count = || json!({"type": "integer", "minimum": 0});
     map.extend(
         json!({
             "Error": object(&["error"], json!({"error": object(&["code", "message"],
@@ -238,7 +269,26 @@ fn schemas(config: &ApiConfig, registry: &Registry) -> Value {
                 "description": {"type": "string"}, "pivot_after": nullable("string"),
                 "input": {"type": "object", "additionalProperties": one_of(&kinds)},
                 "steps": {"type": "array", "items": step}})),
+            "RetryPolicy": retry,
             "Health": object(&["status"], json!({"status": {"type": "string"}})),
+            "Overview": object(&["now", "window_s", "bucket_s", "counts", "finished",
+                    "lease_expiries", "fenced_writes", "services", "sampled_workflows_max"], json!({
+                "now": time(false), "window_s": count(), "bucket_s": count(),
+                "counts": {"type": "array", "items": object(&["type", "status", "count"], json!({
+                    "type": {"type": "string"}, "status": schema_ref("WorkflowStatus"),
+                    "count": count()}))},
+                "finished": {"type": "array", "items": object(
+                    &["at", "completed", "compensated", "failed"], json!({
+                    "at": time(false), "completed": count(), "compensated": count(),
+                    "failed": count()}))},
+                "lease_expiries": count(),
+                "fenced_writes": {"type": "integer", "minimum": 0, "nullable": true},
+                "services": {"type": "array", "items": object(
+                    &["service", "calls", "retryable_errors", "business_errors", "lease_expiries"],
+                    json!({"service": {"type": "string"}, "calls": count(),
+                        "retryable_errors": count(), "business_errors": count(),
+                        "lease_expiries": count()}))},
+                "sampled_workflows_max": count()})),
         })
         .as_object()
         .expect("an object")

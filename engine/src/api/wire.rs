@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use kernel::model::{
     ActivityError, ActivityKind, ActivityStatus, AttemptOutcome, Micros, WorkflowId, WorkflowStatus,
 };
+use kernel::retry::RetryPolicy;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 /// outside chrono's range (a corrupt row) shows as the epoch rather than failing the read.
 pub type Time = DateTime<Utc>;
 
-fn time(micros: Micros) -> Time {
+pub(super) fn time(micros: Micros) -> Time {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
@@ -45,6 +46,8 @@ pub struct ListQuery {
     pub status: Option<WorkflowStatus>,
     #[serde(rename = "type")]
     pub workflow_type: Option<String>,
+    /// Only the workflow submitted with exactly this `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
     pub limit: Option<u32>,
     /// The last id of the previous page.
     pub cursor: Option<WorkflowId>,
@@ -164,6 +167,67 @@ pub struct StepInfo {
     pub compensable: bool,
     /// True after the pivot: the step only moves forward.
     pub after_pivot: bool,
+    /// How the action is retried after a retryable error.
+    pub action_retry: RetryPolicy,
+    /// How the compensation is retried; `None` when the step has none.
+    pub compensation_retry: Option<RetryPolicy>,
+    /// Timeout of one call of the action or compensation.
+    pub timeout_ms: u64,
+}
+
+/// `GET /v1/overview`: what the console's first page shows.
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    /// The database clock when the figures were read.
+    pub now: Time,
+    pub window_s: u64,
+    pub bucket_s: u64,
+    /// Workflows by type and status (only pairs that occur).
+    pub counts: Vec<TypeStatusCount>,
+    /// Workflows finished per bucket, oldest first, every bucket present.
+    pub finished: Vec<FinishedBucket>,
+    /// Leases that expired in the window: a worker died or stalled and another took over.
+    pub lease_expiries: u64,
+    /// Writes refused by the lease fence in the window, counted by this process's workers;
+    /// `None` in a process that runs none (the workers' metrics count them).
+    pub fenced_writes: Option<u64>,
+    /// Attempts that ended in the window, per participant service.
+    pub services: Vec<ServiceCalls>,
+    /// Workflows whose attempts were counted for `services` (a capped sample).
+    pub sampled_workflows_max: u32,
+}
+
+/// Workflows of one type in one status.
+#[derive(Debug, Serialize)]
+pub struct TypeStatusCount {
+    #[serde(rename = "type")]
+    pub workflow_type: String,
+    pub status: WorkflowStatus,
+    pub count: u64,
+}
+
+/// Workflows that finished in one bucket, by terminal status.
+#[derive(Debug, Serialize, Default)]
+pub struct FinishedBucket {
+    /// Start of the bucket.
+    pub at: Time,
+    pub completed: u64,
+    pub compensated: u64,
+    pub failed: u64,
+}
+
+/// Attempts against one participant service in the window.
+#[derive(Debug, Serialize, Default, PartialEq, Eq)]
+pub struct ServiceCalls {
+    pub service: String,
+    /// Attempts that reached an answer or failed in transport (not aborted, not lost leases).
+    pub calls: u64,
+    /// Timeouts, connection errors, 5xx: the participant's own error rate.
+    pub retryable_errors: u64,
+    /// Refusals for a business reason (not the participant's failure).
+    pub business_errors: u64,
+    /// Attempts whose worker lost its lease before it wrote the outcome down.
+    pub lease_expiries: u64,
 }
 
 impl From<&WorkflowRecord> for Workflow {
@@ -267,6 +331,9 @@ impl From<&Definition> for WorkflowType {
                     service: s.service.clone(),
                     compensable: s.compensation.is_some(),
                     after_pivot: s.after_pivot,
+                    action_retry: s.action_retry,
+                    compensation_retry: s.compensation.as_ref().map(|_| s.compensation_retry),
+                    timeout_ms: s.timeout_ms,
                 })
                 .collect(),
         }

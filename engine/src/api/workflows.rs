@@ -130,7 +130,7 @@ async fn read(state: &ApiState, id: WorkflowId) -> Result<WorkflowRecord, Error>
     Ok(record.ok_or(store::Error::NotFound(id))?)
 }
 
-/// `GET /v1/workflows?status=&type=&limit=&cursor=`: newest first; `cursor` is the
+/// `GET /v1/workflows?status=&type=&idempotency_key=&limit=&cursor=`: newest first; `cursor` is the
 /// `next_cursor` of the previous page.
 pub(super) async fn list(
     State(state): State<ApiState>,
@@ -145,9 +145,12 @@ pub(super) async fn list(
     let mut rows = state
         .store
         .list(
-            query.status,
-            query.workflow_type.as_deref(),
-            query.cursor,
+            &store::ListFilter {
+                status: query.status,
+                workflow_type: query.workflow_type.as_deref(),
+                idempotency_key: query.idempotency_key.as_deref(),
+                before: query.cursor,
+            },
             limit + 1,
         )
         .await?;

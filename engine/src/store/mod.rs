@@ -12,6 +12,7 @@ mod control;
 mod cursor;
 pub(crate) mod db;
 mod isolate;
+mod overview;
 mod read;
 mod submit;
 mod watch;
@@ -20,7 +21,10 @@ pub use audit::{AuditedWorkflow, Journal};
 pub use claim::{Claimed, CLAIM_BATCH_MAX};
 pub use complete::{Completed, Completion, Finished};
 pub use db::{ensure_database, Dialect};
-pub use read::{ActivityRecord, AttemptRecord, Backlog, WorkflowRecord, WorkflowSummary};
+pub use overview::{Buckets, FinishedCount, OutcomeCount, OverviewCounts, StatusCount};
+pub use read::{
+    ActivityRecord, AttemptRecord, Backlog, ListFilter, WorkflowRecord, WorkflowSummary,
+};
 pub use submit::{NewWorkflow, Submitted};
 
 /// What a completion writes: pure, in crate `kernel`.

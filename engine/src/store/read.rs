@@ -197,28 +197,25 @@ impl Store {
         }))
     }
 
-    /// Workflows newest first, optionally filtered, at most `limit`; `before` is the cursor
-    /// (the last id of the previous page).
-    pub async fn list(
-        &self,
-        status: Option<WorkflowStatus>,
-        workflow_type: Option<&str>,
-        before: Option<WorkflowId>,
-        limit: u32,
-    ) -> Result<Vec<WorkflowSummary>> {
+    /// Workflows newest first that pass `filter`, at most `limit`.
+    pub async fn list(&self, filter: &ListFilter<'_>, limit: u32) -> Result<Vec<WorkflowSummary>> {
         let mut sql = String::from(
             "SELECT id, workflow_type, status, created_at, finished_at FROM workflows WHERE 1 = 1",
         );
         let mut a: Vec<Arg> = Vec::new();
-        if let Some(s) = status {
+        if let Some(s) = filter.status {
             sql.push_str(" AND status = ?");
             a.push(s.as_str().into());
         }
-        if let Some(t) = workflow_type {
+        if let Some(t) = filter.workflow_type {
             sql.push_str(" AND workflow_type = ?");
             a.push(t.into());
         }
-        if let Some(b) = before {
+        if let Some(k) = filter.idempotency_key {
+            sql.push_str(" AND idempotency_key = ?");
+            a.push(k.into());
+        }
+        if let Some(b) = filter.before {
             sql.push_str(" AND id < ?");
             a.push(b.to_string().into());
         }
@@ -340,6 +337,17 @@ fn activity_record(
         finished_at: a.opt_int("finished_at")?,
         attempts: history,
     })
+}
+
+/// Which workflows a list answers; every filter set must hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter<'a> {
+    pub status: Option<WorkflowStatus>,
+    pub workflow_type: Option<&'a str>,
+    /// Exactly this key (byte for byte, as submits compare keys).
+    pub idempotency_key: Option<&'a str>,
+    /// The cursor: only ids below it (the last id of the previous page).
+    pub before: Option<WorkflowId>,
 }
 
 /// What the database holds right now, for the operators' gauges.

@@ -3,6 +3,7 @@
 //! the scenarios live in its submodules.
 
 mod bad_input;
+mod console;
 mod control;
 mod hangups;
 mod ops;

@@ -99,7 +99,15 @@ async fn store_get(store: &Store, id: WorkflowId) -> engine::store::Result<Workf
 }
 
 async fn store_list(store: &Store) -> engine::store::Result<Vec<(WorkflowId, WorkflowStatus)>> {
-    let rows = store.list(None, Some(WORKFLOW_TYPE), None, 1_000).await?;
+    let rows = store
+        .list(
+            &engine::store::ListFilter {
+                workflow_type: Some(WORKFLOW_TYPE),
+                ..Default::default()
+            },
+            1_000,
+        )
+        .await?;
     Ok(rows.into_iter().map(|s| (s.id, s.status)).collect())
 }
 

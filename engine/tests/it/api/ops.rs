@@ -93,7 +93,7 @@ async fn openapi_describes_exactly_the_routes_the_router_serves(db: TestDb) {
         })
         .collect();
     assert_eq!(documented, served);
-    assert_eq!(served.len(), 10);
+    assert_eq!(served.len(), 11);
 
     let id = engine::WorkflowId::new().to_string();
     for (method, path) in api::routes() {
