@@ -43,6 +43,21 @@ async fn click_and_confirm(browser: &Browser, button: &str) {
     browser.click("dialog#confirm button#confirm-yes").await;
 }
 
+/// Waits for `#answer` to show the API's answer naming one of `statuses` (the new status),
+/// and no refusal.
+async fn wait_answer(browser: &Browser, statuses: &[&str]) {
+    browser
+        .wait_js(
+            &format!("#answer to name the new status, one of {statuses:?}"),
+            harness::WAIT,
+            "const a = document.querySelector('#answer'); \
+             return a !== null && !a.hasAttribute('data-error-code') \
+               && arguments[0].some(s => a.textContent.includes(s))",
+            json!([statuses]),
+        )
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_on_a_parked_workflow_resumes_it_to_completed() {
     // Quick retries everywhere; after the pivot 3 attempts, then the workflow is parked.
@@ -114,18 +129,7 @@ async fn retry_on_a_parked_workflow_resumes_it_to_completed() {
     assert_eq!(get_json(&url).await["status"], "failed", "no retry on No");
 
     click_and_confirm(&browser, "button#retry").await;
-    let answer = browser
-        .wait_js(
-            "the API's answer",
-            harness::WAIT,
-            "const a = document.querySelector('#answer'); return a ? a.textContent.trim() : null",
-            json!([]),
-        )
-        .await;
-    assert!(
-        answer.as_str().unwrap_or_default().contains("running"),
-        "the answer names the new status: {answer}"
-    );
+    wait_answer(&browser, &["running"]).await;
     browser
         .wait_text("#view [data-field=\"status\"]", "completed")
         .await;
@@ -174,19 +178,7 @@ async fn abort_before_the_pivot_compensates_a_running_workflow() {
         "no Retry unless parked"
     );
     click_and_confirm(&browser, "button#abort").await;
-    let answer = browser
-        .wait_js(
-            "the API's answer",
-            harness::WAIT,
-            "const a = document.querySelector('#answer'); return a ? a.textContent.trim() : null",
-            json!([]),
-        )
-        .await;
-    let answer = answer.as_str().unwrap_or_default().to_owned();
-    assert!(
-        answer.contains("compensating") || answer.contains("compensated"),
-        "the answer names the new status: {answer}"
-    );
+    wait_answer(&browser, &["compensating", "compensated"]).await;
     browser
         .wait_text("#view [data-field=\"status\"]", "compensated")
         .await;
