@@ -112,7 +112,8 @@ pub struct Browser {
     /// `http://127.0.0.1:<port>` of the API that serves the console.
     base: String,
     browser_log: Vec<Value>,
-    requests: Vec<String>,
+    /// Every request the page made: its URL and headers, from the performance log.
+    requests: Vec<(String, Value)>,
     /// Dropped last: the session is gone by then, or the group kill ends the browser.
     _driver: Driver,
     _profile: tempfile::TempDir,
@@ -460,13 +461,16 @@ impl Browser {
                 continue;
             };
             let message = &event["message"];
-            let url = match message["method"].as_str() {
-                Some("Network.requestWillBeSent") => &message["params"]["request"]["url"],
-                Some("Network.webSocketCreated") => &message["params"]["url"],
+            let (url, headers) = match message["method"].as_str() {
+                Some("Network.requestWillBeSent") => (
+                    &message["params"]["request"]["url"],
+                    &message["params"]["request"]["headers"],
+                ),
+                Some("Network.webSocketCreated") => (&message["params"]["url"], &Value::Null),
                 _ => continue,
             };
             if let Some(url) = url.as_str() {
-                self.requests.push(url.to_owned());
+                self.requests.push((url.to_owned(), headers.clone()));
             }
         }
     }
@@ -507,7 +511,8 @@ impl Browser {
         if self.requests.is_empty() {
             problems.push("the performance log recorded no request at all".to_owned());
         }
-        for url in self.requests.iter().chain(&resources) {
+        let logged = self.requests.iter().map(|(url, _)| url);
+        for url in logged.chain(&resources) {
             if !is_local(url) {
                 problems.push(format!("a request left 127.0.0.1: {url}"));
             }
@@ -529,8 +534,8 @@ impl Browser {
         problems
     }
 
-    /// The requests (URLs) the page made so far, from the performance log.
-    pub async fn requests(&mut self) -> Vec<String> {
+    /// The requests the page made so far (URL, headers), from the performance log.
+    pub async fn requests(&mut self) -> Vec<(String, Value)> {
         self.drain_logs().await;
         self.requests.clone()
     }

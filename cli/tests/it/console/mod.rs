@@ -10,35 +10,62 @@ pub mod harness;
 
 use harness::Browser;
 
+mod auth;
 mod control;
 mod detail;
 mod list;
 mod live;
 mod selfcheck;
+mod views;
 
 use crate::support::{get_json, Databases};
-use sagaflow::dev::Dev;
+use sagaflow::dev::{Dev, DevConfig};
 use serde_json::{json, Value};
 use services::Service;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// One system for one test: its four SQLite databases and the running `Dev`.
 pub struct System {
     pub dev: Dev,
     pub api: String,
+    /// The bearer token the test's own API calls send, when the API asks for one.
+    token: Option<String>,
     _dbs: Databases,
 }
 
 impl System {
     /// A system on fresh SQLite files with the given workflow types.
     pub async fn start(registry: Arc<engine::Registry>) -> System {
+        System::start_with_tokens(registry, &[]).await
+    }
+
+    /// The same, with an API that asks for one of `tokens` (none: no auth).
+    pub async fn start_with_tokens(registry: Arc<engine::Registry>, tokens: &[&str]) -> System {
         let dbs = Databases::fresh(testkit::TestDb::sqlite("console")).await;
-        let dev = crate::support::start_system(&dbs, registry).await;
+        let config = DevConfig {
+            urls: dbs.urls(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            redis_url: None,
+            registry,
+            tuning: crate::support::fast_tuning(),
+            api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+        };
+        let dev = Dev::start(config).await.expect("system starts");
         let api = dev.api_url();
         System {
             dev,
             api,
+            token: tokens.first().map(|t| (*t).to_owned()),
             _dbs: dbs,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = reqwest::Client::new().request(method, format!("{}{path}", self.api));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         }
     }
 
@@ -49,8 +76,8 @@ impl System {
 
     /// Submits a workflow of type `kind`; its id.
     pub async fn submit_as(&self, kind: &str, input: Value, key: Option<&str>) -> String {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/v1/workflows", self.api))
+        let mut request = self
+            .request(reqwest::Method::POST, "/v1/workflows")
             .json(&json!({"type": kind, "input": input}));
         if let Some(key) = key {
             request = request.header("Idempotency-Key", key);
@@ -64,7 +91,13 @@ impl System {
 
     /// The workflow, held until it is terminal or `wait` passes (`"10s"`).
     pub async fn workflow(&self, id: &str, wait: &str) -> Value {
-        get_json(&format!("{}/v1/workflows/{id}?wait={wait}", self.api)).await
+        let path = format!("/v1/workflows/{id}?wait={wait}");
+        let answer = self
+            .request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        answer.json().await.expect("JSON")
     }
 
     /// Sets a service's fault injection (`PUT /admin/faults`, missing fields are 0).

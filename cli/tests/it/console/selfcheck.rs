@@ -100,7 +100,9 @@ async fn the_end_checks_catch_a_console_error_and_a_request_off_the_machine() {
     );
     let requests = browser.requests().await;
     assert!(
-        requests.iter().any(|u| u == &format!("{base}/ui/bad.html")),
+        requests
+            .iter()
+            .any(|(u, _)| u == &format!("{base}/ui/bad.html")),
         "the performance log has the page itself: {requests:?}"
     );
     let _ = browser.client().clone().close().await;
