@@ -24,7 +24,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(50);
 /// How long chromedriver gets to answer `/status` after it starts.
 const DRIVER_START: Duration = Duration::from_secs(20);
-/// The desktop window of every test.
+/// The desktop viewport of every test.
 pub const DESKTOP: (u32, u32) = (1280, 800);
 /// A phone's viewport (screenshots).
 pub const PHONE: (u32, u32) = (390, 844);
@@ -101,6 +101,33 @@ impl WebDriverCompatibleCommand for GetLog {
         (
             http::Method::POST,
             Some(json!({ "type": self.0 }).to_string()),
+        )
+    }
+}
+
+/// `POST /session/{id}/goog/cdp/execute` — a DevTools command through chromedriver.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()),
         )
     }
 }
@@ -193,14 +220,17 @@ impl Browser {
                 let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
                 panic!("no WebDriver session from chromedriver: {e}\n(log, newest first)\n{tail}")
             });
-        Some(Browser {
+        let browser = Browser {
             client,
             base: base.trim_end_matches('/').to_owned(),
             browser_log: Vec::new(),
             requests: Vec::new(),
             _driver: driver,
             _profile: profile,
-        })
+        };
+        // The window is 1280x800 (--window-size); the page gets as much (the viewport).
+        browser.resize(DESKTOP).await;
+        Some(browser)
     }
 
     pub fn client(&self) -> &Client {
@@ -412,21 +442,32 @@ impl Browser {
         }
     }
 
-    /// Sets the viewport's size (desktop or phone); returns once the page sees it.
+    /// Gives the page a viewport of `width` x `height` CSS pixels (Chromium's device
+    /// emulation: exact, unlike the window, which has a frame and a minimum width). Not as a
+    /// mobile device: one would widen the layout viewport to fit a page that overflows,
+    /// hiding the overflow that a screenshot at phone width is there to show. Returns once
+    /// the page sees the size.
     pub async fn resize(&self, (width, height): (u32, u32)) {
-        self.client
-            .set_window_size(width, height)
-            .await
-            .expect("set_window_size");
-        // In headless mode the window is the viewport, less nothing; wait until the page's
-        // layout has the width.
-        self.wait_js(
-            &format!("a viewport {width} wide"),
-            WAIT,
-            "return window.innerWidth === arguments[0]",
-            json!([width]),
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
         )
         .await;
+        self.wait_js(
+            &format!("a viewport of {width}x{height}"),
+            WAIT,
+            "return window.innerWidth === arguments[0] && window.innerHeight === arguments[1]",
+            json!([width, height]),
+        )
+        .await;
+    }
+
+    /// Runs a Chrome DevTools Protocol command through chromedriver.
+    pub async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
     }
 
     /// When `SAGAFLOW_SCREENSHOTS=<dir>` is set, saves the viewport as `<dir>/<name>.png`.
