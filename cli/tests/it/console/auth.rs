@@ -142,6 +142,26 @@ async fn with_api_tokens_the_console_asks_for_one_refuses_a_wrong_one_and_shows_
         "the console's files are fetched without a token"
     );
 
+    // A token that stops working mid-session (revoked on the server): the list's next
+    // refresh is refused, and the page drops every row for the token form.
+    browser.route("#/workflows").await;
+    browser
+        .wait_rows("alice's purchase once more", &[(&alice, "completed")])
+        .await;
+    let replaced = browser
+        .js(
+            "const keys = Object.keys(sessionStorage).filter(k => sessionStorage.getItem(k) === arguments[0]); \
+             keys.forEach(k => sessionStorage.setItem(k, 'revoked-token')); return keys.length",
+            json!([TOKEN]),
+        )
+        .await;
+    assert_eq!(replaced, json!(1), "one stored token");
+    wait_token_form(&browser, &alice).await;
+    assert!(
+        visible(&browser, "#auth-refused").await,
+        "the stored token was refused"
+    );
+
     // The refused calls answer 401, which the browser logs as failed resource loads.
     browser.finish_allowing(&["401 (Unauthorized)"]).await;
     system.stop().await;
