@@ -30,6 +30,7 @@ export async function mount(root, { signal, setLive }) {
   const parkedMore = h('p', { class: 'small', hidden: true });
   const byType = h('tbody');
   const services = h('tbody');
+  const servicesNote = h('p', { class: 'muted small' });
   const leaseExpiries = h('span', { id: 'lease-expiries', class: 'stat-value' }, '—');
   const fencedWrites = h('span', { id: 'fenced-writes', class: 'stat-value' }, '—');
   const fencedNote = h('p', { class: 'muted small', hidden: true }, 'Counted by the workers; see their metrics.');
@@ -97,13 +98,14 @@ export async function mount(root, { signal, setLive }) {
                 h('th', { scope: 'col', class: 'num' }, 'calls'),
                 h('th', { scope: 'col', class: 'num' }, 'retryable'),
                 h('th', { scope: 'col', class: 'num' }, 'business'),
+                h('th', { scope: 'col', class: 'num', title: 'attempts whose worker lost its lease' }, 'lease lost'),
                 h('th', { scope: 'col', class: 'num', title: 'retryable errors / calls' }, 'error rate'),
               ),
             ),
             services,
           ),
         ),
-        h('p', { class: 'muted small' }, 'Activity attempts that finished in the window. Error rate = retryable errors / calls; business errors are answers, not faults.'),
+        servicesNote,
       ),
     ),
     h(
@@ -139,6 +141,9 @@ export async function mount(root, { signal, setLive }) {
       chartSummary.textContent = summary(ov);
       keepFocus(parkedList, 'data-workflow-id', () => renderParked(parkedList, parkedMore, parked));
       renderServices(services, ov.services || []);
+      servicesNote.textContent =
+        'Attempts that ended in the window. Error rate = retryable errors (timeouts, 5xx, connection errors) / calls; business errors are refusals, not faults.' +
+        (ov.sampled_workflows_max ? ` Counted over at most ${count(ov.sampled_workflows_max)} finished and ${count(ov.sampled_workflows_max)} unfinished recent workflows.` : '');
       leaseExpiries.textContent = count(ov.lease_expiries);
       const fenced = ov.fenced_writes;
       fencedWrites.textContent = fenced === null || fenced === undefined ? '—' : count(fenced);
@@ -300,10 +305,11 @@ function renderServices(tbody, rows) {
             h('td', { class: 'num' }, count(r.calls)),
             h('td', { class: r.retryable_errors ? 'num warn' : 'num muted' }, count(r.retryable_errors)),
             h('td', { class: r.business_errors ? 'num' : 'num muted' }, count(r.business_errors)),
+            h('td', { class: r.lease_expiries ? 'num warn' : 'num muted' }, count(r.lease_expiries || 0)),
             h('td', { class: 'num' }, h('span', { class: 'rate' }, meter(share), percent(r.retryable_errors, r.calls))),
           );
         })
-      : h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No calls in the window.')),
+      : h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No calls in the window.')),
   );
 }
 

@@ -12,7 +12,7 @@
 // The SVG is drawn at the container's pixel width (not scaled by a viewBox), so labels keep
 // their size on a phone and the bars use the whole width.
 
-import { s, title, px, scale, timeStep, hatch } from '../svg.js';
+import { s, title, px, scale, timeStep, hatch, clampText } from '../svg.js';
 import { ms, clock, duration, offset } from '../format.js';
 
 const ROW = 24;
@@ -102,7 +102,7 @@ export function drawTimeline(container, wf, def, nowMs) {
       );
       continue;
     }
-    svg.append(lane(r, { x, labelW, narrow, nowMs, terminal, pivotIndex }));
+    svg.append(lane(r, { x, labelW, nowMs, terminal, pivotIndex }));
   }
 
   // ---- the pivot ---------------------------------------------------------------------------
@@ -122,9 +122,10 @@ export function drawTimeline(container, wf, def, nowMs) {
   }
 
   container.replaceChildren(svg);
+  for (const text of svg.querySelectorAll('.lane-label')) clampText(text, Number(text.dataset.maxWidth));
 }
 
-function lane(r, { x, labelW, narrow, nowMs, terminal, pivotIndex }) {
+function lane(r, { x, labelW, nowMs, terminal, pivotIndex }) {
   const a = r.activity;
   const key = `${a.kind}:${a.step}`;
   const top = r.y;
@@ -139,12 +140,10 @@ function lane(r, { x, labelW, narrow, nowMs, terminal, pivotIndex }) {
     'data-status': a.status,
   });
 
-  // The label: the step name (cut to fit), the attempt count when there were retries.
-  const room = Math.floor((labelW - (a.attempts.length > 1 ? 34 : 12)) / (narrow ? 6.2 : 6.8));
+  // The label: the step name (cut to fit once drawn), the attempt count when there were retries.
   const name = (a.kind === 'compensation' ? '↶ ' : '') + a.name;
-  const label = name.length > room ? `${name.slice(0, Math.max(1, room - 1))}…` : name;
   g.append(
-    s('text', { x: 6, y: top + ROW / 2 + 4, class: `lane-label a-${a.status}` }, label, title(`${a.kind} of step ${a.step} (${a.name}): ${a.status}, ${a.attempt}/${a.max_attempts} attempts`)),
+    s('text', { x: 6, y: top + ROW / 2 + 4, class: 'lane-label', 'data-max-width': labelW - (a.attempts.length > 1 ? 36 : 12) }, name, title(`${a.kind} of step ${a.step} (${a.name}): ${a.status}, ${a.attempt}/${a.max_attempts} attempts`)),
   );
   if (a.attempts.length > 1) {
     g.append(s('text', { x: labelW - 8, y: top + ROW / 2 + 4, class: 'lane-count', 'text-anchor': 'end' }, `×${a.attempts.length}`));

@@ -6,7 +6,7 @@
 import { api } from '../api.js';
 import { h, fill, errorBox, report, loaded, onResize } from '../dom.js';
 import { duration } from '../format.js';
-import { s, title } from '../svg.js';
+import { s, title, clampText } from '../svg.js';
 
 export async function mount(root, { signal }) {
   document.title = 'Types · Sagaflow';
@@ -80,7 +80,8 @@ function retryText(r, { short = false } = {}) {
   const initial = duration(r.initial_interval_ms);
   const max = duration(r.max_interval_ms);
   if (short) return `${r.max_attempts}× · ${initial}→${max} · ×${r.multiplier}`;
-  const jitter = r.jitter === undefined || r.jitter === null || r.jitter === false || r.jitter === 0 ? '' : ` · jitter ${r.jitter === true ? 'on' : r.jitter}`;
+  // jitter is a share: a delay d becomes a value in [d·(1−j), d·(1+j)).
+  const jitter = r.jitter ? ` · jitter ±${Math.round(r.jitter * 100)} %` : '';
   return `${r.max_attempts} attempts · backoff ${initial} → ${max} · ×${r.multiplier}${jitter}`;
 }
 
@@ -120,9 +121,9 @@ function stepsTable(t) {
 
 // ---- the diagram --------------------------------------------------------------------------
 
-const W = 150; // box width
+const W = 142; // box width
 const H = 72; // box height
-const GAP = 34; // between boxes along the flow
+const GAP = 28; // between boxes along the flow
 const CROSS = 46; // between a step and its compensation
 const M = 14; // margin
 
@@ -213,6 +214,8 @@ function drawType(holder, t, index) {
 
   holder.classList.toggle('scrolls', !vertical && natural > avail);
   holder.replaceChildren(svg);
+  // Long names and policies are cut to their box once the browser can measure them.
+  for (const text of svg.querySelectorAll('.step text')) clampText(text, W - 16);
 }
 
 function marker(id, cls) {
@@ -221,10 +224,6 @@ function marker(id, cls) {
     { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
     s('path', { d: 'M0,0 L10,5 L0,10 z', class: cls }),
   );
-}
-
-function fit(text, max) {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 function stepBox(st, p, { pivotStep, after }) {
@@ -238,9 +237,9 @@ function stepBox(st, p, { pivotStep, after }) {
     },
     title(`${st.name} on ${st.service}${after ? ' (after the pivot: forward only)' : ''}\naction retry: ${retryText(st.action_retry)}\ntimeout: ${st.timeout_ms ? duration(st.timeout_ms) : '—'}`),
     s('rect', { width: W, height: H, rx: 6, class: 'box' }),
-    s('text', { x: 10, y: 18, class: 'box-title' }, fit(st.name, 19)),
+    s('text', { x: 10, y: 18, class: 'box-title' }, st.name),
     s('text', { x: 10, y: 34, class: 'box-service' }, `${st.service} service`),
-    s('text', { x: 10, y: 50, class: 'box-retry' }, st.action_retry ? fit(`↻ ${retryText(st.action_retry, { short: true })}`, 22) : '↻ —'),
+    s('text', { x: 10, y: 50, class: 'box-retry' }, `↻ ${retryText(st.action_retry, { short: true })}`),
     s('text', { x: 10, y: 64, class: 'box-retry' }, `timeout ${st.timeout_ms ? duration(st.timeout_ms) : '—'}`),
   );
 }
@@ -251,9 +250,9 @@ function compBox(st, p) {
     { class: 'step compensation', 'data-compensation': st.name, transform: `translate(${p.x},${p.y})` },
     title(`compensation of ${st.name} on ${st.service}\nretry: ${retryText(st.compensation_retry)}`),
     s('rect', { width: W, height: H, rx: 6, class: 'box' }),
-    s('text', { x: 10, y: 18, class: 'box-title' }, fit(`↶ ${st.name}`, 19)),
-    s('text', { x: 10, y: 34, class: 'box-service' }, `compensation · ${st.service}`),
-    s('text', { x: 10, y: 50, class: 'box-retry' }, st.compensation_retry ? fit(`↻ ${retryText(st.compensation_retry, { short: true })}`, 22) : '↻ —'),
+    s('text', { x: 10, y: 18, class: 'box-title' }, `↶ ${st.name}`),
+    s('text', { x: 10, y: 34, class: 'box-service' }, `undo on ${st.service}`),
+    s('text', { x: 10, y: 50, class: 'box-retry' }, `↻ ${retryText(st.compensation_retry, { short: true })}`),
     s('text', { x: 10, y: 64, class: 'box-retry' }, `timeout ${st.timeout_ms ? duration(st.timeout_ms) : '—'}`),
   );
 }

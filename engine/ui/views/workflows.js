@@ -5,7 +5,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, fill, badge, errorBox, report, sleep, loaded, keepFocus, STATUSES, TERMINAL } from '../dom.js';
-import { timeEl, between, ago } from '../format.js';
+import { timeEl, between, ago, clock } from '../format.js';
 
 const REFRESH_MS = 2000;
 const PAGE = 50;
@@ -177,7 +177,7 @@ export async function mount(root, { signal, route, setLive }) {
       ' (the filters do not apply). ',
       h('button', { type: 'button', class: 'link', onclick: () => ((search.value = ''), runSearch()) }, 'Clear the search'),
     );
-    fill(updated, `updated ${new Date().toLocaleTimeString()}`);
+    fill(updated, `updated ${clock(new Date().toISOString(), { millis: false })}`);
   }
 
   setLive(true);
