@@ -35,92 +35,89 @@ export async function mount(root, { signal, setLive }) {
   const fencedWrites = h('span', { id: 'fenced-writes', class: 'stat-value' }, '—');
   const fencedNote = h('p', { class: 'muted small', hidden: true }, 'Counted by the workers; see their metrics.');
 
+  const th = (text, cls, extra = {}) => h('th', { scope: 'col', class: cls, ...extra }, text);
+  const chartPanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Finished per second · last 10 minutes'),
+    legend(),
+    chartBox,
+    chartSummary,
+  );
+  const parkedPanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Parked · needs an operator'),
+    h('p', { class: 'muted small' }, 'Failed workflows stop and wait: fix the cause, then retry them from their page.'),
+    parkedList,
+    parkedMore,
+  );
+  const byTypePanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'By type'),
+    h(
+      'div',
+      { class: 'table-scroll' },
+      h(
+        'table',
+        { id: 'by-type', class: 'data' },
+        h('thead', {}, h('tr', {}, th('type'), STATUSES.map((st) => th(st, 'num')), th('total', 'num'))),
+        byType,
+      ),
+    ),
+  );
+  const leasesPanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Leases and fencing · last 10 minutes'),
+    h(
+      'div',
+      { class: 'stats stats-small' },
+      h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'lease expiries'), leaseExpiries),
+      h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'fenced writes'), fencedWrites),
+    ),
+    h('p', { class: 'muted small' }, 'A lease expires when a worker stops heartbeating (a crash, a pause); another worker takes the workflow over. A fenced write is a late write of the old lease holder, refused by the journal.'),
+    fencedNote,
+  );
+  const servicesPanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Services · last 10 minutes'),
+    h(
+      'div',
+      { class: 'table-scroll' },
+      h(
+        'table',
+        { id: 'services', class: 'data' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            th('service'),
+            th('calls', 'num'),
+            th('retryable errors', 'num'),
+            th('business errors', 'num'),
+            th('leases lost', 'num', { title: 'attempts whose worker lost its lease' }),
+            th('error rate', 'num', { title: 'retryable errors / calls' }),
+          ),
+        ),
+        services,
+      ),
+    ),
+    servicesNote,
+  );
+
   fill(
     root,
     h('div', { class: 'view-head' }, h('h1', {}, 'Overview'), updated),
     box.el,
     h('section', { class: 'stats', 'aria-label': 'Workflows by status' }, cards),
-    h(
-      'div',
-      { class: 'grid grid-2-1' },
-      h(
-        'section',
-        { class: 'panel' },
-        h('h2', {}, 'Finished per second · last 10 minutes'),
-        legend(),
-        chartBox,
-        chartSummary,
-      ),
-      h(
-        'section',
-        { class: 'panel' },
-        h('h2', {}, 'Parked · needs an operator'),
-        h('p', { class: 'muted small' }, 'Failed workflows stop and wait: fix the cause, then retry them from their page.'),
-        parkedList,
-        parkedMore,
-      ),
-    ),
-    h(
-      'div',
-      { class: 'grid grid-1-1' },
-      h(
-        'section',
-        { class: 'panel' },
-        h('h2', {}, 'By type'),
-        h(
-          'div',
-          { class: 'table-scroll' },
-          h(
-            'table',
-            { id: 'by-type', class: 'data' },
-            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'type'), STATUSES.map((st) => h('th', { scope: 'col', class: 'num' }, st)), h('th', { scope: 'col', class: 'num' }, 'total'))),
-            byType,
-          ),
-        ),
-      ),
-      h(
-        'section',
-        { class: 'panel' },
-        h('h2', {}, 'Services · last 10 minutes'),
-        h(
-          'div',
-          { class: 'table-scroll' },
-          h(
-            'table',
-            { id: 'services', class: 'data' },
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                h('th', { scope: 'col' }, 'service'),
-                h('th', { scope: 'col', class: 'num' }, 'calls'),
-                h('th', { scope: 'col', class: 'num' }, 'retryable'),
-                h('th', { scope: 'col', class: 'num' }, 'business'),
-                h('th', { scope: 'col', class: 'num', title: 'attempts whose worker lost its lease' }, 'lease lost'),
-                h('th', { scope: 'col', class: 'num', title: 'retryable errors / calls' }, 'error rate'),
-              ),
-            ),
-            services,
-          ),
-        ),
-        servicesNote,
-      ),
-    ),
-    h(
-      'section',
-      { class: 'panel' },
-      h('h2', {}, 'Leases and fencing · last 10 minutes'),
-      h(
-        'div',
-        { class: 'stats stats-small' },
-        h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'lease expiries'), leaseExpiries),
-        h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'fenced writes'), fencedWrites),
-      ),
-      h('p', { class: 'muted small' }, 'A lease expires when a worker stops heartbeating (crash, pause); another worker takes the workflow over. A fenced write is a late write from the old lease holder, refused by the journal.'),
-      fencedNote,
-    ),
+    h('div', { class: 'grid grid-2-1' }, chartPanel, parkedPanel),
+    h('div', { class: 'grid grid-2-1' }, byTypePanel, leasesPanel),
+    servicesPanel,
   );
 
   let last = null;

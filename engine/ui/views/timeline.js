@@ -61,7 +61,8 @@ export function drawTimeline(container, wf, def, nowMs) {
     r.y = y;
     y += r.kind === 'group' ? GROUP : ROW;
   }
-  const height = y + 6;
+  // Room under the lanes for the "now" label of a workflow still running.
+  const height = y + (terminal ? 6 : 18);
 
   const svg = s('svg', {
     id: 'timeline',
@@ -85,7 +86,7 @@ export function drawTimeline(container, wf, def, nowMs) {
   for (let t = 0; t <= span; t += step) {
     const xx = px(x(start + t));
     axis.append(
-      s('line', { x1: xx, x2: xx, y1: AXIS - 4, y2: height - 6, class: t === 0 ? 'axis' : 'grid' }),
+      s('line', { x1: xx, x2: xx, y1: AXIS - 4, y2: y, class: t === 0 ? 'axis' : 'grid' }),
       s('text', { x: xx, y: AXIS - 9, class: 'tick', 'text-anchor': t === 0 ? 'start' : 'middle' }, offset(t, step)),
     );
   }
@@ -106,7 +107,7 @@ export function drawTimeline(container, wf, def, nowMs) {
   }
 
   // ---- the pivot ---------------------------------------------------------------------------
-  if (pivotIndex >= 0) svg.append(pivotLine(rows, acts, pivotIndex, def.pivot_after, x, plotR, height));
+  if (pivotIndex >= 0) svg.append(pivotLine(rows, acts, pivotIndex, def.pivot_after, x, plotR, y, wf.status));
 
   // ---- now ---------------------------------------------------------------------------------
   if (!terminal) {
@@ -115,8 +116,8 @@ export function drawTimeline(container, wf, def, nowMs) {
       s(
         'g',
         { class: 'tl-now' },
-        s('line', { x1: xx, x2: xx, y1: AXIS - 4, y2: height - 6, class: 'now' }),
-        s('text', { x: xx - 3, y: height - 9, class: 'tick now-label', 'text-anchor': 'end' }, 'now'),
+        s('line', { x1: xx, x2: xx, y1: AXIS - 4, y2: y + 4, class: 'now' }),
+        s('text', { x: xx, y: height - 3, class: 'tick now-label', 'text-anchor': 'middle' }, 'now'),
       ),
     );
   }
@@ -237,13 +238,15 @@ function attemptTitle(a, t) {
  * before it, or has not got there yet): a dashed line at the right edge of the action lanes,
  * labelled so, since no moment exists to put it at.
  */
-function pivotLine(rows, acts, pivotIndex, pivotName, x, plotR, height) {
+function pivotLine(rows, acts, pivotIndex, pivotName, x, plotR, bottom, status) {
   const action = acts.find((a) => a.kind === 'action' && a.step === pivotIndex);
   const actionRows = rows.filter((r) => r.kind === 'lane' && r.activity.kind === 'action');
   const reached = action && action.status === 'succeeded';
+  // Still moving forward: the pivot may yet come. Compensating or finished: it never will.
+  const ahead = !reached && (status === 'pending' || status === 'running');
   const g = s('g', { class: `tl-pivot${reached ? '' : ' unreached'}` });
   let xx;
-  let y1 = height - 6;
+  let y1 = bottom;
   if (reached) {
     const done = ms(action.finished_at) || Math.max(...action.attempts.map((t) => ms(t.finished_at)));
     xx = px(x(done));
@@ -256,9 +259,9 @@ function pivotLine(rows, acts, pivotIndex, pivotName, x, plotR, height) {
     s(
       'line',
       { id: 'pivot', x1: xx, x2: xx, y1: AXIS - 4, y2: y1, 'data-pivot-after': pivotName, 'data-reached': String(Boolean(reached)) },
-      title(reached ? `pivot: ${pivotName} succeeded; from here the workflow only moves forward` : `pivot after ${pivotName}: not reached`),
+      title(reached ? `pivot: ${pivotName} succeeded; from here the workflow only moves forward` : `pivot after ${pivotName}: ${ahead ? 'not reached yet' : 'not reached'}`),
     ),
-    s('text', { x: reached ? xx + 4 : xx - 4, y: AXIS + 10, class: 'pivot-label', 'text-anchor': reached ? 'start' : 'end' }, reached ? 'pivot' : 'pivot not reached'),
+    s('text', { x: reached ? xx + 4 : xx - 4, y: AXIS + 10, class: 'pivot-label', 'text-anchor': reached ? 'start' : 'end' }, reached ? 'pivot' : ahead ? 'pivot ahead' : 'pivot not reached'),
   );
   return g;
 }

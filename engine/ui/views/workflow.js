@@ -28,6 +28,8 @@ export async function mount(root, { signal, route, setLive }) {
   const activitiesBox = h('div', { class: 'activities' });
   const inputPre = h('pre', { id: 'input', class: 'json', tabindex: 0 }, '—');
   const outputsPre = h('pre', { id: 'outputs', class: 'json', tabindex: 0 }, '—');
+  // Hidden until the workflow is read: a failed first read shows only its error.
+  const content = h('div', { class: 'wf-content', hidden: true });
 
   fill(
     root,
@@ -38,13 +40,16 @@ export async function mount(root, { signal, route, setLive }) {
       updated,
     ),
     box.el,
+    content,
+  );
+  content.append(
     h(
       'section',
       { class: 'panel wf-head', 'aria-label': 'Workflow' },
       h(
         'dl',
         { class: 'fields' },
-        h('div', {}, h('dt', {}, 'status'), h('dd', {}, (f.status = badge('pending', { 'data-field': 'status' })))),
+        h('div', {}, h('dt', {}, 'status'), h('dd', {}, (f.status = h('span', { class: 'badge', 'data-field': 'status' }, '—')))),
         h('div', {}, h('dt', {}, 'type'), cell('type', { 'data-field': 'type' })),
         h('div', {}, h('dt', {}, 'version'), cell('version', { 'data-field': 'version' })),
         h('div', {}, h('dt', {}, 'created'), cell('created')),
@@ -103,7 +108,11 @@ export async function mount(root, { signal, route, setLive }) {
     f.version.textContent = String(w.version);
     fill(f.created, timeEl(w.created_at));
     fill(f.finished, w.finished_at ? timeEl(w.finished_at) : '—');
-    fill(f.duration, between(w.created_at, w.finished_at), terminal ? '' : h('span', { class: 'muted' }, ' so far'));
+    fill(
+      f.duration,
+      w.finished_at ? between(w.created_at, w.finished_at) : duration(now() - ms(w.created_at)),
+      terminal ? '' : h('span', { class: 'muted' }, ' so far'),
+    );
     f.current.textContent = terminal ? '—' : `${w.current_kind} of ${nameOf(w.current_step)}`;
     f.failedStep.textContent = w.failed_step === null || w.failed_step === undefined ? '—' : nameOf(w.failed_step);
     f.errorCode.textContent = w.error ? w.error.code : '—';
@@ -118,7 +127,7 @@ export async function mount(root, { signal, route, setLive }) {
     retryButton.hidden = w.status !== 'failed';
     const pivotPassed = passedPivot(w, def);
     const hints = [];
-    if (!terminal && pivotPassed) hints.push(`The journal shows the pivot (after ${def.pivot_after}) passed: the engine will refuse an abort.`);
+    if (!terminal && pivotPassed) hints.push(`The journal shows the pivot passed (${def.pivot_after} succeeded): the engine will refuse an abort.`);
     if (!terminal && w.abort_requested) hints.push('An abort was requested.');
     if (w.status === 'failed') hints.push('Parked: fix the cause, then retry — the stuck activity gets a fresh attempt budget.');
     hint.hidden = hints.length === 0;
@@ -225,6 +234,7 @@ export async function mount(root, { signal, route, setLive }) {
     wf = first;
     def = types ? (types.workflow_types || []).find((t) => t.name === wf.type && t.version === wf.version) || null : null;
     render();
+    content.hidden = false;
     loaded(root);
   } catch (err) {
     report(err, box, signal);
