@@ -4,7 +4,7 @@
 // query) plus the first page of parked workflows.
 
 import { api } from '../api.js';
-import { h, fill, errorBox, report, sleep, loaded, keepFocus, STATUSES } from '../dom.js';
+import { h, fill, errorBox, report, sleep, loaded, keepFocus, onWidthChange, STATUSES } from '../dom.js';
 import { clock, count, percent, rate, ago, timeEl } from '../format.js';
 import { s, title, px, scale, niceStep } from '../svg.js';
 
@@ -122,7 +122,7 @@ export async function mount(root, { signal, setLive }) {
 
   let last = null;
   // The chart is drawn at the container's pixel width so text stays its size; redraw on resize.
-  window.addEventListener('resize', () => last && drawChart(chartBox, last), { signal });
+  onWidthChange(chartBox, () => last && drawChart(chartBox, last), signal);
 
   setLive(true);
   while (!signal.aborted) {

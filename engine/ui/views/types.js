@@ -4,7 +4,7 @@
 // timeout. Wide screens lay the steps out left to right; a phone top to bottom.
 
 import { api } from '../api.js';
-import { h, fill, errorBox, report, loaded, onResize } from '../dom.js';
+import { h, fill, errorBox, report, loaded, onWidthChange } from '../dom.js';
 import { duration } from '../format.js';
 import { s, title, clampText } from '../svg.js';
 
@@ -15,7 +15,7 @@ export async function mount(root, { signal }) {
   fill(
     root,
     h('div', { class: 'view-head' }, h('h1', {}, 'Workflow types')),
-    h('p', { class: 'muted' }, 'Every definition this engine has loaded. Steps run left to right; once the step before the pivot succeeds the workflow only moves forward; before it, a refused step compensates the steps already taken, in reverse.'),
+    h('p', { class: 'muted' }, 'Every definition this engine has loaded. Steps run in order; once the step before the pivot succeeds the workflow only moves forward; before it, a refused step compensates the steps already taken, in reverse (dashed boxes).'),
     box.el,
     list,
   );
@@ -40,7 +40,7 @@ export async function mount(root, { signal }) {
       : h('p', { class: 'empty' }, 'No workflow types are loaded.'),
   );
   for (const draw of diagrams) draw();
-  onResize(() => diagrams.forEach((draw) => draw()), signal);
+  onWidthChange(list, () => diagrams.forEach((draw) => draw()), signal);
   loaded(root);
 }
 
@@ -79,10 +79,17 @@ function retryText(r, { short = false } = {}) {
   if (!r) return '—';
   const initial = duration(r.initial_interval_ms);
   const max = duration(r.max_interval_ms);
-  if (short) return `${r.max_attempts}× · ${initial}→${max} · ×${r.multiplier}`;
+  if (short) return `${r.max_attempts}× ${compact(r.initial_interval_ms)}→${compact(r.max_interval_ms)} ×${r.multiplier}`;
   // jitter is a share: a delay d becomes a value in [d·(1−j), d·(1+j)).
   const jitter = r.jitter ? ` · jitter ±${Math.round(r.jitter * 100)} %` : '';
   return `${r.max_attempts} attempts · backoff ${initial} → ${max} · ×${r.multiplier}${jitter}`;
+}
+
+/** "500ms", "1s", "1m", "1.5s": a duration for the diagram's boxes, where room is short. */
+function compact(milliseconds) {
+  if (milliseconds < 1000) return `${milliseconds}ms`;
+  if (milliseconds % 60_000 === 0) return `${milliseconds / 60_000}m`;
+  return `${Math.round(milliseconds / 100) / 10}s`;
 }
 
 function stepsTable(t) {
@@ -135,7 +142,7 @@ function drawType(holder, t, index) {
   const vertical = natural > avail && avail < 640;
   const pivot = t.pivot_after ? t.steps.findIndex((st) => st.name === t.pivot_after) : -1;
   const anyComp = t.steps.some((st) => st.compensable);
-  const top = 26; // room for the pivot label
+  const top = vertical ? 10 : 26; // room for the pivot label above the row
 
   const at = (i, comp) =>
     vertical
@@ -200,7 +207,8 @@ function drawType(holder, t, index) {
       const yy = p.y + H + GAP / 2;
       g.append(
         s('line', { x1: 4, x2: width - 4, y1: yy, y2: yy, class: 'pivot-line' }),
-        s('text', { x: width - 6, y: yy - 4, class: 'pivot-label', 'text-anchor': 'end' }, 'pivot'),
+        // Between the two columns, clear of the arrows.
+        s('text', { x: M + W + 6, y: yy - 4, class: 'pivot-label' }, 'pivot'),
       );
     } else {
       const xx = p.x + W + GAP / 2;
@@ -250,8 +258,8 @@ function compBox(st, p) {
     { class: 'step compensation', 'data-compensation': st.name, transform: `translate(${p.x},${p.y})` },
     title(`compensation of ${st.name} on ${st.service}\nretry: ${retryText(st.compensation_retry)}`),
     s('rect', { width: W, height: H, rx: 6, class: 'box' }),
-    s('text', { x: 10, y: 18, class: 'box-title' }, `↶ ${st.name}`),
-    s('text', { x: 10, y: 34, class: 'box-service' }, `undo on ${st.service}`),
+    s('text', { x: 10, y: 18, class: 'box-title' }, st.name),
+    s('text', { x: 10, y: 34, class: 'box-service' }, `↶ undo on ${st.service}`),
     s('text', { x: 10, y: 50, class: 'box-retry' }, `↻ ${retryText(st.compensation_retry, { short: true })}`),
     s('text', { x: 10, y: 64, class: 'box-retry' }, `timeout ${st.timeout_ms ? duration(st.timeout_ms) : '—'}`),
   );

@@ -6,7 +6,7 @@
 // open <details> open and focus where it was. The loop ends with the view (AbortController).
 
 import { api } from '../api.js';
-import { h, fill, badge, errorBox, report, sleep, loaded, keepFocus, json, TERMINAL } from '../dom.js';
+import { h, fill, badge, errorBox, report, sleep, loaded, keepFocus, onWidthChange, json, TERMINAL } from '../dom.js';
 import { timeEl, between, duration, clock, ms } from '../format.js';
 import { drawTimeline } from './timeline.js';
 
@@ -200,7 +200,14 @@ export async function mount(root, { signal, route, setLive }) {
       const result = await api(`/v1/workflows/${encodeURIComponent(id)}/${action}`, { method: 'POST', signal });
       if (signal.aborted) return;
       answer.className = 'answer ok';
-      fill(answer, `${yesLabel} accepted: the workflow is now `, badge(result.status), '.');
+      // An abort of a workflow whose activity is running is decided when that attempt ends.
+      const later = action === 'abort' && (result.status === 'running' || result.status === 'pending');
+      fill(
+        answer,
+        `${yesLabel} accepted: the workflow is now `,
+        badge(result.status),
+        later ? ' — the abort is decided when the running attempt ends.' : '.',
+      );
       answer.dataset.status = result.status;
     } catch (err) {
       if (signal.aborted || (err && err.status === 401)) return;
@@ -218,7 +225,7 @@ export async function mount(root, { signal, route, setLive }) {
     poll();
   }
 
-  window.addEventListener('resize', () => wf && drawTimeline(timelineBox, wf, def, now()), { signal });
+  onWidthChange(timelineBox, () => wf && drawTimeline(timelineBox, wf, def, now()), signal);
 
   // First load: the workflow and the types (for the pivot and the step names) together.
   const typesP = api('/v1/workflow-types', { signal }).catch((err) => {
@@ -233,8 +240,8 @@ export async function mount(root, { signal, route, setLive }) {
     if (signal.aborted) return;
     wf = first;
     def = types ? (types.workflow_types || []).find((t) => t.name === wf.type && t.version === wf.version) || null : null;
+    content.hidden = false; // first, so the timeline can measure its width
     render();
-    content.hidden = false;
     loaded(root);
   } catch (err) {
     report(err, box, signal);
