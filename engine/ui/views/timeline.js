@@ -81,7 +81,7 @@ export function drawTimeline(container, wf, def, nowMs) {
 
   // ---- axis: ticks in ms/s from the workflow's creation ----------------------------------
   const span = end - start;
-  const step = timeStep(span, Math.max(2, Math.floor((plotR - plotL) / (narrow ? 64 : 86))));
+  const step = timeStep(span, Math.max(2, Math.floor((plotR - plotL) / (narrow ? 50 : 80))));
   const axis = s('g', { class: 'tl-axis' });
   for (let t = 0; t <= span; t += step) {
     const xx = px(x(start + t));

@@ -110,7 +110,7 @@ function stepsTable(t) {
         t.steps.map((st, i) =>
           h(
             'tr',
-            { 'data-step': st.name },
+            { 'data-step-row': st.name },
             h('td', { class: 'num' }, String(i)),
             h('th', { scope: 'row' }, st.name, st.name === t.pivot_after ? h('span', { class: 'tag' }, 'pivot') : null),
             h('td', {}, st.service),
