@@ -40,7 +40,8 @@ function applyTheme(theme) {
   document.documentElement.dataset.theme = theme;
   const button = document.getElementById('theme');
   const other = theme === 'dark' ? 'light' : 'dark';
-  button.textContent = theme === 'dark' ? '☀ Light' : '☾ Dark';
+  button.querySelector('.theme-icon').textContent = theme === 'dark' ? '☀' : '☾';
+  button.querySelector('.theme-text').textContent = theme === 'dark' ? 'Light' : 'Dark';
   button.setAttribute('aria-label', `Switch to the ${other} theme`);
   button.title = `Switch to the ${other} theme`;
 }

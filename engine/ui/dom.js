@@ -121,22 +121,27 @@ export function field(label, value, attrs = {}) {
 export const STATUSES = ['pending', 'running', 'compensating', 'completed', 'compensated', 'failed'];
 export const TERMINAL = new Set(['completed', 'compensated', 'failed']);
 
-/** Runs `fn` on window resize, at most once per frame, until `signal` aborts. */
-export function onResize(fn, signal) {
+/**
+ * Calls `fn` when `el`'s width changes (window resize, a scrollbar coming or going), until
+ * `signal` aborts. The call is deferred to the next frame, so a redraw that changes the page's
+ * height never re-enters the observer in the same frame.
+ */
+export function onWidthChange(el, fn, signal) {
+  let width = el.clientWidth;
   let frame = 0;
-  let lastWidth = window.innerWidth;
-  window.addEventListener(
-    'resize',
-    () => {
-      if (window.innerWidth === lastWidth) return; // height-only changes (mobile toolbars)
-      lastWidth = window.innerWidth;
-      cancelAnimationFrame(frame);
-      frame = requestAnimationFrame(() => {
-        if (!signal.aborted) fn();
-      });
-    },
-    { signal },
-  );
+  const observer = new ResizeObserver(() => {
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(() => {
+      if (signal.aborted || el.clientWidth === width) return;
+      width = el.clientWidth;
+      fn();
+    });
+  });
+  observer.observe(el);
+  signal.addEventListener('abort', () => {
+    cancelAnimationFrame(frame);
+    observer.disconnect();
+  }, { once: true });
 }
 
 /**

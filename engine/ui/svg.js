@@ -58,3 +58,21 @@ export function hatch(id, cls) {
     s('line', { x1: 0, y1: 0, x2: 0, y2: 6, class: cls }),
   );
 }
+
+/**
+ * Shortens an SVG <text> (already in the document) with an ellipsis until it fits `maxWidth`
+ * pixels; the full text stays in `data-full` (and in the element's <title>, when it has one).
+ */
+export function clampText(text, maxWidth) {
+  if (!text.isConnected || typeof text.getComputedTextLength !== 'function') return;
+  const node = [...text.childNodes].find((n) => n.nodeType === Node.TEXT_NODE);
+  if (!node || text.getComputedTextLength() <= maxWidth) return;
+  const full = node.data;
+  text.setAttribute('data-full', full);
+  let keep = full.length - 1;
+  while (keep > 1) {
+    node.data = `${full.slice(0, keep)}…`;
+    if (text.getComputedTextLength() <= maxWidth) return;
+    keep -= 1;
+  }
+}

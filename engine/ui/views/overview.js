@@ -4,7 +4,7 @@
 // query) plus the first page of parked workflows.
 
 import { api } from '../api.js';
-import { h, fill, errorBox, report, sleep, loaded, keepFocus, STATUSES } from '../dom.js';
+import { h, fill, errorBox, report, sleep, loaded, keepFocus, onWidthChange, STATUSES } from '../dom.js';
 import { clock, count, percent, rate, ago, timeEl } from '../format.js';
 import { s, title, px, scale, niceStep } from '../svg.js';
 
@@ -30,100 +30,99 @@ export async function mount(root, { signal, setLive }) {
   const parkedMore = h('p', { class: 'small', hidden: true });
   const byType = h('tbody');
   const services = h('tbody');
+  const servicesNote = h('p', { class: 'muted small' });
   const leaseExpiries = h('span', { id: 'lease-expiries', class: 'stat-value' }, '—');
   const fencedWrites = h('span', { id: 'fenced-writes', class: 'stat-value' }, '—');
   const fencedNote = h('p', { class: 'muted small', hidden: true }, 'Counted by the workers; see their metrics.');
+
+  const th = (text, cls, extra = {}) => h('th', { scope: 'col', class: cls, ...extra }, text);
+  const chartPanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Finished per second · last 10 minutes'),
+    legend(),
+    chartBox,
+    chartSummary,
+  );
+  const parkedPanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Parked · needs an operator'),
+    h('p', { class: 'muted small' }, 'Failed workflows stop and wait: fix the cause, then retry them from their page.'),
+    parkedList,
+    parkedMore,
+  );
+  const byTypePanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'By type'),
+    h(
+      'div',
+      { class: 'table-scroll' },
+      h(
+        'table',
+        { id: 'by-type', class: 'data' },
+        h('thead', {}, h('tr', {}, th('type'), STATUSES.map((st) => th(st, 'num')), th('total', 'num'))),
+        byType,
+      ),
+    ),
+  );
+  const leasesPanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Leases and fencing · last 10 minutes'),
+    h(
+      'div',
+      { class: 'stats stats-small' },
+      h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'lease expiries'), leaseExpiries),
+      h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'fenced writes'), fencedWrites),
+    ),
+    h('p', { class: 'muted small' }, 'A lease expires when a worker stops heartbeating (a crash, a pause); another worker takes the workflow over. A fenced write is a late write of the old lease holder, refused by the journal.'),
+    fencedNote,
+  );
+  const servicesPanel = h(
+    'section',
+    { class: 'panel' },
+    h('h2', {}, 'Services · last 10 minutes'),
+    h(
+      'div',
+      { class: 'table-scroll' },
+      h(
+        'table',
+        { id: 'services', class: 'data' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            th('service'),
+            th('calls', 'num'),
+            th('retryable errors', 'num'),
+            th('business errors', 'num'),
+            th('leases lost', 'num', { title: 'attempts whose worker lost its lease' }),
+            th('error rate', 'num', { title: 'retryable errors / calls' }),
+          ),
+        ),
+        services,
+      ),
+    ),
+    servicesNote,
+  );
 
   fill(
     root,
     h('div', { class: 'view-head' }, h('h1', {}, 'Overview'), updated),
     box.el,
     h('section', { class: 'stats', 'aria-label': 'Workflows by status' }, cards),
-    h(
-      'div',
-      { class: 'grid grid-2-1' },
-      h(
-        'section',
-        { class: 'panel' },
-        h('h2', {}, 'Finished per second · last 10 minutes'),
-        legend(),
-        chartBox,
-        chartSummary,
-      ),
-      h(
-        'section',
-        { class: 'panel' },
-        h('h2', {}, 'Parked · needs an operator'),
-        h('p', { class: 'muted small' }, 'Failed workflows stop and wait: fix the cause, then retry them from their page.'),
-        parkedList,
-        parkedMore,
-      ),
-    ),
-    h(
-      'div',
-      { class: 'grid grid-1-1' },
-      h(
-        'section',
-        { class: 'panel' },
-        h('h2', {}, 'By type'),
-        h(
-          'div',
-          { class: 'table-scroll' },
-          h(
-            'table',
-            { id: 'by-type', class: 'data' },
-            h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'type'), STATUSES.map((st) => h('th', { scope: 'col', class: 'num' }, st)), h('th', { scope: 'col', class: 'num' }, 'total'))),
-            byType,
-          ),
-        ),
-      ),
-      h(
-        'section',
-        { class: 'panel' },
-        h('h2', {}, 'Services · last 10 minutes'),
-        h(
-          'div',
-          { class: 'table-scroll' },
-          h(
-            'table',
-            { id: 'services', class: 'data' },
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                h('th', { scope: 'col' }, 'service'),
-                h('th', { scope: 'col', class: 'num' }, 'calls'),
-                h('th', { scope: 'col', class: 'num' }, 'retryable'),
-                h('th', { scope: 'col', class: 'num' }, 'business'),
-                h('th', { scope: 'col', class: 'num', title: 'retryable errors / calls' }, 'error rate'),
-              ),
-            ),
-            services,
-          ),
-        ),
-        h('p', { class: 'muted small' }, 'Activity attempts that finished in the window. Error rate = retryable errors / calls; business errors are answers, not faults.'),
-      ),
-    ),
-    h(
-      'section',
-      { class: 'panel' },
-      h('h2', {}, 'Leases and fencing · last 10 minutes'),
-      h(
-        'div',
-        { class: 'stats stats-small' },
-        h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'lease expiries'), leaseExpiries),
-        h('div', { class: 'stat' }, h('span', { class: 'stat-label' }, 'fenced writes'), fencedWrites),
-      ),
-      h('p', { class: 'muted small' }, 'A lease expires when a worker stops heartbeating (crash, pause); another worker takes the workflow over. A fenced write is a late write from the old lease holder, refused by the journal.'),
-      fencedNote,
-    ),
+    h('div', { class: 'grid grid-2-1' }, chartPanel, parkedPanel),
+    h('div', { class: 'grid grid-2-1' }, byTypePanel, leasesPanel),
+    servicesPanel,
   );
 
   let last = null;
   // The chart is drawn at the container's pixel width so text stays its size; redraw on resize.
-  window.addEventListener('resize', () => last && drawChart(chartBox, last), { signal });
+  onWidthChange(chartBox, () => last && drawChart(chartBox, last), signal);
 
   setLive(true);
   while (!signal.aborted) {
@@ -139,6 +138,9 @@ export async function mount(root, { signal, setLive }) {
       chartSummary.textContent = summary(ov);
       keepFocus(parkedList, 'data-workflow-id', () => renderParked(parkedList, parkedMore, parked));
       renderServices(services, ov.services || []);
+      servicesNote.textContent =
+        'Attempts that ended in the window. Error rate = retryable errors (timeouts, 5xx, connection errors) / calls; business errors are refusals, not faults.' +
+        (ov.sampled_workflows_max ? ` Counted over at most ${count(ov.sampled_workflows_max)} finished and ${count(ov.sampled_workflows_max)} unfinished recent workflows.` : '');
       leaseExpiries.textContent = count(ov.lease_expiries);
       const fenced = ov.fenced_writes;
       fencedWrites.textContent = fenced === null || fenced === undefined ? '—' : count(fenced);
@@ -300,10 +302,11 @@ function renderServices(tbody, rows) {
             h('td', { class: 'num' }, count(r.calls)),
             h('td', { class: r.retryable_errors ? 'num warn' : 'num muted' }, count(r.retryable_errors)),
             h('td', { class: r.business_errors ? 'num' : 'num muted' }, count(r.business_errors)),
+            h('td', { class: r.lease_expiries ? 'num warn' : 'num muted' }, count(r.lease_expiries || 0)),
             h('td', { class: 'num' }, h('span', { class: 'rate' }, meter(share), percent(r.retryable_errors, r.calls))),
           );
         })
-      : h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No calls in the window.')),
+      : h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No calls in the window.')),
   );
 }
 

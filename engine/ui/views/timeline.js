@@ -12,7 +12,7 @@
 // The SVG is drawn at the container's pixel width (not scaled by a viewBox), so labels keep
 // their size on a phone and the bars use the whole width.
 
-import { s, title, px, scale, timeStep, hatch } from '../svg.js';
+import { s, title, px, scale, timeStep, hatch, clampText } from '../svg.js';
 import { ms, clock, duration, offset } from '../format.js';
 
 const ROW = 24;
@@ -61,7 +61,8 @@ export function drawTimeline(container, wf, def, nowMs) {
     r.y = y;
     y += r.kind === 'group' ? GROUP : ROW;
   }
-  const height = y + 6;
+  // Room under the lanes for the "now" label of a workflow still running.
+  const height = y + (terminal ? 6 : 18);
 
   const svg = s('svg', {
     id: 'timeline',
@@ -80,12 +81,12 @@ export function drawTimeline(container, wf, def, nowMs) {
 
   // ---- axis: ticks in ms/s from the workflow's creation ----------------------------------
   const span = end - start;
-  const step = timeStep(span, Math.max(2, Math.floor((plotR - plotL) / (narrow ? 64 : 86))));
+  const step = timeStep(span, Math.max(2, Math.floor((plotR - plotL) / (narrow ? 50 : 80))));
   const axis = s('g', { class: 'tl-axis' });
   for (let t = 0; t <= span; t += step) {
     const xx = px(x(start + t));
     axis.append(
-      s('line', { x1: xx, x2: xx, y1: AXIS - 4, y2: height - 6, class: t === 0 ? 'axis' : 'grid' }),
+      s('line', { x1: xx, x2: xx, y1: AXIS - 4, y2: y, class: t === 0 ? 'axis' : 'grid' }),
       s('text', { x: xx, y: AXIS - 9, class: 'tick', 'text-anchor': t === 0 ? 'start' : 'middle' }, offset(t, step)),
     );
   }
@@ -102,11 +103,11 @@ export function drawTimeline(container, wf, def, nowMs) {
       );
       continue;
     }
-    svg.append(lane(r, { x, labelW, narrow, nowMs, terminal, pivotIndex }));
+    svg.append(lane(r, { x, labelW, nowMs, terminal, pivotIndex }));
   }
 
   // ---- the pivot ---------------------------------------------------------------------------
-  if (pivotIndex >= 0) svg.append(pivotLine(rows, acts, pivotIndex, def.pivot_after, x, plotR, height));
+  if (pivotIndex >= 0) svg.append(pivotLine(rows, acts, pivotIndex, def.pivot_after, x, plotR, y, wf.status));
 
   // ---- now ---------------------------------------------------------------------------------
   if (!terminal) {
@@ -115,16 +116,17 @@ export function drawTimeline(container, wf, def, nowMs) {
       s(
         'g',
         { class: 'tl-now' },
-        s('line', { x1: xx, x2: xx, y1: AXIS - 4, y2: height - 6, class: 'now' }),
-        s('text', { x: xx - 3, y: height - 9, class: 'tick now-label', 'text-anchor': 'end' }, 'now'),
+        s('line', { x1: xx, x2: xx, y1: AXIS - 4, y2: y + 4, class: 'now' }),
+        s('text', { x: xx, y: height - 3, class: 'tick now-label', 'text-anchor': 'middle' }, 'now'),
       ),
     );
   }
 
   container.replaceChildren(svg);
+  for (const text of svg.querySelectorAll('.lane-label')) clampText(text, Number(text.dataset.maxWidth));
 }
 
-function lane(r, { x, labelW, narrow, nowMs, terminal, pivotIndex }) {
+function lane(r, { x, labelW, nowMs, terminal, pivotIndex }) {
   const a = r.activity;
   const key = `${a.kind}:${a.step}`;
   const top = r.y;
@@ -139,12 +141,10 @@ function lane(r, { x, labelW, narrow, nowMs, terminal, pivotIndex }) {
     'data-status': a.status,
   });
 
-  // The label: the step name (cut to fit), the attempt count when there were retries.
-  const room = Math.floor((labelW - (a.attempts.length > 1 ? 34 : 12)) / (narrow ? 6.2 : 6.8));
+  // The label: the step name (cut to fit once drawn), the attempt count when there were retries.
   const name = (a.kind === 'compensation' ? '↶ ' : '') + a.name;
-  const label = name.length > room ? `${name.slice(0, Math.max(1, room - 1))}…` : name;
   g.append(
-    s('text', { x: 6, y: top + ROW / 2 + 4, class: `lane-label a-${a.status}` }, label, title(`${a.kind} of step ${a.step} (${a.name}): ${a.status}, ${a.attempt}/${a.max_attempts} attempts`)),
+    s('text', { x: 6, y: top + ROW / 2 + 4, class: 'lane-label', 'data-max-width': labelW - (a.attempts.length > 1 ? 36 : 12) }, name, title(`${a.kind} of step ${a.step} (${a.name}): ${a.status}, ${a.attempt}/${a.max_attempts} attempts`)),
   );
   if (a.attempts.length > 1) {
     g.append(s('text', { x: labelW - 8, y: top + ROW / 2 + 4, class: 'lane-count', 'text-anchor': 'end' }, `×${a.attempts.length}`));
@@ -238,13 +238,15 @@ function attemptTitle(a, t) {
  * before it, or has not got there yet): a dashed line at the right edge of the action lanes,
  * labelled so, since no moment exists to put it at.
  */
-function pivotLine(rows, acts, pivotIndex, pivotName, x, plotR, height) {
+function pivotLine(rows, acts, pivotIndex, pivotName, x, plotR, bottom, status) {
   const action = acts.find((a) => a.kind === 'action' && a.step === pivotIndex);
   const actionRows = rows.filter((r) => r.kind === 'lane' && r.activity.kind === 'action');
   const reached = action && action.status === 'succeeded';
+  // Still moving forward: the pivot may yet come. Compensating or finished: it never will.
+  const ahead = !reached && (status === 'pending' || status === 'running');
   const g = s('g', { class: `tl-pivot${reached ? '' : ' unreached'}` });
   let xx;
-  let y1 = height - 6;
+  let y1 = bottom;
   if (reached) {
     const done = ms(action.finished_at) || Math.max(...action.attempts.map((t) => ms(t.finished_at)));
     xx = px(x(done));
@@ -257,9 +259,9 @@ function pivotLine(rows, acts, pivotIndex, pivotName, x, plotR, height) {
     s(
       'line',
       { id: 'pivot', x1: xx, x2: xx, y1: AXIS - 4, y2: y1, 'data-pivot-after': pivotName, 'data-reached': String(Boolean(reached)) },
-      title(reached ? `pivot: ${pivotName} succeeded; from here the workflow only moves forward` : `pivot after ${pivotName}: not reached`),
+      title(reached ? `pivot: ${pivotName} succeeded; from here the workflow only moves forward` : `pivot after ${pivotName}: ${ahead ? 'not reached yet' : 'not reached'}`),
     ),
-    s('text', { x: reached ? xx + 4 : xx - 4, y: AXIS + 10, class: 'pivot-label', 'text-anchor': reached ? 'start' : 'end' }, reached ? 'pivot' : 'pivot not reached'),
+    s('text', { x: reached ? xx + 4 : xx - 4, y: AXIS + 10, class: 'pivot-label', 'text-anchor': reached ? 'start' : 'end' }, reached ? 'pivot' : ahead ? 'pivot ahead' : 'pivot not reached'),
   );
   return g;
 }

@@ -4,9 +4,9 @@
 // timeout. Wide screens lay the steps out left to right; a phone top to bottom.
 
 import { api } from '../api.js';
-import { h, fill, errorBox, report, loaded, onResize } from '../dom.js';
+import { h, fill, errorBox, report, loaded, onWidthChange } from '../dom.js';
 import { duration } from '../format.js';
-import { s, title } from '../svg.js';
+import { s, title, clampText } from '../svg.js';
 
 export async function mount(root, { signal }) {
   document.title = 'Types · Sagaflow';
@@ -15,7 +15,7 @@ export async function mount(root, { signal }) {
   fill(
     root,
     h('div', { class: 'view-head' }, h('h1', {}, 'Workflow types')),
-    h('p', { class: 'muted' }, 'Every definition this engine has loaded. Steps run left to right; once the step before the pivot succeeds the workflow only moves forward; before it, a refused step compensates the steps already taken, in reverse.'),
+    h('p', { class: 'muted' }, 'Every definition this engine has loaded. Steps run in order; once the step before the pivot succeeds the workflow only moves forward; before it, a refused step compensates the steps already taken, in reverse (dashed boxes).'),
     box.el,
     list,
   );
@@ -40,7 +40,7 @@ export async function mount(root, { signal }) {
       : h('p', { class: 'empty' }, 'No workflow types are loaded.'),
   );
   for (const draw of diagrams) draw();
-  onResize(() => diagrams.forEach((draw) => draw()), signal);
+  onWidthChange(list, () => diagrams.forEach((draw) => draw()), signal);
   loaded(root);
 }
 
@@ -79,9 +79,17 @@ function retryText(r, { short = false } = {}) {
   if (!r) return '—';
   const initial = duration(r.initial_interval_ms);
   const max = duration(r.max_interval_ms);
-  if (short) return `${r.max_attempts}× · ${initial}→${max} · ×${r.multiplier}`;
-  const jitter = r.jitter === undefined || r.jitter === null || r.jitter === false || r.jitter === 0 ? '' : ` · jitter ${r.jitter === true ? 'on' : r.jitter}`;
+  if (short) return `${r.max_attempts}× ${compact(r.initial_interval_ms)}→${compact(r.max_interval_ms)} ×${r.multiplier}`;
+  // jitter is a share: a delay d becomes a value in [d·(1−j), d·(1+j)).
+  const jitter = r.jitter ? ` · jitter ±${Math.round(r.jitter * 100)} %` : '';
   return `${r.max_attempts} attempts · backoff ${initial} → ${max} · ×${r.multiplier}${jitter}`;
+}
+
+/** "500ms", "1s", "1m", "1.5s": a duration for the diagram's boxes, where room is short. */
+function compact(milliseconds) {
+  if (milliseconds < 1000) return `${milliseconds}ms`;
+  if (milliseconds % 60_000 === 0) return `${milliseconds / 60_000}m`;
+  return `${Math.round(milliseconds / 100) / 10}s`;
 }
 
 function stepsTable(t) {
@@ -102,7 +110,7 @@ function stepsTable(t) {
         t.steps.map((st, i) =>
           h(
             'tr',
-            { 'data-step': st.name },
+            { 'data-step-row': st.name },
             h('td', { class: 'num' }, String(i)),
             h('th', { scope: 'row' }, st.name, st.name === t.pivot_after ? h('span', { class: 'tag' }, 'pivot') : null),
             h('td', {}, st.service),
@@ -120,9 +128,9 @@ function stepsTable(t) {
 
 // ---- the diagram --------------------------------------------------------------------------
 
-const W = 150; // box width
+const W = 142; // box width
 const H = 72; // box height
-const GAP = 34; // between boxes along the flow
+const GAP = 28; // between boxes along the flow
 const CROSS = 46; // between a step and its compensation
 const M = 14; // margin
 
@@ -134,7 +142,7 @@ function drawType(holder, t, index) {
   const vertical = natural > avail && avail < 640;
   const pivot = t.pivot_after ? t.steps.findIndex((st) => st.name === t.pivot_after) : -1;
   const anyComp = t.steps.some((st) => st.compensable);
-  const top = 26; // room for the pivot label
+  const top = vertical ? 10 : 26; // room for the pivot label above the row
 
   const at = (i, comp) =>
     vertical
@@ -199,7 +207,8 @@ function drawType(holder, t, index) {
       const yy = p.y + H + GAP / 2;
       g.append(
         s('line', { x1: 4, x2: width - 4, y1: yy, y2: yy, class: 'pivot-line' }),
-        s('text', { x: width - 6, y: yy - 4, class: 'pivot-label', 'text-anchor': 'end' }, 'pivot'),
+        // Between the two columns, clear of the arrows.
+        s('text', { x: M + W + 6, y: yy - 4, class: 'pivot-label' }, 'pivot'),
       );
     } else {
       const xx = p.x + W + GAP / 2;
@@ -213,6 +222,8 @@ function drawType(holder, t, index) {
 
   holder.classList.toggle('scrolls', !vertical && natural > avail);
   holder.replaceChildren(svg);
+  // Long names and policies are cut to their box once the browser can measure them.
+  for (const text of svg.querySelectorAll('.step text')) clampText(text, W - 16);
 }
 
 function marker(id, cls) {
@@ -221,10 +232,6 @@ function marker(id, cls) {
     { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
     s('path', { d: 'M0,0 L10,5 L0,10 z', class: cls }),
   );
-}
-
-function fit(text, max) {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 function stepBox(st, p, { pivotStep, after }) {
@@ -238,9 +245,9 @@ function stepBox(st, p, { pivotStep, after }) {
     },
     title(`${st.name} on ${st.service}${after ? ' (after the pivot: forward only)' : ''}\naction retry: ${retryText(st.action_retry)}\ntimeout: ${st.timeout_ms ? duration(st.timeout_ms) : '—'}`),
     s('rect', { width: W, height: H, rx: 6, class: 'box' }),
-    s('text', { x: 10, y: 18, class: 'box-title' }, fit(st.name, 19)),
+    s('text', { x: 10, y: 18, class: 'box-title' }, st.name),
     s('text', { x: 10, y: 34, class: 'box-service' }, `${st.service} service`),
-    s('text', { x: 10, y: 50, class: 'box-retry' }, st.action_retry ? fit(`↻ ${retryText(st.action_retry, { short: true })}`, 22) : '↻ —'),
+    s('text', { x: 10, y: 50, class: 'box-retry' }, `↻ ${retryText(st.action_retry, { short: true })}`),
     s('text', { x: 10, y: 64, class: 'box-retry' }, `timeout ${st.timeout_ms ? duration(st.timeout_ms) : '—'}`),
   );
 }
@@ -251,9 +258,9 @@ function compBox(st, p) {
     { class: 'step compensation', 'data-compensation': st.name, transform: `translate(${p.x},${p.y})` },
     title(`compensation of ${st.name} on ${st.service}\nretry: ${retryText(st.compensation_retry)}`),
     s('rect', { width: W, height: H, rx: 6, class: 'box' }),
-    s('text', { x: 10, y: 18, class: 'box-title' }, fit(`↶ ${st.name}`, 19)),
-    s('text', { x: 10, y: 34, class: 'box-service' }, `compensation · ${st.service}`),
-    s('text', { x: 10, y: 50, class: 'box-retry' }, st.compensation_retry ? fit(`↻ ${retryText(st.compensation_retry, { short: true })}`, 22) : '↻ —'),
+    s('text', { x: 10, y: 18, class: 'box-title' }, st.name),
+    s('text', { x: 10, y: 34, class: 'box-service' }, `↶ undo on ${st.service}`),
+    s('text', { x: 10, y: 50, class: 'box-retry' }, `↻ ${retryText(st.compensation_retry, { short: true })}`),
     s('text', { x: 10, y: 64, class: 'box-retry' }, `timeout ${st.timeout_ms ? duration(st.timeout_ms) : '—'}`),
   );
 }

@@ -6,7 +6,7 @@
 // open <details> open and focus where it was. The loop ends with the view (AbortController).
 
 import { api } from '../api.js';
-import { h, fill, badge, errorBox, report, sleep, loaded, keepFocus, json, TERMINAL } from '../dom.js';
+import { h, fill, badge, errorBox, report, sleep, loaded, keepFocus, onWidthChange, json, TERMINAL } from '../dom.js';
 import { timeEl, between, duration, clock, ms } from '../format.js';
 import { drawTimeline } from './timeline.js';
 
@@ -28,6 +28,8 @@ export async function mount(root, { signal, route, setLive }) {
   const activitiesBox = h('div', { class: 'activities' });
   const inputPre = h('pre', { id: 'input', class: 'json', tabindex: 0 }, '—');
   const outputsPre = h('pre', { id: 'outputs', class: 'json', tabindex: 0 }, '—');
+  // Hidden until the workflow is read: a failed first read shows only its error.
+  const content = h('div', { class: 'wf-content', hidden: true });
 
   fill(
     root,
@@ -38,13 +40,16 @@ export async function mount(root, { signal, route, setLive }) {
       updated,
     ),
     box.el,
+    content,
+  );
+  content.append(
     h(
       'section',
       { class: 'panel wf-head', 'aria-label': 'Workflow' },
       h(
         'dl',
         { class: 'fields' },
-        h('div', {}, h('dt', {}, 'status'), h('dd', {}, (f.status = badge('pending', { 'data-field': 'status' })))),
+        h('div', {}, h('dt', {}, 'status'), h('dd', {}, (f.status = h('span', { class: 'badge', 'data-field': 'status' }, '—')))),
         h('div', {}, h('dt', {}, 'type'), cell('type', { 'data-field': 'type' })),
         h('div', {}, h('dt', {}, 'version'), cell('version', { 'data-field': 'version' })),
         h('div', {}, h('dt', {}, 'created'), cell('created')),
@@ -103,7 +108,11 @@ export async function mount(root, { signal, route, setLive }) {
     f.version.textContent = String(w.version);
     fill(f.created, timeEl(w.created_at));
     fill(f.finished, w.finished_at ? timeEl(w.finished_at) : '—');
-    fill(f.duration, between(w.created_at, w.finished_at), terminal ? '' : h('span', { class: 'muted' }, ' so far'));
+    fill(
+      f.duration,
+      w.finished_at ? between(w.created_at, w.finished_at) : duration(now() - ms(w.created_at)),
+      terminal ? '' : h('span', { class: 'muted' }, ' so far'),
+    );
     f.current.textContent = terminal ? '—' : `${w.current_kind} of ${nameOf(w.current_step)}`;
     f.failedStep.textContent = w.failed_step === null || w.failed_step === undefined ? '—' : nameOf(w.failed_step);
     f.errorCode.textContent = w.error ? w.error.code : '—';
@@ -118,7 +127,7 @@ export async function mount(root, { signal, route, setLive }) {
     retryButton.hidden = w.status !== 'failed';
     const pivotPassed = passedPivot(w, def);
     const hints = [];
-    if (!terminal && pivotPassed) hints.push(`The journal shows the pivot (after ${def.pivot_after}) passed: the engine will refuse an abort.`);
+    if (!terminal && pivotPassed) hints.push(`The journal shows the pivot passed (${def.pivot_after} succeeded): the engine will refuse an abort.`);
     if (!terminal && w.abort_requested) hints.push('An abort was requested.');
     if (w.status === 'failed') hints.push('Parked: fix the cause, then retry — the stuck activity gets a fresh attempt budget.');
     hint.hidden = hints.length === 0;
@@ -191,7 +200,14 @@ export async function mount(root, { signal, route, setLive }) {
       const result = await api(`/v1/workflows/${encodeURIComponent(id)}/${action}`, { method: 'POST', signal });
       if (signal.aborted) return;
       answer.className = 'answer ok';
-      fill(answer, `${yesLabel} accepted: the workflow is now `, badge(result.status), '.');
+      // An abort of a workflow whose activity is running is decided when that attempt ends.
+      const later = action === 'abort' && (result.status === 'running' || result.status === 'pending');
+      fill(
+        answer,
+        `${yesLabel} accepted: the workflow is now `,
+        badge(result.status),
+        later ? ' — the abort is decided when the running attempt ends.' : '.',
+      );
       answer.dataset.status = result.status;
     } catch (err) {
       if (signal.aborted || (err && err.status === 401)) return;
@@ -209,7 +225,7 @@ export async function mount(root, { signal, route, setLive }) {
     poll();
   }
 
-  window.addEventListener('resize', () => wf && drawTimeline(timelineBox, wf, def, now()), { signal });
+  onWidthChange(timelineBox, () => wf && drawTimeline(timelineBox, wf, def, now()), signal);
 
   // First load: the workflow and the types (for the pivot and the step names) together.
   const typesP = api('/v1/workflow-types', { signal }).catch((err) => {
@@ -224,6 +240,7 @@ export async function mount(root, { signal, route, setLive }) {
     if (signal.aborted) return;
     wf = first;
     def = types ? (types.workflow_types || []).find((t) => t.name === wf.type && t.version === wf.version) || null : null;
+    content.hidden = false; // first, so the timeline can measure its width
     render();
     loaded(root);
   } catch (err) {

@@ -5,7 +5,7 @@
 
 import { api, ApiError } from '../api.js';
 import { h, fill, badge, errorBox, report, sleep, loaded, keepFocus, STATUSES, TERMINAL } from '../dom.js';
-import { timeEl, between, ago } from '../format.js';
+import { timeEl, between, ago, clock } from '../format.js';
 
 const REFRESH_MS = 2000;
 const PAGE = 50;
@@ -177,7 +177,7 @@ export async function mount(root, { signal, route, setLive }) {
       ' (the filters do not apply). ',
       h('button', { type: 'button', class: 'link', onclick: () => ((search.value = ''), runSearch()) }, 'Clear the search'),
     );
-    fill(updated, `updated ${new Date().toLocaleTimeString()}`);
+    fill(updated, `updated ${clock(new Date().toISOString(), { millis: false })}`);
   }
 
   setLive(true);
@@ -228,11 +228,11 @@ function row(w) {
   return h(
     'tr',
     { 'data-workflow-id': w.id },
-    h('td', {}, h('a', { href: `#/workflows/${w.id}`, class: 'mono', 'data-workflow-id': w.id }, w.id)),
-    h('td', { 'data-field': 'type' }, w.type),
-    h('td', {}, badge(w.status, { 'data-field': 'status' })),
-    h('td', { class: 'nowrap' }, timeEl(w.created_at), h('span', { class: 'muted small' }, ` ${ago(w.created_at)}`)),
-    h('td', { class: 'nowrap' }, w.finished_at ? timeEl(w.finished_at) : h('span', { class: 'muted' }, '—')),
-    h('td', { class: terminal ? 'num' : 'num muted' }, between(w.created_at, w.finished_at)),
+    h('td', { class: 'c-id' }, h('a', { href: `#/workflows/${w.id}`, class: 'mono', 'data-workflow-id': w.id }, w.id)),
+    h('td', { class: 'c-type', 'data-field': 'type' }, w.type),
+    h('td', { class: 'c-status' }, badge(w.status, { 'data-field': 'status' })),
+    h('td', { class: 'c-created nowrap' }, timeEl(w.created_at), h('span', { class: 'muted small' }, ` ${ago(w.created_at)}`)),
+    h('td', { class: 'c-finished nowrap' }, w.finished_at ? timeEl(w.finished_at) : h('span', { class: 'muted' }, '—')),
+    h('td', { class: `c-duration num${terminal ? '' : ' muted'}` }, between(w.created_at, w.finished_at)),
   );
 }
