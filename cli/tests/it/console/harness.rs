@@ -143,7 +143,7 @@ pub struct Browser {
     requests: Vec<(String, Value)>,
     /// Dropped last: the session is gone by then, or the group kill ends the browser.
     _driver: Driver,
-    _profile: tempfile::TempDir,
+    _scratch: tempfile::TempDir,
 }
 
 impl Browser {
@@ -152,15 +152,21 @@ impl Browser {
     pub async fn start(base: &str) -> Option<Browser> {
         let driver_path = chromedriver()?;
         let port = free_port();
-        let log_dir = tempfile::tempdir().expect("temp dir");
+        // Everything the driver and the browser write (log, profile, singleton socket, crash
+        // dumps) goes into one directory, removed with the Browser even after a kill.
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let (log, profile, tmp) = (
+            scratch.path().join("chromedriver.log"),
+            scratch.path().join("profile"),
+            scratch.path().join("tmp"),
+        );
+        std::fs::create_dir_all(&tmp).expect("a tmp directory");
         let mut command = Command::new(&driver_path);
         command
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
-            .arg(format!(
-                "--log-path={}",
-                log_dir.path().join("chromedriver.log").display()
-            ))
+            .arg(format!("--log-path={}", log.display()))
+            .env("TMPDIR", &tmp)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -173,14 +179,13 @@ impl Browser {
         let webdriver = format!("http://127.0.0.1:{port}");
         wait_for_driver(&webdriver).await;
 
-        let profile = tempfile::tempdir().expect("temp dir");
         let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
             "--disable-dev-shm-usage".into(),
             format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
-            format!("--user-data-dir={}", profile.path().display()),
+            format!("--user-data-dir={}", profile.display()),
             // No name resolves but 127.0.0.1, and anything else goes to a proxy that is not
             // there (port 9, discard): an IP literal elsewhere fails too.
             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1".into(),
@@ -215,8 +220,7 @@ impl Browser {
             .connect(&webdriver)
             .await
             .unwrap_or_else(|e| {
-                let log = std::fs::read_to_string(log_dir.path().join("chromedriver.log"))
-                    .unwrap_or_default();
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
                 let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
                 panic!("no WebDriver session from chromedriver: {e}\n(log, newest first)\n{tail}")
             });
@@ -226,7 +230,7 @@ impl Browser {
             browser_log: Vec::new(),
             requests: Vec::new(),
             _driver: driver,
-            _profile: profile,
+            _scratch: scratch,
         };
         // The window is 1280x800 (--window-size); the page gets as much (the viewport).
         browser.resize(DESKTOP).await;
