@@ -179,7 +179,7 @@ impl Browser {
         let webdriver = format!("http://127.0.0.1:{port}");
         wait_for_driver(&webdriver).await;
 
-        let mut args = vec![
+        let args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -200,9 +200,6 @@ impl Browser {
             "--no-first-run".into(),
             "--no-default-browser-check".into(),
         ];
-        if let Ok(extra) = std::env::var("SAGAFLOW_CHROMIUM_ARGS") {
-            args.extend(extra.split_whitespace().map(str::to_owned));
-        }
         let mut caps = Capabilities::new();
         caps.insert("browserName".into(), json!("chrome"));
         let mut chrome = json!({ "args": args });

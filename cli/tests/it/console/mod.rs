@@ -4,7 +4,10 @@
 //! test that injects faults into a service must not share it), so no test depends on another
 //! or on their order. Without /usr/bin/chromedriver a test prints a note and passes; with
 //! `CI=true` it fails. `SAGAFLOW_SCREENSHOTS=<dir>` saves screenshots of the views
-//! (`scripts/console-screenshots.sh`).
+//! (`scripts/console-screenshots.sh`); `SAGAFLOW_CHROMEDRIVER` names another driver binary;
+//! `SAGAFLOW_CONSOLE_DIR=<dir>` (read by the console itself) runs the tests against the files
+//! in that directory instead of the embedded ones, without a rebuild: a quick way to see a
+//! test fail on a deliberately broken copy of `engine/ui`.
 
 pub mod harness;
 
