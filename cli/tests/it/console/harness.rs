@@ -334,20 +334,16 @@ impl Browser {
         self.wait_for(css).await;
         let deadline = Instant::now() + WAIT;
         loop {
-            let element = self.client.find(Locator::Css(css)).await;
-            match element {
+            // A failure is retried until the deadline: the element may have been replaced by
+            // a re-render between find and click, or not be interactable yet (a dialog opening).
+            let error = match self.client.find(Locator::Css(css)).await {
                 Ok(element) => match element.click().await {
                     Ok(()) => return,
-                    Err(e) if Instant::now() < deadline => {
-                        // Replaced by a re-render between find and click, or not yet
-                        // interactable (a dialog opening): find it again.
-                        let _ = e;
-                    }
-                    Err(e) => panic!("clicking `{css}`: {e}"),
+                    Err(e) => format!("clicking `{css}`: {e}"),
                 },
-                Err(e) if Instant::now() >= deadline => panic!("finding `{css}`: {e}"),
-                Err(_) => {}
-            }
+                Err(e) => format!("finding `{css}`: {e}"),
+            };
+            assert!(Instant::now() < deadline, "{error}");
             tokio::time::sleep(POLL).await;
         }
     }
