@@ -35,12 +35,16 @@ export function drawTimeline(container, wf, def, nowMs) {
   const seen = (t) => {
     if (Number.isFinite(t) && t > end) end = t;
   };
+  // How far past now the axis may reach for a backoff still running: a quarter of the time
+  // so far (at least a second), so a long wait (30 s before the next attempt) shows as a
+  // hatched run to the edge instead of squashing every attempt made so far into a sliver.
+  const horizon = nowMs + Math.max(1000, 0.25 * (nowMs - start));
   seen(ms(wf.finished_at));
   for (const a of acts) {
     seen(ms(a.finished_at));
     for (const t of a.attempts) seen(ms(t.finished_at));
-    // A backoff still running shows up to its due time (bounded: a long one would squash the rest).
-    if (!terminal && a.status === 'ready' && a.run_at) seen(Math.min(ms(a.run_at), nowMs + 120_000));
+    // A backoff still running shows up to its due time, or to the horizon if that is sooner.
+    if (!terminal && a.status === 'ready' && a.run_at) seen(Math.min(ms(a.run_at), horizon));
   }
   if (!terminal) seen(nowMs);
   if (end - start < 1) end = start + 1;
@@ -103,7 +107,7 @@ export function drawTimeline(container, wf, def, nowMs) {
       );
       continue;
     }
-    svg.append(lane(r, { x, labelW, nowMs, terminal, pivotIndex }));
+    svg.append(lane(r, { x, labelW, nowMs, terminal, pivotIndex, horizon }));
   }
 
   // ---- the pivot ---------------------------------------------------------------------------
@@ -126,7 +130,7 @@ export function drawTimeline(container, wf, def, nowMs) {
   for (const text of svg.querySelectorAll('.lane-label')) clampText(text, Number(text.dataset.maxWidth));
 }
 
-function lane(r, { x, labelW, nowMs, terminal, pivotIndex }) {
+function lane(r, { x, labelW, nowMs, terminal, pivotIndex, horizon }) {
   const a = r.activity;
   const key = `${a.kind}:${a.step}`;
   const top = r.y;
@@ -174,7 +178,7 @@ function lane(r, { x, labelW, nowMs, terminal, pivotIndex }) {
     const from = prevEnd !== null ? prevEnd : ms(a.created_at);
     const due = ms(a.run_at);
     if (a.status === 'ready' && Number.isFinite(due) && due > from && prevEnd !== null) {
-      g.append(gap(x, from, Math.min(due, nowMs + 120_000), barY, `backoff: attempt ${a.attempt + 1} due at ${clock(a.run_at)}`, ' pending'));
+      g.append(gap(x, from, Math.min(due, horizon), barY, `backoff: attempt ${a.attempt + 1} due at ${clock(a.run_at)}`, ' pending'));
     }
     const openFrom = a.status === 'ready' && Number.isFinite(due) && prevEnd !== null ? Math.max(from, due) : from;
     if (nowMs > openFrom) {

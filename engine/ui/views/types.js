@@ -153,10 +153,13 @@ function drawType(holder, t, index) {
 
   const arrowId = `arrow-${index}`;
   const backId = `arrow-back-${index}`;
+  // A column that is still a little wider than a phone is drawn scaled to fit (the viewBox
+  // keeps its proportions), so the compensations are never cut off at the edge.
+  const fit = vertical ? Math.min(1, avail / width) : 1;
   const svg = s('svg', {
     class: `type-svg${vertical ? ' vertical' : ''}`,
-    width,
-    height,
+    width: Math.floor(width * fit),
+    height: Math.floor(height * fit),
     viewBox: `0 0 ${width} ${height}`,
     role: 'img',
     'aria-label': `${t.name} v${t.version}: ${t.steps.map((st) => st.name).join(', then ')}${t.pivot_after ? `; pivot after ${t.pivot_after}` : ''}`,

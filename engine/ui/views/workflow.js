@@ -116,9 +116,12 @@ export async function mount(root, { signal, route, setLive }) {
     f.current.textContent = terminal ? '—' : `${w.current_kind} of ${nameOf(w.current_step)}`;
     f.failedStep.textContent = w.failed_step === null || w.failed_step === undefined ? '—' : nameOf(w.failed_step);
     f.errorCode.textContent = w.error ? w.error.code : '—';
+    // Monospace only for a real value: a dash in the code font is a short stub.
+    f.errorCode.classList.toggle('mono', Boolean(w.error));
     f.errorMessage.textContent = w.error ? w.error.message : '—';
     f.parkedReason.textContent = w.parked_reason || '—';
     f.idempotencyKey.textContent = w.idempotency_key || '—';
+    f.idempotencyKey.classList.toggle('mono', Boolean(w.idempotency_key));
     f.abortRequested.textContent = w.abort_requested ? 'yes' : 'no';
 
     // Abort: offered for every non-terminal status; the API decides (409 past the pivot), and
