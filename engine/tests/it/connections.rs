@@ -10,7 +10,7 @@ async fn connections_killed_while_idle_are_passed_over() {
         return;
     };
     let (store, registry) = (store(&db).await, registry());
-    // Open several connections: concurrent submits each take one.
+    // Open several connections.
     let submits = (0..8).map(|i| {
         let (store, registry) = (store.clone(), registry.clone());
         tokio::spawn(async move { store.submit(&registry, &purchase("purchase", i, 1)).await })
@@ -18,6 +18,15 @@ async fn connections_killed_while_idle_are_passed_over() {
     let mut ids = Vec::new();
     for submit in submits {
         ids.push(submit.await.unwrap().unwrap().id);
+    }
+    // Submits waiting together share one group-commit transaction (one connection), so
+    // also read concurrently: the pool opens a connection per read that finds all busy.
+    let reads = (0..32).map(|_| {
+        let (store, id) = (store.clone(), ids[0]);
+        tokio::spawn(async move { store.get(id).await })
+    });
+    for read in reads {
+        read.await.unwrap().unwrap();
     }
     let killed = db.kill_connections().await;
     assert!(
