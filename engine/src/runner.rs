@@ -19,8 +19,41 @@ use tokio::sync::watch;
 mod writer;
 
 /// Executes one activity's request and classifies the answer (see `outcome`).
+///
+/// Before each call the runner asks [`Executor::admit`] whether the call may go out now: an
+/// executor that protects its participants (the worker's circuit breakers and bulkheads)
+/// answers [`Admission::Defer`], and the runner gives the workflow back to the store, due
+/// after the delay, without calling and without spending an attempt. The default admits
+/// every call.
 pub trait Executor: Send + Sync + 'static {
     fn execute(&self, request: &Request) -> impl Future<Output = Outcome> + Send;
+
+    /// Whether `request` may be sent now. Asked once per attempt, before the call.
+    fn admit(&self, _request: &Request) -> Admission {
+        Admission::Call(None)
+    }
+}
+
+/// The answer of [`Executor::admit`].
+pub enum Admission {
+    /// Call now; the guard, if any, is told how the call ended (the runner's timeout
+    /// included), or dropped unfinished if the call was abandoned.
+    Call(Option<Box<dyn CallGuard>>),
+    /// Do not call: give the activity back, due again in `delay_ms`, with no attempt spent.
+    Defer { delay_ms: u64 },
+}
+
+/// Told how an admitted call ended, for the executor's bookkeeping (breaker, bulkhead).
+pub trait CallGuard: Send {
+    fn finished(self: Box<Self>, outcome: &Outcome);
+}
+
+/// What the runner did with one claimed activity.
+pub enum Attempt {
+    /// Ran (or settled without a call, such as an exhausted budget): to be completed.
+    Ran(Completion),
+    /// Not called because the executor deferred it: to be released until `delay_ms`.
+    Deferred { claimed: Claimed, delay_ms: u64 },
 }
 
 /// An executor that answers every request with the same JSON: the "no-op" participant of
@@ -84,7 +117,10 @@ pub struct Report {
     pub finished: usize,
     /// Next activities given back unstarted because the runner is stopping.
     pub released: usize,
-    /// The shortest retry delay scheduled, if any (a wake-up is due then).
+    /// Activities given back uncalled because the executor deferred them (an open circuit
+    /// breaker, a full bulkhead); no attempt was spent.
+    pub deferred: usize,
+    /// The shortest retry or deferral delay scheduled, if any (a wake-up is due then).
     pub next_retry_ms: Option<u64>,
 }
 
@@ -214,8 +250,28 @@ impl<E: Executor> Runner<E> {
         let leases: Vec<_> = batch.iter().map(|c| (c.key, c.epoch)).collect();
         let work = futures::future::join_all(batch.into_iter().map(|c| self.execute(c)));
         metrics::inflight(leases.len() as f64);
-        let completions = self.with_heartbeat(&leases, work, renewed).await;
+        let attempts = self.with_heartbeat(&leases, work, renewed).await;
         metrics::inflight(-(leases.len() as f64));
+        let mut completions = Vec::with_capacity(attempts.len());
+        let mut deferred = Vec::new();
+        for attempt in attempts {
+            match attempt {
+                Attempt::Ran(completion) => completions.push(completion),
+                Attempt::Deferred { claimed, delay_ms } => deferred.push((claimed, delay_ms)),
+            }
+        }
+        if !deferred.is_empty() {
+            let given: Vec<_> = deferred.iter().map(|(c, d)| (c, *d)).collect();
+            report.deferred += self.store.release_after(&given).await?;
+            let soonest = deferred.iter().map(|(_, d)| *d).min();
+            report.next_retry_ms = match (report.next_retry_ms, soonest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if completions.is_empty() {
+            return Ok(Vec::new());
+        }
         report.executed += completions.iter().filter(|c| c.executed).count();
         let lease_next = self
             .config
@@ -307,19 +363,20 @@ impl<E: Executor> Runner<E> {
         }
     }
 
-    /// Runs one attempt: renders the request, calls the executor within the step's timeout.
-    pub async fn execute(&self, claimed: Claimed) -> Completion {
+    /// Runs one attempt: renders the request, asks the executor to admit it and calls it
+    /// within the step's timeout (or, not admitted, hands it back to be deferred).
+    pub async fn execute(&self, claimed: Claimed) -> Attempt {
         let jitter = rand::random::<f64>();
         if claimed.exhausted {
             let error =
                 ActivityError::new("LEASE_EXPIRED", "the lease of the last attempt expired");
-            return Completion {
+            return Attempt::Ran(Completion {
                 claimed,
                 outcome: Outcome::Retryable(error),
                 request: None,
                 executed: false,
                 jitter,
-            };
+            });
         }
         let request = self
             .registry
@@ -344,14 +401,18 @@ impl<E: Executor> Runner<E> {
             Err(message) => {
                 let outcome =
                     Outcome::BusinessError(ActivityError::new("INVALID_REQUEST", message));
-                return Completion {
+                return Attempt::Ran(Completion {
                     claimed,
                     outcome,
                     request: None,
                     executed: true,
                     jitter,
-                };
+                });
             }
+        };
+        let guard = match self.executor.admit(&request) {
+            Admission::Call(guard) => guard,
+            Admission::Defer { delay_ms } => return Attempt::Deferred { claimed, delay_ms },
         };
         let workflow = tracing::info_span!("workflow", workflow.id = %claimed.key.workflow_id, workflow.type = %claimed.workflow_type);
         let span = tracing::info_span!(
@@ -375,6 +436,9 @@ impl<E: Executor> Runner<E> {
             ),
         };
         let elapsed = started.elapsed();
+        if let Some(guard) = guard {
+            guard.finished(&outcome);
+        }
         // Crash windows: the participant has answered, nothing is journaled yet.
         match claimed.key.kind {
             kernel::model::ActivityKind::Action => fail::fail_point!("runner::after_call"),
@@ -392,12 +456,12 @@ impl<E: Executor> Runner<E> {
             Some(err) => tracing::info!(error.code = %err.code, duration_ms = elapsed.as_millis() as u64, "attempt failed"),
             None => tracing::debug!(duration_ms = elapsed.as_millis() as u64, "attempt succeeded"),
         });
-        Completion {
+        Attempt::Ran(Completion {
             claimed,
             outcome,
             request: Some(request),
             executed: true,
             jitter,
-        }
+        })
     }
 }

@@ -262,18 +262,29 @@ impl Store {
     /// are due again at once, and the attempt they were claimed for is not counted (nothing
     /// recorded it).
     pub async fn release(&self, claimed: &[Claimed]) -> Result<usize> {
+        let now: Vec<(&Claimed, u64)> = claimed.iter().map(|c| (c, 0)).collect();
+        retry_transient!(self.release_once(&now))
+    }
+
+    /// [`Store::release`], each workflow due again only after its delay in ms (database time):
+    /// a worker whose circuit breaker for the participant is open gives the activity back until
+    /// the breaker half-opens. Like a release it clears the lease, is fenced on the epoch (a
+    /// lease lost meanwhile changes nothing) and spends no attempt: no journal row, no attempt
+    /// row. Returns how many were released.
+    pub async fn release_after(&self, claimed: &[(&Claimed, u64)]) -> Result<usize> {
         retry_transient!(self.release_once(claimed))
     }
 
-    async fn release_once(&self, claimed: &[Claimed]) -> Result<usize> {
+    async fn release_once(&self, claimed: &[(&Claimed, u64)]) -> Result<usize> {
         let mut tx = self.begin().await?;
         let sql = format!(
-            "UPDATE workflows SET run_at = {}, lease_owner = NULL WHERE id = ? AND epoch = ? AND lease_owner IS NOT NULL",
+            "UPDATE workflows SET run_at = {} + ?, lease_owner = NULL WHERE id = ? AND epoch = ? AND lease_owner IS NOT NULL",
             self.dialect().now()
         );
         let mut released = 0;
-        for c in claimed {
-            let a = args![c.key.workflow_id.to_string(), c.epoch];
+        for (c, delay_ms) in claimed {
+            let delay_us = i64::try_from(delay_ms.saturating_mul(1_000)).unwrap_or(i64::MAX / 2);
+            let a = args![delay_us, c.key.workflow_id.to_string(), c.epoch];
             released += tx.execute(&sql, a).await? as usize;
         }
         tx.commit().await?;

@@ -10,6 +10,7 @@ testkit::backend_tests!(
     an_abandoned_workflow_is_finished_by_another_worker,
     lost_leases_count_as_attempts_and_exhaust_the_budget,
     renew_extends_only_a_current_lease,
+    release_after_defers_without_an_attempt_and_is_fenced,
     a_batch_with_one_stale_completion_applies_the_rest
 );
 
@@ -285,4 +286,84 @@ async fn renew_extends_only_a_current_lease(db: TestDb) {
         again.attempt, 1,
         "a released lease does not count as an attempt"
     );
+}
+
+/// A release with a delay (a worker's open circuit breaker) is fenced on the epoch, makes the
+/// workflow due only after the delay (database time) and spends no attempt.
+async fn release_after_defers_without_an_attempt_and_is_fenced(db: TestDb) {
+    let (store, registry) = (store(&db).await, registry());
+    let id = store
+        .submit(&registry, &purchase("purchase", 1, 1))
+        .await
+        .unwrap()
+        .id;
+    let a = store
+        .claim(&registry, "A", 1, 120_000)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let leased_until = store.get(id).await.unwrap().unwrap().activities[0]
+        .run_at
+        .unwrap();
+    let mut stale = a.clone();
+    stale.epoch -= 1;
+    assert_eq!(store.release_after(&[(&stale, 0)]).await.unwrap(), 0);
+    assert_eq!(
+        store.get(id).await.unwrap().unwrap().activities[0].run_at,
+        Some(leased_until),
+        "a stale epoch changes nothing"
+    );
+    assert!(store
+        .claim(&registry, "B", 1, 30_000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.release_after(&[(&a, 60_000)]).await.unwrap(), 1);
+    let view = store.get(id).await.unwrap().unwrap();
+    let run_at = view.activities[0].run_at.unwrap();
+    assert!(
+        run_at >= a.claimed_at + 59_000_000 && run_at < leased_until,
+        "due in a minute in DB time, not at the lease's end: {run_at} vs {}",
+        a.claimed_at
+    );
+    assert!(
+        view.activities[0].attempts.is_empty(),
+        "no attempt recorded"
+    );
+    assert!(
+        store
+            .claim(&registry, "B", 1, 30_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due before the delay"
+    );
+    assert_eq!(
+        store.release_after(&[(&a, 0)]).await.unwrap(),
+        0,
+        "released once: the lease is no longer held"
+    );
+    let other = store
+        .submit(&registry, &purchase("purchase", 2, 1))
+        .await
+        .unwrap()
+        .id;
+    let b = store
+        .claim(&registry, "A", 1, 30_000)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(b.key.workflow_id, other);
+    assert_eq!(store.release_after(&[(&b, 0)]).await.unwrap(), 1);
+    let again = store
+        .claim(&registry, "B", 1, 30_000)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(again.key.workflow_id, other);
+    assert_eq!(again.attempt, 1, "a deferred activity spent no attempt");
+    assert!(!again.reclaimed, "given back, not an expired lease");
 }
