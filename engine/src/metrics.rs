@@ -96,6 +96,22 @@ pub fn describe() {
         Unit::Seconds,
         "HTTP request handling time, by route"
     );
+    describe_gauge!(
+        "sagaflow_circuit_state",
+        "This worker's circuit breaker per participant service: 0 closed, 1 half-open, 2 open"
+    );
+    describe_counter!(
+        "sagaflow_circuit_transitions_total",
+        "Circuit breaker transitions per service, by the state entered"
+    );
+    describe_counter!(
+        "sagaflow_breaker_deferred_total",
+        "Activities given back uncalled (no attempt spent) because the service's breaker was open or its probes busy"
+    );
+    describe_counter!(
+        "sagaflow_bulkhead_rejected_total",
+        "Activities given back uncalled (no attempt spent) because the service's bulkhead was full"
+    );
     counter!("sagaflow_lease_expirations_total").absolute(0);
     counter!("sagaflow_fenced_writes_total").absolute(0);
     counter!("sagaflow_worker_loop_restarts_total").absolute(0);
@@ -256,6 +272,36 @@ pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
     counter!("http_requests_total", "method" => m.clone(), "route" => r.clone(), "status" => status.to_string()).increment(1);
     histogram!("http_request_duration_seconds", "method" => m, "route" => r)
         .record(elapsed.as_secs_f64());
+}
+
+/// A worker protects calls to `service`: its breaker (closed) and counters start at 0, so
+/// dashboards have a series for every configured service before anything happens.
+pub fn protection_started(service: &str) {
+    let s = service.to_owned();
+    gauge!("sagaflow_circuit_state", "service" => s.clone()).set(0.0);
+    counter!("sagaflow_breaker_deferred_total", "service" => s.clone()).absolute(0);
+    counter!("sagaflow_bulkhead_rejected_total", "service" => s.clone()).absolute(0);
+    for to in ["open", "half_open", "closed"] {
+        counter!("sagaflow_circuit_transitions_total", "service" => s.clone(), "to" => to)
+            .absolute(0);
+    }
+}
+
+/// `service`'s breaker entered `to` (`closed`, `half_open` or `open`; gauge value 0, 1, 2).
+pub fn circuit_transition(service: &str, to: &'static str, gauge_value: f64) {
+    let s = service.to_owned();
+    gauge!("sagaflow_circuit_state", "service" => s.clone()).set(gauge_value);
+    counter!("sagaflow_circuit_transitions_total", "service" => s, "to" => to).increment(1);
+}
+
+/// An activity for `service` given back uncalled: its breaker is open (or its probes busy).
+pub fn breaker_deferred(service: &str) {
+    counter!("sagaflow_breaker_deferred_total", "service" => service.to_owned()).increment(1);
+}
+
+/// An activity for `service` given back uncalled: its bulkhead is full.
+pub fn bulkhead_rejected(service: &str) {
+    counter!("sagaflow_bulkhead_rejected_total", "service" => service.to_owned()).increment(1);
 }
 
 #[cfg(test)]

@@ -55,6 +55,11 @@ impl Services {
         self.0.get(name).map(String::as_str)
     }
 
+    /// The services' names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// Adds or replaces one service.
     pub fn insert(&mut self, name: impl Into<String>, base_url: impl Into<String>) {
         self.0.insert(name.into(), base_url.into());

@@ -156,6 +156,10 @@ fn record_every_engine_metric() {
     m::worker_up();
     m::sampled(1, 2, 3);
     m::http_request("GET", "/v1/workflows/{id}", 200, d);
+    m::protection_started("payment");
+    m::circuit_transition("payment", "open", 2.0);
+    m::breaker_deferred("payment");
+    m::bulkhead_rejected("payment");
 }
 
 /// The engine's side of `docs/metrics.md` (`sagaflow_*` and `http_*`; the services test the
