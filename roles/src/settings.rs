@@ -8,6 +8,9 @@ use engine::store::CLAIM_BATCH_MAX;
 use engine::Registry;
 use worker::{defaults, PoolConfig};
 
+mod protection;
+pub use protection::{ProtectionFlags, Ratio, ServiceOverride, Setting};
+
 /// A setting that cannot work, refused at start. Each message names the flags involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -59,6 +62,8 @@ pub enum ConfigError {
     },
     #[error("--body-bytes-max must be above 0 (every request would be refused as too large)")]
     NoBodyBytes,
+    #[error("{0}")]
+    Protection(String),
     #[error("--db-connections-max must be at least 1")]
     NoDbConnections,
     #[error(
@@ -173,6 +178,9 @@ pub struct WorkerTuning {
         default_value_t = HumanDuration::from_millis(defaults::DRAIN_TIMEOUT_MS)
     )]
     pub drain_timeout: HumanDuration,
+    /// Circuit breakers and bulkheads per participant service.
+    #[command(flatten)]
+    pub protection: ProtectionFlags,
 }
 
 /// The first wait without Redis: the pool's default.
@@ -197,6 +205,7 @@ impl Default for WorkerTuning {
             poll_interval: HumanDuration::from_millis(defaults::POLL_INTERVAL_MAX_MS),
             poll_interval_min: None,
             drain_timeout: HumanDuration::from_millis(defaults::DRAIN_TIMEOUT_MS),
+            protection: ProtectionFlags::default(),
         }
     }
 }
@@ -241,6 +250,9 @@ impl WorkerTuning {
         if self.drain_timeout.is_zero() {
             return Err(ConfigError::NoDrainTimeout);
         }
+        if let Some(problem) = self.protection.problem(has_service) {
+            return Err(ConfigError::Protection(problem));
+        }
         check_services(registry, has_service, known_from)
     }
 
@@ -284,6 +296,7 @@ impl WorkerTuning {
         if let Some(min) = self.poll_interval_min {
             flags.push(format!("--poll-interval-min={min}"));
         }
+        flags.extend(self.protection.to_flags());
         flags
     }
 }
