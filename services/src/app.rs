@@ -206,7 +206,8 @@ pub fn router(state: AppState) -> Router {
     if state.admin_enabled {
         router = router
             .merge(service.admin_routes())
-            .route("/admin/faults", get(faults::get).put(faults::put));
+            .route("/admin/faults", get(faults::get).put(faults::put))
+            .route("/admin/faults/counts", get(faults::counts));
     }
     router
         .fallback(http::not_found)

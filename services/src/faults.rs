@@ -8,6 +8,7 @@
 
 use std::{
     collections::HashMap,
+    sync::atomic::{AtomicU64, Ordering},
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
@@ -83,6 +84,25 @@ impl http::Coded for Error {
 pub struct Injector {
     service: &'static str,
     state: Arc<Mutex<Dice>>,
+    counts: Arc<Counts>,
+}
+
+/// Requests through the injector since the service started, and those it failed: a test
+/// counts the calls a participant received while it was down (`GET /admin/faults/counts`).
+#[derive(Debug, Default)]
+struct Counts {
+    requests: AtomicU64,
+    injected_errors: AtomicU64,
+}
+
+/// `GET /admin/faults/counts`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultCounts {
+    /// Requests that reached the TCC and quote routes.
+    pub requests: u64,
+    /// Of those, the ones answered 503 `INJECTED_FAULT` before running (`error_rate` and
+    /// `fail_first_calls`).
+    pub injected_errors: u64,
 }
 
 #[derive(Debug)]
@@ -117,11 +137,19 @@ impl Injector {
                 rng,
                 first_calls: HashMap::new(),
             })),
+            counts: Arc::default(),
         })
     }
 
     pub fn faults(&self) -> Faults {
         self.lock().faults
+    }
+
+    pub fn counts(&self) -> FaultCounts {
+        FaultCounts {
+            requests: self.counts.requests.load(Ordering::Relaxed),
+            injected_errors: self.counts.injected_errors.load(Ordering::Relaxed),
+        }
     }
 
     pub fn set(&self, faults: Faults) -> Result<(), Error> {
@@ -197,6 +225,13 @@ pub(crate) async fn inject(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok());
     let plan = injector.plan(key);
+    injector.counts.requests.fetch_add(1, Ordering::Relaxed);
+    if plan.fail_first || plan.fail {
+        injector
+            .counts
+            .injected_errors
+            .fetch_add(1, Ordering::Relaxed);
+    }
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
@@ -225,6 +260,11 @@ pub(crate) async fn inject(
 /// `GET /admin/faults`.
 pub(crate) async fn get(State(app): State<AppState>) -> axum::Json<Faults> {
     axum::Json(app.faults().faults())
+}
+
+/// `GET /admin/faults/counts`.
+pub(crate) async fn counts(State(app): State<AppState>) -> axum::Json<FaultCounts> {
+    axum::Json(app.faults().counts())
 }
 
 /// `PUT /admin/faults` with the whole settings (missing fields are 0).

@@ -61,7 +61,12 @@ impl Slot {
 
     fn moved(&self, to: Option<State>) {
         if let Some(to) = to {
-            tracing::warn!(service = %self.service, to = to.as_str(), "circuit breaker");
+            match to {
+                State::Open => {
+                    tracing::warn!(service = %self.service, open_for_ms = self.breaker().open_for().as_millis() as u64, "circuit breaker opened")
+                }
+                _ => tracing::info!(service = %self.service, to = to.as_str(), "circuit breaker"),
+            }
             engine::metrics::circuit_transition(&self.service, to.as_str(), to.gauge());
         }
     }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod breaker;
 mod cases;
 mod compose;
 mod console;

@@ -74,16 +74,21 @@ pub fn fast_tuning() -> WorkerTuning {
     }
 }
 
-/// The shipped purchase workflow with retry delays of 100, 200, 400 ms.
-pub fn fast_registry() -> Arc<Registry> {
-    let text = testkit::replace_counted(
+/// The shipped purchase definition's text with retry delays of 100, 200, 400 ms.
+pub fn fast_purchase_text() -> String {
+    testkit::replace_counted(
         include_str!("../../../workflows/purchase.toml"),
         &[
             ("initial_interval_ms = 1000", "initial_interval_ms = 100", 2),
             ("max_interval_ms = 4000", "max_interval_ms = 400", 1),
             ("max_interval_ms = 60000", "max_interval_ms = 400", 1),
         ],
-    );
+    )
+}
+
+/// The shipped purchase workflow with retry delays of 100, 200, 400 ms.
+pub fn fast_registry() -> Arc<Registry> {
+    let text = fast_purchase_text();
     let mut registry = Registry::default();
     registry
         .insert(engine::Definition::parse(Path::new("purchase.toml"), &text).unwrap())
