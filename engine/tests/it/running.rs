@@ -1,7 +1,7 @@
 use crate::support::*;
 use engine::definition::Request;
 use engine::model::{ActivityStatus, AttemptOutcome};
-use engine::runner::{Executor, Runner, RunnerConfig};
+use engine::runner::{Admission, CallGuard, Executor, Runner, RunnerConfig};
 use engine::{Outcome, WorkflowStatus};
 use serde_json::json;
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use tokio::sync::{watch, Semaphore};
 
 testkit::backend_tests!(
     a_long_activity_keeps_its_lease_by_heartbeat,
-    a_stopping_runner_gives_back_what_it_has_not_started
+    a_stopping_runner_gives_back_what_it_has_not_started,
+    a_deferred_activity_is_given_back_uncalled_without_an_attempt
 );
 
 /// An executor that holds every call until the test lets it go.
@@ -122,5 +123,110 @@ async fn a_stopping_runner_gives_back_what_it_has_not_started(db: TestDb) {
     assert!(
         balance.run_at.unwrap() <= store.now().await.unwrap(),
         "due at once for another worker"
+    );
+}
+
+/// Defers every call to the `user` service by a minute while `defer` is set; admits the
+/// others with a guard that counts the outcomes it is told.
+#[derive(Default)]
+struct Deferring {
+    defer: std::sync::atomic::AtomicBool,
+    calls: std::sync::Mutex<Vec<String>>,
+    told: Arc<std::sync::Mutex<Vec<AttemptOutcome>>>,
+}
+
+struct Told(Arc<std::sync::Mutex<Vec<AttemptOutcome>>>);
+
+impl CallGuard for Told {
+    fn finished(self: Box<Self>, outcome: &Outcome) {
+        self.0.lock().unwrap().push(outcome.attempt_outcome());
+    }
+}
+
+impl Executor for Deferring {
+    async fn execute(&self, request: &Request) -> Outcome {
+        self.calls.lock().unwrap().push(request.path.clone());
+        Outcome::Success(json!({"amount": 100}))
+    }
+
+    fn admit(&self, request: &Request) -> Admission {
+        if request.service == "user" && self.defer.load(std::sync::atomic::Ordering::SeqCst) {
+            return Admission::Defer { delay_ms: 60_000 };
+        }
+        Admission::Call(Some(Box::new(Told(self.told.clone()))))
+    }
+}
+
+/// An activity its executor does not admit is not called: the runner gives it back due after
+/// the delay (the workflow stays at that step, unleased, with no attempt recorded), reports
+/// it, and asks for a wake-up then; once admitted it runs as attempt 1.
+async fn a_deferred_activity_is_given_back_uncalled_without_an_attempt(db: TestDb) {
+    let (store, registry) = (store(&db).await, registry());
+    let id = store
+        .submit(&registry, &purchase("purchase", 1, 1))
+        .await
+        .unwrap()
+        .id;
+    let executor = Arc::new(Deferring::default());
+    executor
+        .defer
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let runner = Runner::new(
+        store.clone(),
+        registry.clone(),
+        executor.clone(),
+        RunnerConfig::new("protected"),
+    );
+    let report = runner.run_once().await.unwrap();
+    assert_eq!(
+        (report.executed, report.deferred, report.finished),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.next_retry_ms,
+        Some(60_000),
+        "a wake-up when it is due"
+    );
+    assert_eq!(*executor.calls.lock().unwrap(), ["/quotes"]);
+    assert_eq!(
+        *executor.told.lock().unwrap(),
+        [AttemptOutcome::Succeeded],
+        "the admitted call's guard was told its outcome"
+    );
+    let wf = store.get(id).await.unwrap().unwrap();
+    assert_eq!((wf.status, wf.current_step), (WorkflowStatus::Running, 1));
+    let balance = wf
+        .activities
+        .iter()
+        .find(|a| a.name == "reserve_balance")
+        .unwrap();
+    assert_eq!(
+        (balance.status, balance.attempt, balance.lease_owner.clone()),
+        (ActivityStatus::Ready, 0, None)
+    );
+    assert!(balance.attempts.is_empty());
+    let now = store.now().await.unwrap();
+    assert!(
+        balance.run_at.unwrap() >= now + 59_000_000,
+        "due in a minute"
+    );
+    assert!(runner.run_once().await.unwrap().claimed == 0, "not due yet");
+    executor
+        .defer
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    make_due(&db, id).await;
+    let report = runner.run_once().await.unwrap();
+    assert_eq!(report.deferred, 0);
+    let wf = store.get(id).await.unwrap().unwrap();
+    let balance = wf
+        .activities
+        .iter()
+        .find(|a| a.name == "reserve_balance")
+        .unwrap();
+    assert_eq!(
+        balance.attempts.first().map(|t| t.attempt),
+        Some(1),
+        "{wf:?}"
     );
 }
