@@ -148,3 +148,32 @@ fn a_server_with_no_room_for_a_body_is_refused() {
         "--body-bytes-max must be above 0 (every request would be refused as too large)",
     );
 }
+
+/// The breaker flags have environment fallbacks and go through the same check: a zero
+/// `SAGAFLOW_BREAKER_PROBES`, and an override naming a service with no URL, are refused.
+#[test]
+fn a_worker_with_breaker_settings_that_cannot_work_is_refused() {
+    let out = sagaflow()
+        .args(["worker", "--database-url", NO_DB, "--services", SERVICES])
+        .env("SAGAFLOW_BREAKER_PROBES", "0")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the sagaflow binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: --breaker-probes must be at least 1 (a half-open breaker would never close)\n"
+    );
+    refused(
+        &[
+            "worker",
+            "--database-url",
+            NO_DB,
+            "--services",
+            SERVICES,
+            "--breaker-service",
+            "user:failures=2;billing:bulkhead=4",
+        ],
+        "--breaker-service names `billing`, which has no URL in --services",
+    );
+}
