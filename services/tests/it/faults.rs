@@ -99,6 +99,18 @@ async fn injected_errors_fail_before_any_effect(db: TestDb) {
     );
     assert_eq!(app.row(ALICE_SQL, 3).await, [1000, 0, 0]);
     assert!(app.barrier(&tx).await.is_empty());
+    let (status, counts) = app.get("/admin/faults/counts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(counts, json!({ "requests": 2, "injected_errors": 2 }));
+    app.set_faults(json!({})).await;
+    let ok = json!({ "transaction_id": new_tx(), "user_id": 1, "amount": 100 });
+    app.post("/balance/try", ok).await;
+    let (_, counts) = app.get("/admin/faults/counts").await;
+    assert_eq!(
+        counts,
+        json!({ "requests": 3, "injected_errors": 2 }),
+        "a request let through counts as a request only"
+    );
 }
 
 /// Faults given in the config act from the first request, on the participant routes only:
