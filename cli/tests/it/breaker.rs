@@ -86,9 +86,10 @@ async fn set_payment_error_rate(participants: &Participants, rate: f64) {
 }
 
 /// Payment answers every call 503 (before any effect) until the breaker has opened, failed a
-/// probe and opened again twice: about 1.5 s of outage, more than the retry policy's four
-/// attempts last (100 + 200 + 400 ms), so without the breaker every workflow would run out of
-/// attempts and compensate. With it, payment receives the two calls that open the breaker and
+/// probe and opened again twice: about 1.5 s of outage (open 500 ms, then 1 s; the next
+/// interval, 2 s, leaves ample time to end the outage before another probe), more than the
+/// retry policy's four attempts last (100 + 200 + 400 ms), so without the breaker every
+/// workflow would run out of attempts and compensate. With it, payment receives the two calls that open the breaker and
 /// then only probes (one per half-open), every workflow keeps attempts to spare, and all
 /// complete once payment is back.
 async fn an_outage_opens_the_breaker_probes_only_and_costs_no_workflow_its_budget(db: TestDb) {
@@ -112,7 +113,7 @@ async fn an_outage_opens_the_breaker_probes_only_and_costs_no_workflow_its_budge
             "--breaker-open",
             "500ms",
             "--breaker-open-max",
-            "1s",
+            "2s",
         ],
     );
     let mut ids = Vec::new();
