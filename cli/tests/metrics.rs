@@ -1,4 +1,5 @@
-//! Every metric of docs/metrics.md is exported and moves when its event happens. A test binary
+//! Every metric of docs/metrics.md is exported and moves when its event happens (the
+//! breaker's and the bulkhead's through a `worker::Protected` runner). A test binary
 //! of its own: the Prometheus recorder is global to the process, so nothing else may run
 //! in it.
 
@@ -11,7 +12,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use worker::{HttpExecutor, Services};
+use worker::breaker::{BreakerConfig, DEFAULT_BREAKER};
+use worker::{HttpExecutor, Protected, Protection, Services};
 
 /// `name{labels}` -> value, from the exporter's text.
 fn samples() -> BTreeMap<String, f64> {
@@ -226,6 +228,52 @@ async fn every_metric_moves_when_its_event_happens() {
         .faults(Service::Order, serde_json::from_str(NO_FAULTS).unwrap())
         .await;
     system.finish(&b, slow).await;
+
+    // Payment down behind a breaker that opens at the first failure and a bulkhead of one
+    // call: two purchases reach reserve_payment in one batch; the first call fails and opens
+    // the breaker, the second finds the bulkhead full; given back, it then meets the open
+    // breaker. Both stay running (deferred for a minute).
+    let protection = Protection {
+        breaker: BreakerConfig {
+            failures: 1,
+            open: Duration::from_secs(60),
+            ..DEFAULT_BREAKER
+        },
+        bulkhead: 1,
+    };
+    let protected = Runner::new(
+        system.store.clone(),
+        system.registry.clone(),
+        Arc::new(Protected::new(
+            system.executor.as_ref().clone(),
+            ["payment"],
+            protection,
+            &Default::default(),
+        )),
+        RunnerConfig::new("protected"),
+    );
+    system
+        .faults(
+            Service::Payment,
+            json!({"error_rate": 1.0, "latency_ms": 0, "drop_after_commit_rate": 0.0}),
+        )
+        .await;
+    system.submit(1, 1).await;
+    system.submit(2, 1).await;
+    let first = protected.run_once().await.unwrap();
+    assert_eq!((first.claimed, first.deferred), (2, 1), "{first:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while protected.run_once().await.unwrap().deferred == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the rejected one never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    system
+        .faults(Service::Payment, serde_json::from_str(NO_FAULTS).unwrap())
+        .await;
+
     let backlog = system.store.backlog().await.unwrap();
     engine::metrics::sampled(backlog.ready, backlog.overdue, backlog.parked);
     engine::metrics::worker_up();
@@ -234,7 +282,15 @@ async fn every_metric_moves_when_its_event_happens() {
     let moved =
         |name: &str, needles: &[&str]| total(&after, name, needles) - total(&before, name, needles);
     let p = r#"type="purchase""#;
-    assert_eq!(moved("sagaflow_workflows_submitted_total", &[p]), 5.0);
+    assert_eq!(moved("sagaflow_workflows_submitted_total", &[p]), 7.0);
+    let pay = r#"service="payment""#;
+    assert_eq!(
+        moved("sagaflow_circuit_transitions_total", &[pay, r#"to="open""#]),
+        1.0
+    );
+    assert_eq!(moved("sagaflow_bulkhead_rejected_total", &[pay]), 1.0);
+    assert!(moved("sagaflow_breaker_deferred_total", &[pay]) >= 1.0);
+    assert_eq!(total(&after, "sagaflow_circuit_state", &[pay]), 2.0, "open");
     assert_eq!(
         moved(
             "sagaflow_workflows_finished_total",
@@ -325,9 +381,9 @@ async fn every_metric_moves_when_its_event_happens() {
             "http_requests_total",
             &[submit[0], submit[1], r#"status="201""#]
         ),
-        5.0
+        7.0
     );
-    assert_eq!(moved("http_request_duration_seconds_count", &submit), 5.0);
+    assert_eq!(moved("http_request_duration_seconds_count", &submit), 7.0);
     assert!(
         moved(
             "tcc_requests_total",
