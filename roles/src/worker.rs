@@ -88,7 +88,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await;
-    tracing::info!(worker = %id, executed = totals.executed, released = totals.released, timed_out = totals.drain_timed_out, "worker stopped");
+    tracing::info!(worker = %id, executed = totals.executed, released = totals.released, deferred = totals.deferred, timed_out = totals.drain_timed_out, "worker stopped");
     Ok(())
 }
 

@@ -63,6 +63,8 @@ pub struct Totals {
     pub finished: usize,
     pub fenced: usize,
     pub released: usize,
+    /// Activities given back uncalled by an open breaker or a full bulkhead.
+    pub deferred: usize,
     pub errors: usize,
     /// Claim loops restarted after a panic (the panicked loop's own totals are lost).
     pub restarts: usize,
@@ -76,6 +78,7 @@ impl Totals {
         self.finished += other.finished;
         self.fenced += other.fenced;
         self.released += other.released;
+        self.deferred += other.deferred;
         self.errors += other.errors;
         self.restarts += other.restarts;
     }
@@ -237,6 +240,7 @@ async fn claim_loop<E: Executor>(
                     finished: report.finished,
                     fenced: report.fenced,
                     released: report.released,
+                    deferred: report.deferred,
                     ..Totals::default()
                 });
                 if let Some(delay_ms) = report.next_retry_ms {
