@@ -156,6 +156,8 @@ fn record_every_engine_metric() {
     m::worker_up();
     m::sampled(1, 2, 3);
     m::http_request("GET", "/v1/workflows/{id}", 200, d);
+    m::http_shed();
+    m::http_rate_limited();
 }
 
 /// The engine's side of `docs/metrics.md` (`sagaflow_*` and `http_*`; the services test the
