@@ -468,6 +468,44 @@ mod tests {
     }
 
     #[test]
+    fn shedding_is_declared_everywhere_it_happens_and_the_rate_limit_only_when_set() {
+        let registry = Registry::shipped();
+        let open = document(&ApiConfig::default(), &registry);
+        for (path, ops) in open["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let sheds = !super::super::NEVER_SHED.contains(&path.as_str());
+                let responses = &op["responses"];
+                assert_eq!(responses.get("503").is_some(), sheds, "{method} {path}");
+                if sheds {
+                    assert!(responses["503"]["headers"].get("Retry-After").is_some());
+                }
+                assert!(
+                    responses.get("429").is_none(),
+                    "{method} {path}: no rate by default"
+                );
+            }
+        }
+        let config = ApiConfig {
+            submit_rate: Some("10/s".parse().unwrap()),
+            ..ApiConfig::default()
+        };
+        let limited = document(&config, &registry);
+        let with_429: Vec<String> = limited["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(_, op)| op["responses"].get("429").is_some())
+                    .map(move |(method, _)| format!("{method} {path}"))
+            })
+            .collect();
+        assert_eq!(with_429, ["post /v1/workflows"], "only submits are limited");
+    }
+
+    #[test]
     fn a_submit_names_a_loaded_type_with_its_declared_input() {
         let config = ApiConfig::default();
         let doc = document(&config, &Registry::shipped());
