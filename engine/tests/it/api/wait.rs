@@ -115,7 +115,12 @@ async fn long_polls_give_their_in_flight_slot_back_while_they_wait(db: TestDb) {
     let app = App::with_config(db, config).await;
     let id = app.submit(&purchase("purchase", 1, 1), None).await.body["id"].clone();
     let id = id.as_str().unwrap().to_owned();
-    let get = request(Method::GET, &format!("/v1/workflows/{id}?wait=30s"), None, "");
+    let get = request(
+        Method::GET,
+        &format!("/v1/workflows/{id}?wait=30s"),
+        None,
+        "",
+    );
     let held_get = tokio::spawn(send(app.router(), get));
     wait_until("the get waits", || app.watcher.waiting() == 1).await;
     served_while_waiting(&app).await;
@@ -124,7 +129,10 @@ async fn long_polls_give_their_in_flight_slot_back_while_they_wait(db: TestDb) {
     let held_submit = tokio::spawn(send(app.router(), submit));
     wait_until("the submit waits too", || app.watcher.waiting() == 2).await;
     served_while_waiting(&app).await;
-    assert!(!held_get.is_finished() && !held_submit.is_finished(), "both still wait");
+    assert!(
+        !held_get.is_finished() && !held_submit.is_finished(),
+        "both still wait"
+    );
     held_get.abort();
     held_submit.abort();
 }
@@ -140,7 +148,10 @@ async fn served_while_waiting(app: &App) {
         }
         assert_eq!(reply.code(), "OVERLOADED", "{}", reply.body);
         assert_eq!(reply.headers[header::RETRY_AFTER], "1");
-        assert!(Instant::now() < deadline, "a waiting request holds the slot");
+        assert!(
+            Instant::now() < deadline,
+            "a waiting request holds the slot"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
