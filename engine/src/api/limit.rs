@@ -195,6 +195,36 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
     }
 
+    /// The parts of a request from `peer` with an optional bearer token.
+    fn parts(peer: &str, token: Option<&str>) -> Parts {
+        let mut request = axum::http::Request::builder().uri("/v1/workflows");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        let peer: SocketAddr = peer.parse().unwrap();
+        parts.extensions.insert(ConnectInfo(peer));
+        parts
+    }
+
+    #[test]
+    fn the_caller_is_the_token_when_tokens_are_asked_for_else_the_ip_address() {
+        let rate = SubmitRate::new(NonZeroU32::new(1).unwrap(), Duration::from_secs(1));
+        let limiter = SubmitLimiter::new(rate);
+        let key = |peer, token, by_token| limiter.caller(&parts(peer, token), by_token);
+        // By address: the port does not matter, the IP does, and a token is ignored (without
+        // configured tokens it is unchecked, so rotating it must not buy a new budget).
+        let a = key("10.0.0.1:1000", None, false);
+        assert_eq!(a, key("10.0.0.1:2000", None, false));
+        assert_eq!(a, key("10.0.0.1:1000", Some("x"), false));
+        assert_ne!(a, key("10.0.0.2:1000", None, false));
+        // By token: one budget per token, wherever it comes from.
+        let alice = key("10.0.0.1:1000", Some("alice"), true);
+        assert_eq!(alice, key("10.0.0.2:1000", Some("alice"), true));
+        assert_ne!(alice, key("10.0.0.1:1000", Some("bob"), true));
+        assert_ne!(alice, a, "a token never shares a budget with an address");
+    }
+
     #[test]
     fn a_caller_over_its_burst_waits_and_another_is_not_affected() {
         let rate = SubmitRate::new(NonZeroU32::new(1).unwrap(), Duration::from_secs(60))
