@@ -119,3 +119,41 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
+    let (listener, addr) = listener().await;
+    let router = Router::new().route("/", get(|| async { "hello" }));
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(httpguard::serve(listener, router, limits, async {
+        let _ = stopped.await;
+    }));
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = stream.read(&mut buf).await.unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello"),
+        "{answer}"
+    );
+    // The connection is kept alive, then closed by the server once idle for the timeout.
+    let idle = std::time::Instant::now();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+        .await
+        .expect("closed while idle");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(
+        idle.elapsed() >= Duration::from_millis(400),
+        "kept alive first"
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
