@@ -177,3 +177,35 @@ fn a_worker_with_breaker_settings_that_cannot_work_is_refused() {
         "--breaker-service names `billing`, which has no URL in --services",
     );
 }
+
+#[test]
+fn http_limits_that_cannot_work_are_refused_by_server_dev_and_service() {
+    refused(
+        &[
+            "server",
+            "--database-url",
+            NO_DB,
+            "--header-read-timeout",
+            "0s",
+        ],
+        "--header-read-timeout must be above 0 (every connection would be closed at once)",
+    );
+    let data = std::env::temp_dir().join(format!("sagaflow-http-refused-{}", std::process::id()));
+    let data = data.to_str().unwrap();
+    refused(
+        &["dev", "--data-dir", data, "--requests-in-flight-max", "0"],
+        "--requests-in-flight-max must be at least 1 (nothing would be served)",
+    );
+    assert!(!std::path::Path::new(data).exists(), "nothing was created");
+    refused(
+        &[
+            "service",
+            "user",
+            "--database-url",
+            NO_DB,
+            "--connections-max",
+            "0",
+        ],
+        "--connections-max must be at least 1 (nothing would be served)",
+    );
+}

@@ -112,6 +112,16 @@ pub fn describe() {
         "sagaflow_bulkhead_rejected_total",
         "Activities given back uncalled (no attempt spent) because the service's bulkhead was full"
     );
+    describe_counter!(
+        "http_requests_shed_total",
+        "API requests refused 503 OVERLOADED at the cap on requests in flight"
+    );
+    describe_counter!(
+        "http_submits_rate_limited_total",
+        "Submits refused 429 RATE_LIMITED by the per-caller submit rate"
+    );
+    counter!("http_requests_shed_total").absolute(0);
+    counter!("http_submits_rate_limited_total").absolute(0);
     counter!("sagaflow_lease_expirations_total").absolute(0);
     counter!("sagaflow_fenced_writes_total").absolute(0);
     counter!("sagaflow_worker_loop_restarts_total").absolute(0);
@@ -265,6 +275,16 @@ pub fn sampled(ready: u64, overdue: u64, parked: u64) {
     gauge!("sagaflow_ready_activities").set(ready as f64);
     gauge!("sagaflow_overdue_activities").set(overdue as f64);
     gauge!("sagaflow_parked_workflows").set(parked as f64);
+}
+
+/// A request shed at the cap on requests in flight.
+pub fn http_shed() {
+    counter!("http_requests_shed_total").increment(1);
+}
+
+/// A submit refused by the per-caller rate limit.
+pub fn http_rate_limited() {
+    counter!("http_submits_rate_limited_total").increment(1);
 }
 
 pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {

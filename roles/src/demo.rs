@@ -254,6 +254,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 registry,
                 tuning,
                 api_tokens: Vec::new(),
+                http: httpguard::Limits::default(),
+                submit_rate: None,
             };
             let dev = Dev::start(config).await?;
             let mut services = Services::default();

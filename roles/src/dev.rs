@@ -2,7 +2,7 @@
 //! saga database, an in-process worker pool and the HTTP API — on SQLite files (no server
 //! needed) or on a MySQL server. Also what `demo` and the end-to-end tests start.
 
-use crate::settings::WorkerTuning;
+use crate::settings::{HttpLimits, SubmitRateArgs, WorkerTuning};
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use crate::{load_registry, open_store};
 use anyhow::Context;
@@ -37,6 +37,10 @@ pub struct DevArgs {
     pub api_tokens: Option<String>,
     #[command(flatten)]
     pub tuning: WorkerTuning,
+    #[command(flatten)]
+    pub http: HttpLimits,
+    #[command(flatten)]
+    pub submit_rate: SubmitRateArgs,
 }
 
 /// Where `dev` and `demo` keep their four databases.
@@ -112,6 +116,10 @@ pub struct DevConfig {
     pub tuning: WorkerTuning,
     /// Bearer tokens the API asks for; empty: none.
     pub api_tokens: Vec<String>,
+    /// Timeouts and caps of the API's and the services' HTTP servers.
+    pub http: httpguard::Limits,
+    /// Per-caller submit rate of the API; `None`: no limit.
+    pub submit_rate: Option<engine::api::SubmitRate>,
 }
 
 /// A running in-process system.
@@ -142,6 +150,7 @@ impl Dev {
                 .with_context(|| format!("creating {url}"))?;
             let mut c = services::Config::new(url);
             c.admin_enabled = true;
+            c.limits = config.http;
             let state = services::AppState::connect(service, &c, Some(metrics())).await?;
             let r = services::spawn(state, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
             map.insert(service.name(), r.url());
@@ -187,6 +196,8 @@ impl Dev {
         ));
         let api_config = ApiConfig {
             tokens: config.api_tokens.clone(),
+            requests_in_flight_max: config.http.requests_in_flight_max,
+            submit_rate: config.submit_rate,
             ..ApiConfig::default()
         };
         let state = ApiState::new(store, config.registry.clone(), api_config, watcher)
@@ -197,9 +208,13 @@ impl Dev {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let api = listener.local_addr()?;
-        let serve = axum::serve(listener, engine::api::router(state))
-            .with_graceful_shutdown(wait_true(stopped));
-        let server = tokio::spawn(async move { serve.await });
+        let serve = httpguard::serve(
+            listener,
+            engine::api::router(state),
+            config.http,
+            wait_true(stopped),
+        );
+        let server = tokio::spawn(serve);
         Ok(Dev {
             api,
             services: running,
@@ -244,6 +259,7 @@ async fn wait_true(mut flag: watch::Receiver<bool>) {
 /// `sagaflow dev`: runs until SIGINT/SIGTERM.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
+    args.http.validate()?;
     let urls = Urls::of(&args.databases);
     let config = DevConfig {
         urls,
@@ -252,6 +268,8 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         registry,
         tuning: args.tuning.clone(),
         api_tokens: crate::settings::api_tokens(args.api_tokens.as_deref())?,
+        http: args.http.limits(),
+        submit_rate: args.submit_rate.rate(),
     };
     let dev = Dev::start(config).await?;
     // Before the announcement: a SIGTERM right after it is a graceful stop too.

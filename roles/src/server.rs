@@ -2,7 +2,7 @@
 //! containers' health check.
 
 use crate::load_registry;
-use crate::settings::ConfigError;
+use crate::settings::{ConfigError, HttpLimits, SubmitRateArgs};
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use anyhow::Context;
 use engine::api::{ApiConfig, ApiState, Watcher};
@@ -37,6 +37,10 @@ pub struct ServerArgs {
     /// Connections to the saga database.
     #[arg(long, env = "SAGAFLOW_DB_CONNECTIONS_MAX", default_value_t = 16)]
     pub db_connections_max: u32,
+    #[command(flatten)]
+    pub http: HttpLimits,
+    #[command(flatten)]
+    pub submit_rate: SubmitRateArgs,
 }
 
 impl ServerArgs {
@@ -49,6 +53,7 @@ impl ServerArgs {
             return Err(ConfigError::NoDbConnections);
         }
         crate::settings::api_tokens(self.api_tokens.as_deref())?;
+        self.http.validate()?;
         if registry.all().is_empty() {
             return Err(ConfigError::NoWorkflows);
         }
@@ -81,6 +86,8 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let config = ApiConfig {
         tokens: crate::settings::api_tokens(args.api_tokens.as_deref())?,
         body_bytes_max: args.body_bytes_max,
+        requests_in_flight_max: args.http.requests_in_flight_max,
+        submit_rate: args.submit_rate.rate(),
         ..ApiConfig::default()
     };
     if let Some(url) = &args.redis_url {
@@ -97,9 +104,13 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, console = %format!("http://{addr}/ui/"), "server listening");
-    axum::serve(listener, engine::api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    httpguard::serve(
+        listener,
+        engine::api::router(state),
+        args.http.limits(),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 /// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s).

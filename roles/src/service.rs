@@ -1,6 +1,7 @@
 //! `sagaflow service <name>`: one participant service on its own database.
 
 use crate::duration::{self, HumanDuration};
+use crate::settings::HttpLimits;
 use crate::telemetry::{metrics, shutdown_signal};
 use std::net::SocketAddr;
 
@@ -38,14 +39,18 @@ pub struct ServiceArgs {
         default_value_t = 0.0
     )]
     pub fault_drop_after_commit_rate: f64,
+    #[command(flatten)]
+    pub http: HttpLimits,
 }
 
 /// `sagaflow service <name>`: one participant service.
 pub async fn service(args: ServiceArgs) -> anyhow::Result<()> {
     let service: services::Service = args.name.parse()?;
+    args.http.validate()?;
     let mut config = services::Config::new(args.database_url.clone());
     config.listen = args.listen;
     config.admin_enabled = args.admin;
+    config.limits = args.http.limits();
     config.faults = services::faults::Faults {
         error_rate: args.fault_error_rate,
         latency_ms: args.fault_latency.as_millis(),

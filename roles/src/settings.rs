@@ -71,6 +71,117 @@ pub enum ConfigError {
          authentication"
     )]
     NoApiTokens,
+    #[error("{0} must be above 0 (every connection would be closed at once)")]
+    NoHttpTimeout(&'static str),
+    #[error("{0} must be at least 1 (nothing would be served)")]
+    NoHttpCap(&'static str),
+}
+
+/// The HTTP server's timeouts and caps against slow, idle and too many clients
+/// (`httpguard::Limits`), flags of `server`, `dev` and `service`. The defaults are
+/// `httpguard::Limits`'s; ARCHITECTURE.md ("Protecting the API") says why.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Longest wait for a request's headers, counted from when the connection starts waiting
+    /// for a request: also the longest a keep-alive connection may stay idle.
+    #[arg(
+        long,
+        env = "SAGAFLOW_HEADER_READ_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = duration::seconds,
+        default_value_t = HumanDuration::from(httpguard::Limits::HEADER_READ_TIMEOUT)
+    )]
+    pub header_read_timeout: HumanDuration,
+    /// Longest silence while a request body is read.
+    #[arg(
+        long,
+        env = "SAGAFLOW_BODY_READ_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = duration::seconds,
+        default_value_t = HumanDuration::from(httpguard::Limits::BODY_READ_TIMEOUT)
+    )]
+    pub body_read_timeout: HumanDuration,
+    /// Open connections at once; at the cap new ones wait in the listen backlog.
+    #[arg(long, env = "SAGAFLOW_CONNECTIONS_MAX", default_value_t = httpguard::Limits::CONNECTIONS_MAX)]
+    pub connections_max: usize,
+    /// Requests handled at once; more are answered 503 OVERLOADED with Retry-After (a
+    /// `?wait=` long poll does not count while it waits).
+    #[arg(
+        long,
+        env = "SAGAFLOW_REQUESTS_IN_FLIGHT_MAX",
+        default_value_t = httpguard::Limits::REQUESTS_IN_FLIGHT_MAX
+    )]
+    pub requests_in_flight_max: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits::from(httpguard::Limits::default())
+    }
+}
+
+impl From<httpguard::Limits> for HttpLimits {
+    fn from(l: httpguard::Limits) -> HttpLimits {
+        HttpLimits {
+            header_read_timeout: l.header_read_timeout.into(),
+            body_read_timeout: l.body_read_timeout.into(),
+            connections_max: l.connections_max,
+            requests_in_flight_max: l.requests_in_flight_max,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// Refuses limits that cannot work: a zero timeout or cap.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.header_read_timeout.is_zero() {
+            return Err(ConfigError::NoHttpTimeout("--header-read-timeout"));
+        }
+        if self.body_read_timeout.is_zero() {
+            return Err(ConfigError::NoHttpTimeout("--body-read-timeout"));
+        }
+        if self.connections_max == 0 {
+            return Err(ConfigError::NoHttpCap("--connections-max"));
+        }
+        if self.requests_in_flight_max == 0 {
+            return Err(ConfigError::NoHttpCap("--requests-in-flight-max"));
+        }
+        Ok(())
+    }
+
+    pub fn limits(&self) -> httpguard::Limits {
+        httpguard::Limits {
+            header_read_timeout: self.header_read_timeout.get(),
+            body_read_timeout: self.body_read_timeout.get(),
+            connections_max: self.connections_max,
+            requests_in_flight_max: self.requests_in_flight_max,
+        }
+    }
+}
+
+/// The per-caller submit rate of `server` and `dev`: off unless `--submit-rate` is given
+/// (ARCHITECTURE.md, "Protecting the API", says why).
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubmitRateArgs {
+    /// Submits (`POST /v1/workflows`) per caller, such as `100/s`, `6000/m`; over it is 429
+    /// RATE_LIMITED with Retry-After. The caller is the bearer token when --api-tokens is
+    /// set, else the client's IP address. [default: no limit]
+    #[arg(long, env = "SAGAFLOW_SUBMIT_RATE", value_name = "RATE")]
+    pub submit_rate: Option<engine::api::SubmitRate>,
+    /// Most submits a caller may make at once before the rate applies. [default: the rate's
+    /// count]
+    #[arg(long, env = "SAGAFLOW_SUBMIT_BURST", requires = "submit_rate")]
+    pub submit_burst: Option<std::num::NonZeroU32>,
+}
+
+impl SubmitRateArgs {
+    pub fn rate(&self) -> Option<engine::api::SubmitRate> {
+        let rate = self.submit_rate?;
+        Some(match self.submit_burst {
+            Some(burst) => rate.with_burst(burst),
+            None => rate,
+        })
+    }
 }
 
 /// The bearer tokens of `--api-tokens` (comma-separated, spaces trimmed); refuses a value that

@@ -110,7 +110,8 @@ pub fn spawn_backlog_sampler(
     })
 }
 
-/// Serves the recorder's text at `GET /metrics` on `listen` (for roles without an HTTP API).
+/// Serves the recorder's text at `GET /metrics` on `listen` (for roles without an HTTP API),
+/// with `httpguard`'s default timeouts and caps like every server of the system.
 pub async fn serve_metrics(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     let handle = metrics();
     let app = axum::Router::new().route(
@@ -119,7 +120,13 @@ pub async fn serve_metrics(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     );
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "metrics listening");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let limits = httpguard::Limits::default();
+    tokio::spawn(httpguard::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
     Ok(())
 }
 

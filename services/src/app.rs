@@ -2,7 +2,7 @@
 //! router (service routes behind fault injection, health, metrics, admin when enabled) and
 //! serving it until shutdown. Not the command line: the CLI builds a [`Config`].
 
-use std::{fmt, future::Future, io, net::SocketAddr, str::FromStr};
+use std::{fmt, future::Future, io, net::SocketAddr, str::FromStr, sync::Arc};
 
 use axum::{
     extract::State,
@@ -116,6 +116,8 @@ pub struct Config {
     /// Seed of the fault dice; `None` draws one from the OS.
     pub fault_seed: Option<u64>,
     pub db_connections_max: u32,
+    /// Timeouts and caps of the HTTP server (`httpguard`): slow or too many clients.
+    pub limits: httpguard::Limits,
 }
 
 impl Config {
@@ -128,6 +130,7 @@ impl Config {
             faults: Faults::default(),
             fault_seed: None,
             db_connections_max: DB_CONNECTIONS_MAX_DEFAULT,
+            limits: httpguard::Limits::default(),
         }
     }
 }
@@ -156,6 +159,8 @@ pub struct AppState {
     faults: Injector,
     metrics: Option<PrometheusHandle>,
     admin_enabled: bool,
+    limits: httpguard::Limits,
+    in_flight: httpguard::InFlight,
 }
 
 impl AppState {
@@ -169,12 +174,21 @@ impl AppState {
         let db =
             connect_and_migrate(service, &config.database_url, config.db_connections_max).await?;
         let faults = Injector::new(service.name(), config.faults, config.fault_seed)?;
+        let name = service.name();
+        let shed: httpguard::Shed = Arc::new(move || {
+            crate::observe::shed(name);
+            http::overloaded()
+        });
+        let in_flight =
+            httpguard::InFlight::new(config.limits.requests_in_flight_max, shed).exempt(NEVER_SHED);
         Ok(AppState {
             service,
             db,
             faults,
             metrics,
             admin_enabled: config.admin_enabled,
+            limits: config.limits,
+            in_flight,
         })
     }
 
@@ -190,6 +204,9 @@ impl AppState {
         &self.faults
     }
 }
+
+/// Paths the in-flight cap never sheds: the health probe and the metrics.
+const NEVER_SHED: &[&str] = &["/healthz", "/metrics"];
 
 /// The service's whole HTTP surface. Each request runs in a task of its own ([`http::detach`]):
 /// a client that hangs up does not cut a handler short.
@@ -209,9 +226,14 @@ pub fn router(state: AppState) -> Router {
             .route("/admin/faults", get(faults::get).put(faults::put))
             .route("/admin/faults/counts", get(faults::counts));
     }
+    let in_flight = state.in_flight.clone();
     router
         .fallback(http::not_found)
         .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            in_flight,
+            httpguard::limit_in_flight,
+        ))
         .layer(middleware::from_fn(http::detach))
 }
 
@@ -281,11 +303,12 @@ pub async fn spawn(state: AppState, listen: SocketAddr) -> Result<Running, Error
         addr: listen,
         source,
     })?;
-    let serve = axum::serve(listener, router(state)).with_graceful_shutdown(async {
+    let limits = state.limits;
+    let serve = httpguard::serve(listener, router(state), limits, async {
         // Either a stop request or a dropped handle ends the server.
         let _ = stopped.await;
     });
-    let task = tokio::spawn(async move { serve.await });
+    let task = tokio::spawn(serve);
     Ok(Running {
         addr,
         shutdown,
@@ -307,8 +330,8 @@ pub async fn run(
         source,
     })?;
     tracing::info!(service = service.name(), %addr, admin = config.admin_enabled, "service listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let limits = state.limits;
+    httpguard::serve(listener, router(state), limits, shutdown)
         .await
         .map_err(Error::Serve)?;
     tracing::info!(service = service.name(), "service stopped");

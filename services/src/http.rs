@@ -95,6 +95,23 @@ where
     }
 }
 
+/// The answer of a request shed at the cap on requests in flight: 503 `OVERLOADED` with
+/// `Retry-After: 1` (a worker retries it like any 5xx, without spending its business budget
+/// on a refusal).
+pub fn overloaded() -> Response {
+    let mut response = Error::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "OVERLOADED",
+        "the service is handling as many requests as it may; retry after 1 s",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
+}
+
 /// The fallback for unknown paths (and for admin paths while admin is off).
 pub async fn not_found() -> Error {
     Error::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint")

@@ -2,7 +2,8 @@
 //! its own database: [`user`] (balances), [`payment`] (payments) and [`order`] (stock, quotes,
 //! orders). Shared by them: the barrier and protocol ([`tcc`]), database plumbing ([`db`]),
 //! HTTP plumbing ([`http`]), fault injection ([`faults`]) and metrics. Not the engine: this
-//! crate depends on no workspace crate but the leaf `sqlerr` (sqlx only); the no-engine
+//! crate depends on no workspace crate but the leaves `sqlerr` (sqlx only) and `httpguard`
+//! (serving with timeouts and caps, shared with the API); the no-engine
 //! baseline is `tools::baseline`.
 
 mod app;

@@ -23,6 +23,15 @@ pub fn describe() {
         "tcc_injected_faults_total",
         "Faults injected on purpose by service and kind"
     );
+    metrics::describe_counter!(
+        "tcc_requests_shed_total",
+        "Requests refused 503 OVERLOADED at the service's cap on requests in flight"
+    );
+}
+
+/// A request shed at the cap on requests in flight.
+pub(crate) fn shed(service: &'static str) {
+    metrics::counter!("tcc_requests_shed_total", "service" => service).increment(1);
 }
 
 /// Tells whether a reply repeats an earlier call's result (an idempotent replay).
@@ -154,6 +163,7 @@ mod tests {
             Injector::new("user", Faults::default(), Some(1))
                 .unwrap()
                 .count("error");
+            shed("user");
         });
         let described = capture.described.into_inner().unwrap();
         let recorded = capture.recorded.into_inner().unwrap();

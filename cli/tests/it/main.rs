@@ -9,6 +9,7 @@ mod cases;
 mod compose;
 mod console;
 mod faults;
+mod guard;
 mod load;
 mod logs;
 mod panics;

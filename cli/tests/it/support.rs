@@ -105,6 +105,8 @@ pub async fn start_system(dbs: &Databases, registry: Arc<Registry>) -> Dev {
         registry,
         tuning: fast_tuning(),
         api_tokens: Vec::new(),
+        http: httpguard::Limits::default(),
+        submit_rate: None,
     };
     Dev::start(config).await.expect("system starts")
 }

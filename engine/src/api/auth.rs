@@ -38,7 +38,7 @@ pub(super) async fn require_token(
 }
 
 /// The token of an `Authorization: Bearer …` header (scheme case-insensitive).
-fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let value = headers.get(header::AUTHORIZATION)?.as_bytes();
     let (scheme, token) = value.split_at_checked(7)?;
     scheme.eq_ignore_ascii_case(b"bearer ").then_some(token)

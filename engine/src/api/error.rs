@@ -23,6 +23,9 @@ pub enum Error {
     StringTooLong { bytes_max: usize },
     #[error("the request body is larger than {bytes_max} bytes")]
     BodyTooLarge { bytes_max: usize },
+    /// The client went silent while sending its body for longer than `--body-read-timeout`.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("the request body must be JSON (`Content-Type: application/json`)")]
     UnsupportedMediaType,
     #[error("`{0}` is not a workflow id (a UUID)")]
@@ -37,6 +40,12 @@ pub enum Error {
     NoMetrics,
     #[error("the database does not answer")]
     NotReady,
+    /// The cap on requests in flight is reached: shed at once, retry after a second.
+    #[error("the server is handling as many requests as it may; retry after {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
+    /// This caller submitted faster than `--submit-rate`/`--submit-burst` allow.
+    #[error("too many submits from this caller; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// The handler panicked; the message is the panic's (logged, never sent).
     #[error("the request handler panicked: {0}")]
     Panicked(String),
@@ -53,6 +62,7 @@ impl Error {
             Error::TooDeep { .. } => (StatusCode::BAD_REQUEST, "TOO_DEEP"),
             Error::StringTooLong { .. } => (StatusCode::BAD_REQUEST, "STRING_TOO_LONG"),
             Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE"),
+            Error::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "BODY_TIMEOUT"),
             Error::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
             }
@@ -64,6 +74,8 @@ impl Error {
             }
             Error::NoMetrics => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Error::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+            Error::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED"),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             Error::Panicked(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
             Error::Store(e) => match e {
                 S::UnknownType(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UNKNOWN_WORKFLOW_TYPE"),
@@ -109,9 +121,17 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            Error::Overloaded { retry_after_secs } | Error::RateLimited { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
+        };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, code, "request failed");
-        } else if status.is_server_error() {
+        } else if status.is_server_error() && !matches!(self, Error::Overloaded { .. }) {
+            // (Shedding is not logged per request: under overload that would flood the log;
+            // `http_requests_shed_total` counts it.)
             tracing::warn!(error = %self, code, "request failed");
         }
         let body = json!({"error": {"code": code, "message": self.public_message()}});
@@ -120,6 +140,11 @@ impl IntoResponse for Error {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -33,6 +33,7 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
                 StatusCode::PAYLOAD_TOO_LARGE => Error::BodyTooLarge {
                     bytes_max: config.body_bytes_max,
                 },
+                _ if httpguard::is_body_timeout(&rejection) => Error::BodyTimeout,
                 _ => Error::BadRequest(rejection.body_text()),
             }
         })?;

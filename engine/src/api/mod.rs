@@ -9,6 +9,7 @@ mod auth;
 pub mod console;
 mod error;
 mod extract;
+mod limit;
 mod openapi;
 mod ops;
 mod overview;
@@ -17,6 +18,7 @@ mod wire;
 mod workflows;
 
 pub use error::Error;
+pub use limit::SubmitRate;
 pub use watch::{Waiter, Watcher};
 
 use crate::definition::Registry;
@@ -43,6 +45,12 @@ pub struct ApiConfig {
     pub tokens: Vec<String>,
     /// Longest `?wait=`; a longer wait is shortened to it.
     pub wait_ms_max: u64,
+    /// Requests handled at once; more are shed with 503 `OVERLOADED` (a `?wait=` gives its
+    /// slot back while it waits; `/healthz` and `/metrics` are never shed).
+    pub requests_in_flight_max: usize,
+    /// Submits per caller (token or client address); over it is 429 `RATE_LIMITED`. `None`:
+    /// no limit.
+    pub submit_rate: Option<SubmitRate>,
 }
 
 impl Default for ApiConfig {
@@ -53,6 +61,8 @@ impl Default for ApiConfig {
             string_bytes_max: 4096,
             tokens: Vec::new(),
             wait_ms_max: 30_000,
+            requests_in_flight_max: httpguard::Limits::REQUESTS_IN_FLIGHT_MAX,
+            submit_rate: None,
         }
     }
 }
@@ -65,6 +75,8 @@ impl fmt::Debug for ApiConfig {
             .field("string_bytes_max", &self.string_bytes_max)
             .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
             .field("wait_ms_max", &self.wait_ms_max)
+            .field("requests_in_flight_max", &self.requests_in_flight_max)
+            .field("submit_rate", &self.submit_rate)
             .finish()
     }
 }
@@ -87,6 +99,10 @@ pub struct ApiState {
     on_submit: Option<SubmitHook>,
     /// This process runs workers: the overview can count their fenced writes.
     local_workers: bool,
+    /// The cap on requests in flight.
+    in_flight: httpguard::InFlight,
+    /// The per-caller submit rate, when configured.
+    submit_limiter: Option<Arc<limit::SubmitLimiter>>,
 }
 
 impl ApiState {
@@ -99,6 +115,19 @@ impl ApiState {
         config: ApiConfig,
         watcher: Watcher,
     ) -> ApiState {
+        let shed: httpguard::Shed = Arc::new(|| {
+            use axum::response::IntoResponse;
+            crate::metrics::http_shed();
+            Error::Overloaded {
+                retry_after_secs: OVERLOADED_RETRY_AFTER_SECS,
+            }
+            .into_response()
+        });
+        let in_flight =
+            httpguard::InFlight::new(config.requests_in_flight_max, shed).exempt(NEVER_SHED);
+        let submit_limiter = config
+            .submit_rate
+            .map(|rate| Arc::new(limit::SubmitLimiter::new(rate)));
         ApiState {
             store,
             registry,
@@ -107,6 +136,8 @@ impl ApiState {
             metrics: None,
             on_submit: None,
             local_workers: false,
+            in_flight,
+            submit_limiter,
         }
     }
 
@@ -128,6 +159,15 @@ impl ApiState {
         self
     }
 }
+
+/// The `Retry-After` of a shed request: a request in flight takes milliseconds, so a second
+/// is plenty (and the smallest the header can say).
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
+
+/// Paths the in-flight cap never sheds: the liveness probe (a process under load is alive;
+/// failing it would get it restarted when it is busiest) and `/metrics` (which is how an
+/// operator sees the overload).
+const NEVER_SHED: &[&str] = &["/healthz", "/metrics"];
 
 /// One route: a method on a path, and its handler.
 struct Endpoint {
@@ -197,6 +237,10 @@ pub fn router(state: ApiState) -> Router {
             auth::require_token,
         ))
         .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(axum::middleware::from_fn_with_state(
+            state.in_flight.clone(),
+            httpguard::limit_in_flight,
+        ))
         .layer(axum::middleware::from_fn(record_request))
         .layer(axum::middleware::from_fn(detach))
         .with_state(state)

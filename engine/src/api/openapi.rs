@@ -19,6 +19,10 @@ pub fn document(config: &ApiConfig, registry: &Registry) -> Value {
     if !auth {
         drop_response(&mut paths, "401");
     }
+    add_overloaded(&mut paths);
+    if config.submit_rate.is_some() {
+        paths["/v1/workflows"]["post"]["responses"]["429"] = error_response(429);
+    }
     let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
@@ -56,6 +60,23 @@ fn drop_response(paths: &mut Value, status: &str) {
     }
 }
 
+/// Adds 503 (OVERLOADED, and UNAVAILABLE where the database is asked) to every operation the
+/// in-flight cap can shed: all but those of `super::NEVER_SHED`.
+fn add_overloaded(paths: &mut Value) {
+    let Some(paths) = paths.as_object_mut() else {
+        return;
+    };
+    for (path, ops) in paths.iter_mut() {
+        if super::NEVER_SHED.contains(&path.as_str()) {
+            continue;
+        }
+        let operations = ops.as_object_mut().into_iter().flat_map(|o| o.values_mut());
+        for op in operations {
+            op["responses"]["503"] = error_response(503);
+        }
+    }
+}
+
 fn paths() -> Value {
     let id_errors = &[400, 401, 404, 409, 503];
     json!({
@@ -64,7 +85,7 @@ fn paths() -> Value {
                 responses(
                     &[("201", "Created", "StatusAnswer"),
                       ("200", "Made earlier with this Idempotency-Key and body", "StatusAnswer")],
-                    &[400, 401, 413, 415, 422, 503])),
+                    &[400, 401, 408, 413, 415, 422, 503])),
             "get": op("List workflows, newest first", &["status", "type", "idempotencyKeyFilter", "limit", "cursor"], None,
                 responses(&[("200", "A page", "WorkflowList")], &[400, 401, 503])),
         },
@@ -156,15 +177,27 @@ fn error_response(status: u16) -> Value {
         }
         401 => "UNAUTHORIZED: a bearer token is required",
         404 => "NOT_FOUND",
+        408 => "BODY_TIMEOUT: the body did not arrive within the body-read timeout",
         409 => "CONFLICT: not possible in the workflow's status",
         413 => "BODY_TOO_LARGE or INPUT_TOO_LARGE",
         415 => "UNSUPPORTED_MEDIA_TYPE: send application/json",
         422 => "UNKNOWN_WORKFLOW_TYPE, INVALID_INPUT or IDEMPOTENCY_KEY_REUSED",
-        503 => "UNAVAILABLE: the database does not answer",
+        429 => "RATE_LIMITED: too many submits from this caller (see Retry-After)",
+        503 => {
+            "UNAVAILABLE: the database does not answer, or OVERLOADED: too many requests in \
+             flight (see Retry-After)"
+        }
         _ => "Error",
     };
-    json!({"description": description,
-           "content": {"application/json": {"schema": schema_ref("Error")}}})
+    let mut response = json!({"description": description,
+           "content": {"application/json": {"schema": schema_ref("Error")}}});
+    if matches!(status, 429 | 503) {
+        response["headers"] = json!({"Retry-After": {
+            "description": "Seconds to wait before trying again (with RATE_LIMITED and OVERLOADED)",
+            "schema": {"type": "integer", "minimum": 1},
+        }});
+    }
+    response
 }
 
 fn query_parameter(name: &str, description: &str, schema: Value) -> Value {
@@ -432,6 +465,44 @@ mod tests {
         );
         assert!(statuses(&guarded).contains(&"401".to_owned()));
         assert_eq!(guarded["paths"]["/healthz"]["get"]["security"], json!([]));
+    }
+
+    #[test]
+    fn shedding_is_declared_everywhere_it_happens_and_the_rate_limit_only_when_set() {
+        let registry = Registry::shipped();
+        let open = document(&ApiConfig::default(), &registry);
+        for (path, ops) in open["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let sheds = !super::super::NEVER_SHED.contains(&path.as_str());
+                let responses = &op["responses"];
+                assert_eq!(responses.get("503").is_some(), sheds, "{method} {path}");
+                if sheds {
+                    assert!(responses["503"]["headers"].get("Retry-After").is_some());
+                }
+                assert!(
+                    responses.get("429").is_none(),
+                    "{method} {path}: no rate by default"
+                );
+            }
+        }
+        let config = ApiConfig {
+            submit_rate: Some("10/s".parse().unwrap()),
+            ..ApiConfig::default()
+        };
+        let limited = document(&config, &registry);
+        let with_429: Vec<String> = limited["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .iter()
+                    .filter(|(_, op)| op["responses"].get("429").is_some())
+                    .map(move |(method, _)| format!("{method} {path}"))
+            })
+            .collect();
+        assert_eq!(with_429, ["post /v1/workflows"], "only submits are limited");
     }
 
     #[test]

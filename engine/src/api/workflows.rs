@@ -6,6 +6,7 @@
 
 use super::error::Error;
 use super::extract::{idempotency_key, parse_wait, ApiQuery, JsonBody, WorkflowPath};
+use super::limit::SubmitAllowed;
 use super::wire::{
     ListQuery, StatusAnswer, SubmitRequest, WaitQuery, Workflow, WorkflowLine, WorkflowList,
     WorkflowType, WorkflowTypes,
@@ -15,7 +16,9 @@ use crate::store::{self, NewWorkflow, WorkflowRecord};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
+use httpguard::Slot;
 use kernel::model::{WorkflowId, WorkflowStatus};
 use std::time::Duration;
 
@@ -27,7 +30,9 @@ const PAGE_ROWS_MAX: u32 = 500;
 /// `POST /v1/workflows[?wait=]`: 201 for a new workflow, 200 for the one an earlier submit
 /// with the same `Idempotency-Key` and body created.
 pub(super) async fn submit(
+    _rate: SubmitAllowed,
     State(state): State<ApiState>,
+    slot: Option<Extension<Slot>>,
     ApiQuery(query): ApiQuery<WaitQuery>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SubmitRequest>,
@@ -47,7 +52,7 @@ pub(super) async fn submit(
     }
     let status = match wait.is_zero() {
         true => submitted.status,
-        false => wait_for_status(&state, submitted, wait).await?,
+        false => wait_for_status(&state, submitted, wait, slot.as_deref()).await?,
     };
     let code = match submitted.created {
         true => StatusCode::CREATED,
@@ -65,28 +70,34 @@ pub(super) async fn submit(
 pub(super) async fn get(
     State(state): State<ApiState>,
     WorkflowPath(id): WorkflowPath,
+    slot: Option<Extension<Slot>>,
     ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Json<Workflow>, Error> {
     let wait = parse_wait(query.wait.as_deref(), state.config.wait_ms_max)?;
     let record = match wait.is_zero() {
         true => read(&state, id).await?,
-        false => wait_for_end(&state, id, wait).await?,
+        false => wait_for_end(&state, id, wait, slot.as_deref()).await?,
     };
     Ok(Json(Workflow::from(&record)))
 }
 
 /// Holds until `id` is terminal or `wait` ends, then answers its record. Queries the database
 /// twice whatever the wait (once after registering, once at the end), never in a loop: the
-/// wake-up comes from the [`super::Watcher`].
+/// wake-up comes from the [`super::Watcher`]. While it waits, the request gives its slot
+/// under the in-flight cap back: a long poll is not load.
 async fn wait_for_end(
     state: &ApiState,
     id: WorkflowId,
     wait: Duration,
+    slot: Option<&Slot>,
 ) -> Result<WorkflowRecord, Error> {
     let mut waiter = state.watcher.watch(id);
     let record = read(state, id).await?;
     if record.status.is_terminal() {
         return Ok(record);
+    }
+    if let Some(slot) = slot {
+        slot.release();
     }
     // Either it finished or the wait ended first: both answer the current record.
     let _ = tokio::time::timeout(wait, waiter.finished()).await;
@@ -101,6 +112,7 @@ async fn wait_for_status(
     state: &ApiState,
     submitted: store::Submitted,
     wait: Duration,
+    slot: Option<&Slot>,
 ) -> Result<WorkflowStatus, Error> {
     if submitted.status.is_terminal() {
         return Ok(submitted.status);
@@ -110,6 +122,9 @@ async fn wait_for_status(
     let status = read_status(state, id).await?;
     if status.is_terminal() {
         return Ok(status);
+    }
+    if let Some(slot) = slot {
+        slot.release();
     }
     match tokio::time::timeout(wait, waiter.finished()).await {
         Ok(finished) => Ok(finished),

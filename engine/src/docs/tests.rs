@@ -160,6 +160,8 @@ fn record_every_engine_metric() {
     m::circuit_transition("payment", "open", 2.0);
     m::breaker_deferred("payment");
     m::bulkhead_rejected("payment");
+    m::http_shed();
+    m::http_rate_limited();
 }
 
 /// The engine's side of `docs/metrics.md` (`sagaflow_*` and `http_*`; the services test the

@@ -343,6 +343,27 @@ fn server_settings_that_cannot_work_are_refused() {
         (&["--body-bytes-max", "0"], Err(NoBodyBytes)),
         (&["--db-connections-max", "0"], Err(NoDbConnections)),
         (&["--api-tokens", " , ,"], Err(NoApiTokens)),
+        (
+            &["--header-read-timeout", "0s"],
+            Err(NoHttpTimeout("--header-read-timeout")),
+        ),
+        (
+            &["--body-read-timeout", "0"],
+            Err(NoHttpTimeout("--body-read-timeout")),
+        ),
+        (
+            &["--connections-max", "0"],
+            Err(NoHttpCap("--connections-max")),
+        ),
+        (
+            &["--requests-in-flight-max", "0"],
+            Err(NoHttpCap("--requests-in-flight-max")),
+        ),
+        (
+            &["--header-read-timeout", "500ms", "--connections-max", "1"],
+            Ok(()),
+        ),
+        (&["--submit-rate", "100/s", "--submit-burst", "200"], Ok(())),
     ];
     let registry = Registry::shipped();
     for (flags, expected) in cases {

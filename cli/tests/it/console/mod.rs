@@ -53,6 +53,8 @@ impl System {
             registry,
             tuning: crate::support::fast_tuning(),
             api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+            http: httpguard::Limits::default(),
+            submit_rate: None,
         };
         let dev = Dev::start(config).await.expect("system starts");
         let api = dev.api_url();

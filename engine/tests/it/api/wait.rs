@@ -5,7 +5,8 @@ use super::*;
 testkit::backend_tests!(
     get_wait_returns_the_terminal_status_when_the_worker_notifies_in_process,
     submit_wait_returns_the_terminal_status_found_by_the_poller,
-    a_wait_that_ends_first_answers_the_current_status
+    a_wait_that_ends_first_answers_the_current_status,
+    long_polls_give_their_in_flight_slot_back_while_they_wait
 );
 
 /// The answer must come well before the 30 s wait ends: only a wake-up can deliver it.
@@ -101,4 +102,56 @@ async fn ends<T>(reply: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(WOKEN_WITHIN, reply)
         .await
         .expect("the wait ends")
+}
+
+/// With room for one request in flight, a `GET ?wait=30s` and then a `POST ?wait=30s` that
+/// wait do not hold it: other requests are served while they are still waiting (without the
+/// slot given back, each would have every other request shed with 503 `OVERLOADED` for 30 s).
+async fn long_polls_give_their_in_flight_slot_back_while_they_wait(db: TestDb) {
+    let config = ApiConfig {
+        requests_in_flight_max: 1,
+        ..ApiConfig::default()
+    };
+    let app = App::with_config(db, config).await;
+    let id = app.submit(&purchase("purchase", 1, 1), None).await.body["id"].clone();
+    let id = id.as_str().unwrap().to_owned();
+    let get = request(
+        Method::GET,
+        &format!("/v1/workflows/{id}?wait=30s"),
+        None,
+        "",
+    );
+    let held_get = tokio::spawn(send(app.router(), get));
+    wait_until("the get waits", || app.watcher.waiting() == 1).await;
+    served_while_waiting(&app).await;
+
+    let submit = submit_request("/v1/workflows?wait=30s", &purchase("purchase", 2, 1), None);
+    let held_submit = tokio::spawn(send(app.router(), submit));
+    wait_until("the submit waits too", || app.watcher.waiting() == 2).await;
+    served_while_waiting(&app).await;
+    assert!(
+        !held_get.is_finished() && !held_submit.is_finished(),
+        "both still wait"
+    );
+    held_get.abort();
+    held_submit.abort();
+}
+
+/// A list is answered within 10 s (a waiting request gives its slot back just after it
+/// registered with the watcher, so one sent in between may be shed first).
+async fn served_while_waiting(app: &App) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = app.get("/v1/workflows").await;
+        if reply.status == StatusCode::OK {
+            return;
+        }
+        assert_eq!(reply.code(), "OVERLOADED", "{}", reply.body);
+        assert_eq!(reply.headers[header::RETRY_AFTER], "1");
+        assert!(
+            Instant::now() < deadline,
+            "a waiting request holds the slot"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
