@@ -15,12 +15,13 @@ COPY tools/Cargo.toml tools/Cargo.toml
 COPY cli/Cargo.toml cli/Cargo.toml
 COPY testkit/Cargo.toml testkit/Cargo.toml
 COPY sqlerr/Cargo.toml sqlerr/Cargo.toml
-RUN for c in kernel engine worker services roles tools testkit sqlerr; do mkdir -p $c/src && echo '' > $c/src/lib.rs; done \
+COPY httpguard/Cargo.toml httpguard/Cargo.toml
+RUN for c in kernel engine worker services roles tools testkit sqlerr httpguard; do mkdir -p $c/src && echo '' > $c/src/lib.rs; done \
  && mkdir -p cli/src && echo 'fn main() {}' > cli/src/main.rs && echo '' > cli/src/lib.rs \
  && cargo fetch --locked
 COPY . .
 RUN touch kernel/src/lib.rs engine/src/lib.rs worker/src/lib.rs services/src/lib.rs roles/src/lib.rs tools/src/lib.rs \
-    sqlerr/src/lib.rs cli/src/lib.rs cli/src/main.rs \
+    sqlerr/src/lib.rs httpguard/src/lib.rs cli/src/lib.rs cli/src/main.rs \
  && cargo build --release --locked -p sagaflow \
  && strip target/release/sagaflow
 
