@@ -75,8 +75,12 @@ pub struct HttpExecutor {
 
 impl HttpExecutor {
     pub fn new(services: Services) -> HttpExecutor {
+        // Idle connections are dropped well before a participant's idle limit (its header-read
+        // timeout, 10 s by default: httpguard), so a call never goes out on a connection the
+        // service is closing at that moment (a transport error that would spend an attempt).
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
+            .pool_idle_timeout(Duration::from_secs(4))
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(2))
             .build()
