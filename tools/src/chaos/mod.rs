@@ -14,8 +14,11 @@ use roles::duration::{self, HumanDuration};
 
 mod late;
 mod load;
+mod outage;
 mod rig;
 mod storm;
+
+pub use outage::OutageFigures;
 
 /// Flags of `sagaflow chaos`.
 #[derive(clap::Args, Debug, Clone)]
@@ -77,6 +80,13 @@ pub struct ChaosArgs {
     /// refused and the saga compensated).
     #[arg(long, default_value_t = 3)]
     pub late_tries: usize,
+    /// How long the payment service is down (connections refused) two thirds into the run;
+    /// 0 for no outage. Worker kills pause meanwhile. Longer than the purchase's retries
+    /// before the pivot take (1 + 2 + 4 s), so without breakers some sagas would run out of
+    /// attempts.
+    #[arg(long, value_name = "DURATION", value_parser = duration::seconds,
+          default_value_t = HumanDuration::from_secs(10))]
+    pub outage: HumanDuration,
     /// Seed of the random choices.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -113,6 +123,14 @@ pub enum ConfigError {
     Rate { flag: &'static str, rate: f64 },
     #[error("--error-rate and --drop-rate are both 0: the run must inject participant faults")]
     NoFaults,
+    #[error(
+        "--outage ({outage}) must be at most a third of --duration ({duration}): it starts two \
+         thirds into the run and must end with it"
+    )]
+    OutageTooLong {
+        outage: HumanDuration,
+        duration: HumanDuration,
+    },
 }
 
 impl ChaosArgs {
@@ -151,6 +169,12 @@ impl ChaosArgs {
         if self.error_rate == 0.0 && self.drop_rate == 0.0 {
             return Err(ConfigError::NoFaults);
         }
+        if self.outage.get() > self.duration.get() / 3 {
+            return Err(ConfigError::OutageTooLong {
+                outage: self.outage,
+                duration: self.duration,
+            });
+        }
         Ok(())
     }
 }
@@ -175,6 +199,12 @@ pub struct Figures {
     pub db_restarts: u64,
     /// Late Tries refused after their step was refused and compensated.
     pub late_tries_refused: u64,
+    /// Participant outages played (0 or 1).
+    pub outages: u64,
+    /// What the outage did to the workers' breakers.
+    pub outage: OutageFigures,
+    /// Workflows that ran out of attempts on refused connections (must stay 0).
+    pub outage_exhaustions: u64,
     pub max_to_terminal_ms: i64,
 }
 
@@ -253,6 +283,15 @@ mod tests {
                 }),
             ),
             (&["--error-rate", "0", "--drop-rate", "0"], Err(NoFaults)),
+            (&["--duration", "30s", "--outage", "10s"], Ok(())),
+            (&["--duration", "30s", "--outage", "0s"], Ok(())),
+            (
+                &["--duration", "30s", "--outage", "11s"],
+                Err(OutageTooLong {
+                    outage: HumanDuration::from_secs(11),
+                    duration: HumanDuration::from_secs(30),
+                }),
+            ),
         ];
         for (flags, expected) in cases {
             assert_eq!(&check(flags), expected, "flags {flags:?}");

@@ -31,12 +31,22 @@ impl Drop for Worker {
     }
 }
 
+/// One in-process participant service: its state, kept so that an outage can stop it and
+/// start it again on the same address.
+pub(super) struct Participant {
+    pub(super) service: Service,
+    pub(super) url: String,
+    pub(super) state: services::AppState,
+    /// `None` while the participant is down.
+    pub(super) running: tokio::sync::Mutex<Option<services::Running>>,
+}
+
 /// The system under test: in-process services and API, worker processes.
 pub(super) struct Rig {
     pub(super) urls: Urls,
     pub(super) store: Store,
     pub(super) api: String,
-    pub(super) services: Vec<(Service, services::Running)>,
+    pub(super) services: Vec<Participant>,
     pub(super) flag: String,
     pub(super) args: ChaosArgs,
     /// The private MariaDB, when the run has one (killed and restarted mid-run).
@@ -93,14 +103,18 @@ impl Rig {
             let state =
                 services::AppState::connect(service, &config, Some(roles::telemetry::metrics()))
                     .await?;
-            running.push((
+            let served =
+                services::spawn(state.clone(), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            running.push(Participant {
                 service,
-                services::spawn(state, SocketAddr::from(([127, 0, 0, 1], 0))).await?,
-            ));
+                url: served.url(),
+                state,
+                running: tokio::sync::Mutex::new(Some(served)),
+            });
         }
         let flag = running
             .iter()
-            .map(|(s, r)| format!("{}={}", s.name(), r.url()))
+            .map(|p| format!("{}={}", p.service.name(), p.url))
             .collect::<Vec<_>>()
             .join(",");
         let store = roles::open_store(&urls.saga, 8).await?;
@@ -130,8 +144,8 @@ impl Rig {
     pub(super) fn service(&self, service: Service) -> String {
         self.services
             .iter()
-            .find(|(s, _)| *s == service)
-            .map(|(_, r)| r.url())
+            .find(|p| p.service == service)
+            .map(|p| p.url.clone())
             .expect("started")
     }
 
@@ -197,8 +211,8 @@ impl Rig {
             "fail_first_calls": if on { 3 } else { 0 },
             "fail_first_share": rate(a.fail_first_share),
         });
-        for (service, _) in &self.services {
-            let url = format!("{}/admin/faults", self.service(*service));
+        for participant in &self.services {
+            let url = format!("{}/admin/faults", participant.url);
             reqwest::Client::new()
                 .put(url)
                 .json(&body)
@@ -210,8 +224,10 @@ impl Rig {
     }
 
     pub(super) async fn stop(self) {
-        for (_, r) in self.services {
-            let _ = r.stop().await;
+        for participant in self.services {
+            if let Some(running) = participant.running.into_inner() {
+                let _ = running.stop().await;
+            }
         }
         self.store.close().await;
     }

@@ -43,9 +43,17 @@ impl Rig {
             0
         };
         let restart_at = |n: u32| started + self.args.duration.get() * (n + 1) / (restarts + 1);
+        let outage_at = started + self.args.duration.get() * 2 / 3;
+        let mut outage_done = self.args.outage.is_zero();
         let mut generation = 0;
         while Instant::now() < deadline {
             tokio::time::sleep(self.args.kill_every.get()).await;
+            if !outage_done && Instant::now() >= outage_at {
+                // No kills while it lasts: the workers that saw it begin see it end.
+                figures.outage = self.outage(&workers).await?;
+                figures.outages += 1;
+                outage_done = true;
+            }
             if !zombie_done && Instant::now() >= zombie_at {
                 self.zombie(&workers[0]).await?;
                 zombie_done = true;
@@ -166,15 +174,19 @@ impl Rig {
             .max()
             .unwrap_or(0);
         f.injected_faults = injected_faults();
+        f.outage_exhaustions = self.outage_exhaustions(&journal.workflows).await?;
         let count = |s: WorkflowStatus| journal.workflows.iter().filter(|w| w.status == s).count();
         println!(
             "chaos: submitted {} acknowledged {} completed {} compensated {} failed {} kills {} lease reclaims {} \
              fenced writes (zombie) {} duplicates absorbed {} case-variant key pairs {} (merged {}) injected faults {} \
-             successes at the last attempt {} database restarts {} late tries refused {} max time to terminal {} ms",
+             successes at the last attempt {} database restarts {} late tries refused {} participant outages {} \
+             (breakers opened {}, activities deferred uncalled {}, budgets run out on refused connections {}) \
+             max time to terminal {} ms",
             f.submitted, f.acknowledged, count(WorkflowStatus::Completed), count(WorkflowStatus::Compensated),
             count(WorkflowStatus::Failed), f.kills, f.lease_reclaims, f.zombie_fenced, f.duplicates_absorbed,
             f.case_pairs_distinct, f.case_pairs_merged, f.injected_faults, f.last_attempt_successes,
-            f.db_restarts, f.late_tries_refused, f.max_to_terminal_ms
+            f.db_restarts, f.late_tries_refused, f.outages, f.outage.breakers_opened, f.outage.deferred,
+            f.outage_exhaustions, f.max_to_terminal_ms
         );
         let report = reconcile(
             &self.urls,
@@ -200,7 +212,15 @@ impl Rig {
                 f.case_pairs_merged
             ));
         }
+        if f.outage_exhaustions > 0 {
+            failures.push(format!(
+                "{} workflows ran out of attempts on refused connections: the breakers did not \
+                 keep the participant outage from spending their budgets",
+                f.outage_exhaustions
+            ));
+        }
         let a = &self.args;
+        let outage = !a.outage.is_zero();
         let expected = [
             ("worker kills", f.kills, true),
             ("lease takeovers", f.lease_reclaims, true),
@@ -219,6 +239,17 @@ impl Rig {
                 a.private_mariadb && a.db_restarts > 0,
             ),
             ("late tries refused", f.late_tries_refused, a.late_tries > 0),
+            ("participant outages", f.outages, outage),
+            (
+                "breakers opened by the outage",
+                f.outage.breakers_opened,
+                outage,
+            ),
+            (
+                "activities deferred by an open breaker",
+                f.outage.deferred,
+                outage,
+            ),
         ];
         for (name, fired, _) in expected.iter().filter(|(_, _, wanted)| *wanted) {
             if *fired == 0 {
@@ -234,6 +265,28 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// Workflows that did not complete because an activity's last attempt found its
+    /// participant refusing connections (`CONNECT`): only the outage refuses them.
+    async fn outage_exhaustions(
+        &self,
+        workflows: &[engine::store::AuditedWorkflow],
+    ) -> anyhow::Result<u64> {
+        let mut exhausted = 0;
+        for w in workflows
+            .iter()
+            .filter(|w| w.status != WorkflowStatus::Completed)
+        {
+            let record = self.store.get(w.id).await?;
+            let code = record.and_then(|r| r.error).map(|e| e.code);
+            if code.as_deref() == Some("CONNECT") {
+                exhausted += 1;
+            }
+        }
+        Ok(exhausted)
+    }
+}
+
 /// One counter (summed over its series) from a process's `/metrics`.
 async fn scrape(addr: SocketAddr, name: &str) -> Option<f64> {
     let text = reqwest::get(format!("http://{addr}/metrics"))
@@ -246,9 +299,20 @@ async fn scrape(addr: SocketAddr, name: &str) -> Option<f64> {
 }
 
 pub(super) fn sum_metric(text: &str, name: &str) -> f64 {
+    sum_series(text, name, &[])
+}
+
+/// The sum of the series of `name` whose labels include each of `labels` (`k="v"`).
+pub(super) fn sum_series(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
-        .filter(|l| l.split(['{', ' ']).next() == Some(name))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name && labels.iter().all(|want| rest.contains(want)))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
         .sum()
 }
 
