@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use worker::{HttpExecutor, Protected, Services, Totals, Wake};
+use worker::{HttpExecutor, Services, Totals, Wake};
 
 /// Flags of `sagaflow dev`.
 #[derive(clap::Args, Debug, Clone)]
@@ -172,14 +172,10 @@ impl Dev {
             store.clone(),
             std::time::Duration::from_secs(2),
         );
-        let (protection, per_service) = config.tuning.protection.protection();
-        let names: Vec<String> = map.names().map(str::to_owned).collect();
-        let executor = Protected::new(
-            HttpExecutor::new(map),
-            names.iter().map(String::as_str),
-            protection,
-            &per_service,
-        );
+        let executor = config
+            .tuning
+            .protection
+            .protect(HttpExecutor::new(map.clone()), &map);
         let runner = Runner::new(
             store.clone(),
             config.registry.clone(),

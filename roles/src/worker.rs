@@ -10,7 +10,7 @@ use engine::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use worker::{HttpExecutor, Protected, Services, Wake};
+use worker::{HttpExecutor, Services, Wake};
 
 /// Flags of `sagaflow worker`.
 #[derive(clap::Args, Debug, Clone)]
@@ -62,14 +62,11 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         None => Wake::local(),
     };
     let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
-    let (protection, per_service) = args.tuning.protection.protection();
-    let names: Vec<String> = services.names().map(str::to_owned).collect();
-    let executor = Arc::new(Protected::new(
-        HttpExecutor::new(services),
-        names.iter().map(String::as_str),
-        protection,
-        &per_service,
-    ));
+    let executor = Arc::new(
+        args.tuning
+            .protection
+            .protect(HttpExecutor::new(services.clone()), &services),
+    );
     let finished = wake.clone();
     let runner = Runner::new(
         store,

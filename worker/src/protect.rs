@@ -98,6 +98,17 @@ impl<E> Protected<E> {
         Protected { inner, services }
     }
 
+    /// Every service's breaker state, by service name.
+    pub fn states(&self) -> Vec<(String, State)> {
+        let mut states: Vec<_> = self
+            .services
+            .iter()
+            .map(|(name, slot)| (name.clone(), slot.breaker().state()))
+            .collect();
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        states
+    }
+
     /// The state of `service`'s breaker, if it has one.
     pub fn state(&self, service: &str) -> Option<State> {
         self.services.get(service).map(|s| s.breaker().state())

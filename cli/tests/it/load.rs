@@ -103,6 +103,66 @@ async fn a_light_run_writes_consistent_results() {
     assert!(profile["resources"]["cpu_ms_per_saga"].as_f64().unwrap() > 0.0);
     assert_png(&out.join(sagaflow::load::charts::COST_FILE));
     assert!(html.contains(sagaflow::load::charts::COST_FILE));
+    // The in-process worker's breakers were read all along: one strip per service, closed.
+    let breakers = &finished.summary.breakers;
+    assert_eq!(breakers.len(), 3, "{breakers:?}");
+    assert!(breakers.iter().all(|b| b.openings == 0 && b.open_s == 0.0));
+    assert_png(&out.join(sagaflow::load::charts::BREAKERS_FILE));
+    assert!(html.contains("all 3 stayed closed"), "{html}");
+    let csv = std::fs::read_to_string(out.join("breakers.csv")).unwrap();
+    assert!(csv.lines().skip(1).all(|l| l.ends_with(",closed")), "{csv}");
+}
+
+/// With the payment service failing every call, the worker's breaker for payment opens and
+/// stays open while the run lasts; the others stay closed. The report, the CSV and the
+/// page say so, and the chart is drawn.
+#[tokio::test]
+async fn a_participant_failing_every_call_shows_its_breaker_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (tmp.path().join("data"), tmp.path().join("results"));
+    let args = LoadArgs::from_flags([
+        "--profile",
+        "light",
+        "--rate",
+        "10",
+        "--duration",
+        "3s",
+        "--mix",
+        "success=100",
+        "--faults",
+        "1",
+        "--buyers",
+        "20",
+        // The sagas cannot finish while payment fails: read what they did after 3 s.
+        "--finish-timeout",
+        "3s",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+    let args = LoadArgs {
+        api: None,
+        services: None,
+        mysql_url: None,
+        ..args
+    };
+    let finished = execute(args).await.expect("the load run succeeds");
+    let breakers = &finished.summary.breakers;
+    let of = |service: &str| breakers.iter().find(|b| b.service == service).unwrap();
+    let payment = of("payment");
+    assert!(payment.openings >= 1, "{breakers:?}");
+    assert!(payment.open_s > 0.0, "{breakers:?}");
+    for service in ["user", "order"] {
+        assert_eq!(of(service).openings, 0, "{breakers:?}");
+    }
+    let csv = std::fs::read_to_string(out.join("breakers.csv")).unwrap();
+    assert!(csv.contains(",payment,open"), "{csv}");
+    assert!(!csv.contains(",user,open"), "{csv}");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("worker 1, payment: opened"), "{html}");
+    assert_png(&out.join(sagaflow::load::charts::BREAKERS_FILE));
 }
 
 /// Flags of a short closed-loop run with the lean participant and its baseline.
@@ -269,6 +329,12 @@ async fn a_lean_run_on_mariadb_with_processes_counts_rows_reads_statements_and_c
     let json = assert_lean_results(&out, &finished.summary);
     let profile = &json["profiles"][0];
     assert_eq!(profile["completed"], profile["submitted"]);
+    // The worker process's breakers were read over HTTP from its metrics endpoint.
+    let breakers = &finished.summary.breakers;
+    assert_eq!(breakers.len(), 3, "{breakers:?}");
+    assert!(breakers
+        .iter()
+        .all(|b| b.worker == "worker 1" && b.openings == 0));
     for figures in [&profile["resources"], &json["baseline_resources"]] {
         for counter in [
             "statements_per_saga",

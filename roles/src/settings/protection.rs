@@ -232,6 +232,13 @@ impl ProtectionFlags {
         (default, per_service)
     }
 
+    /// `executor` with each of `services` behind its breaker and bulkhead, as these flags set
+    /// them: how every worker (process, `dev`'s, the load tool's) calls the participants.
+    pub fn protect<E>(&self, executor: E, services: &worker::Services) -> worker::Protected<E> {
+        let (default, per_service) = self.protection();
+        worker::Protected::new(executor, services.names(), default, &per_service)
+    }
+
     /// Why these settings cannot work, naming the flag (or the override's service); `has`
     /// says whether a service has a URL (an override for none is a typo).
     pub fn problem(&self, has: &dyn Fn(&str) -> bool) -> Option<String> {

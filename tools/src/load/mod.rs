@@ -11,6 +11,7 @@
 //! crashes (that is `chaos`); figures, not assertions.
 
 pub mod against;
+pub mod breakers;
 pub mod charts;
 pub mod collect;
 pub mod counters_table;
@@ -104,6 +105,10 @@ pub struct LoadArgs {
     /// With --api: where the services are (their admin endpoints seed the run).
     #[arg(long, env = "SAGAFLOW_SERVICES")]
     pub services: Option<String>,
+    /// With --api: the workers' metrics endpoints (`http://host:port`, comma-separated), whose
+    /// circuit breakers are charted over the run (a self-started system's are always read).
+    #[arg(long, value_delimiter = ',')]
+    pub worker_metrics: Vec<String>,
     /// Start the system on this MySQL server (databases sagaflow_load_* are recreated);
     /// also reads its counters. Default: SQLite files under --data-dir/load.
     #[arg(long, env = "SAGAFLOW_MYSQL_URL")]
@@ -235,17 +240,17 @@ pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
     let target = match &args.api {
         Some(api) => {
             let services = Services::parse(args.services.as_deref().unwrap_or(""))?;
-            Target::external(api, services)
+            Target::external(api, services).with_worker_metrics(&args.worker_metrics)
         }
         None => Target::start(&system_config(&args)).await?,
     };
     let result = run_profiles(&args, &target, profiles).await;
     let ledger = match (&result, target.lean_url()) {
-        (Ok((_, summaries)), Some(url)) => Some(against::lean_ledger(&url, summaries).await),
+        (Ok((_, summaries, _)), Some(url)) => Some(against::lean_ledger(&url, summaries).await),
         _ => None,
     };
     target.stop().await.context("stopping the system")?;
-    let (records, mut summaries) = result?;
+    let (records, mut summaries, breaker_samples) = result?;
     let mut notes = Vec::new();
     if args.choice_adapts_medium() {
         notes.push("medium ran at half of heavy's measured throughput".into());
@@ -290,13 +295,14 @@ pub async fn execute(args: LoadArgs) -> anyhow::Result<Finished> {
         baseline,
         baseline_resources,
         participant_ledger: ledger,
+        breakers: breakers::report(&breaker_samples),
         notes,
     };
-    output::write_all(&dir, &summary, &records)?;
+    output::write_all(&dir, &summary, &records, &breaker_samples)?;
     Ok(Finished { dir, summary })
 }
 
-type Ran = (Vec<Record>, Vec<ProfileSummary>);
+type Ran = (Vec<Record>, Vec<ProfileSummary>, Vec<breakers::Sample>);
 
 /// Starts a fresh system as `args` say, runs `profiles` on it in order and stops it: for
 /// benchmarks built on the load tool (`sagaflow bench scaling`). No results directory.
@@ -332,6 +338,7 @@ async fn run_profiles(
     }
     let probe = Probe::start(target.pids.clone(), args.mysql_url.clone())
         .own_databases(vec![format!("{}_", args.database_prefix)]);
+    let sampler = breakers::Sampler::start(target.worker_metrics.clone());
     let (mut records, mut summaries) = (Vec::new(), Vec::<ProfileSummary>::new());
     for (i, mut profile) in profiles.into_iter().enumerate() {
         if profile.name == "medium" && args.choice_adapts_medium() {
@@ -352,10 +359,11 @@ async fn run_profiles(
         summaries.push(summary);
         records.extend(mine);
     }
+    let breaker_samples = sampler.finish();
     if args.faults > 0.0 {
         seed::set_payment_faults(&client, &target.services, 0.0).await?;
     }
-    Ok((records, summaries))
+    Ok((records, summaries, breaker_samples))
 }
 
 /// One profile: offers its load, measures what it cost, then reads how each workflow ended

@@ -13,7 +13,12 @@ use std::path::Path;
 pub use super::summary::RunSummary;
 
 /// Writes every file of the results directory.
-pub fn write_all(dir: &Path, summary: &RunSummary, records: &[Record]) -> Result<(), Error> {
+pub fn write_all(
+    dir: &Path,
+    summary: &RunSummary,
+    records: &[Record],
+    breaker_samples: &[super::breakers::Sample],
+) -> Result<(), Error> {
     let io = |what: &str| {
         let path = dir.join(what);
         move |source| Error::Io { path, source }
@@ -24,6 +29,11 @@ pub fn write_all(dir: &Path, summary: &RunSummary, records: &[Record]) -> Result
     std::fs::write(dir.join("workflows.csv"), workflows_csv(records))
         .map_err(io("workflows.csv"))?;
     std::fs::write(dir.join("retries.csv"), retries_csv(records)).map_err(io("retries.csv"))?;
+    std::fs::write(
+        dir.join("breakers.csv"),
+        super::breakers::csv(breaker_samples),
+    )
+    .map_err(io("breakers.csv"))?;
     let baseline = summary
         .baseline
         .as_ref()
@@ -32,7 +42,7 @@ pub fn write_all(dir: &Path, summary: &RunSummary, records: &[Record]) -> Result
             purchases_per_s: report.purchases_per_s,
             usage,
         });
-    let drawn = charts::draw_all(dir, &summary.profiles, records, baseline)?;
+    let drawn = charts::draw_all(dir, &summary.profiles, records, baseline, breaker_samples)?;
     std::fs::write(dir.join("index.html"), html(summary, &drawn)).map_err(io("index.html"))?;
     Ok(())
 }
@@ -156,6 +166,7 @@ pub fn html(summary: &RunSummary, drawn: &[&str]) -> String {
                 escape(&ledger_line(l))
             )
         });
+    let breakers = breakers_html(summary);
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>sagaflow load {started}</title>\n<style>\n\
          body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}\n\
@@ -165,9 +176,9 @@ pub fn html(summary: &RunSummary, drawn: &[&str]) -> String {
          <table><tr><th>profile</th><th>load</th><th>submitted</th><th>completed</th><th>compensated</th>\
          <th>failed</th><th>unfinished / refused</th><th>success</th><th>finished/s</th><th>completed/s</th>\
          <th>latency p50 / p90 / p99 / max (ms)</th><th>retries</th><th>CPU ms/saga</th><th>SQL statements/saga</th></tr>\n\
-         {rows}</table>\n{baseline}\n{ledger}{counters}<ul>{notes}</ul>\n{charts}\
+         {rows}</table>\n{baseline}\n{ledger}{counters}{breakers}<ul>{notes}</ul>\n{charts}\
          <p>Data: <a href=\"summary.json\">summary.json</a>, <a href=\"workflows.csv\">workflows.csv</a>, \
-         <a href=\"retries.csv\">retries.csv</a>.</p>\n</body></html>\n",
+         <a href=\"retries.csv\">retries.csv</a>, <a href=\"breakers.csv\">breakers.csv</a>.</p>\n</body></html>\n",
         started = escape(&summary.started_at),
         api = escape(&summary.api),
         topology = escape(&summary.topology),
@@ -177,6 +188,33 @@ pub fn html(summary: &RunSummary, drawn: &[&str]) -> String {
         rate = summary.payment_error_rate,
         seed = summary.seed,
     )
+}
+
+/// The breakers' line: which breakers opened, for how long; or that none did.
+fn breakers_html(summary: &RunSummary) -> String {
+    if summary.breakers.is_empty() {
+        return "<p>Circuit breakers: not sampled (no worker metrics; with <code>--api</code>, \
+                <code>--worker-metrics</code>).</p>\n"
+            .to_owned();
+    }
+    let opened: Vec<String> = summary
+        .breakers
+        .iter()
+        .filter(|b| b.openings > 0 || b.half_open_s > 0.0)
+        .map(|b| {
+            format!(
+                "{}, {}: opened {} times, open {:.1} s, half-open {:.1} s",
+                b.worker, b.service, b.openings, b.open_s, b.half_open_s
+            )
+        })
+        .collect();
+    if opened.is_empty() {
+        return format!(
+            "<p>Circuit breakers: all {} stayed closed.</p>\n",
+            summary.breakers.len()
+        );
+    }
+    format!("<p>Circuit breakers: {}.</p>\n", escape(&opened.join("; ")))
 }
 
 fn escape(text: &str) -> String {

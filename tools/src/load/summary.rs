@@ -27,5 +27,8 @@ pub struct RunSummary {
     pub baseline_resources: Option<Usage>,
     /// The lean participant's ledger checked against the workflows (lean only).
     pub participant_ledger: Option<super::against::LedgerCheck>,
+    /// The workers' circuit breakers over the run, per worker and service (empty when no
+    /// worker's metrics could be read).
+    pub breakers: Vec<super::breakers::BreakerReport>,
     pub notes: Vec<String>,
 }

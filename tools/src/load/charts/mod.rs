@@ -20,6 +20,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::OnceLock;
 
+mod breakers;
 mod over_time;
 mod per_profile;
 pub mod scaling;
@@ -40,6 +41,8 @@ pub const FILES: [&str; 4] = [
 pub const COST_FILE: &str = "cost.png";
 /// The engine's share chart's file: drawn only when the run measured a baseline.
 pub const SHARE_FILE: &str = "share.png";
+/// The breakers' state chart's file: drawn only when the run read the workers' breakers.
+pub const BREAKERS_FILE: &str = "breakers.png";
 
 /// The no-engine baseline as the cost chart shows it: purchases per second and their cost.
 pub struct BaselineCost<'a> {
@@ -67,13 +70,15 @@ const COLOURS: [RGBColor; 6] = [
 ];
 
 /// Draws every chart of [`FILES`] into `dir`, [`COST_FILE`] when a profile or the baseline
-/// measured CPU, and [`SHARE_FILE`] when a profile has an engine share; returns the files
+/// measured CPU, [`SHARE_FILE`] when a profile has an engine share, and [`BREAKERS_FILE`]
+/// when the workers' breakers were sampled; returns the files
 /// drawn, in the order the HTML page shows them.
 pub fn draw_all(
     dir: &Path,
     summaries: &[ProfileSummary],
     records: &[Record],
     baseline: Option<BaselineCost<'_>>,
+    breaker_samples: &[crate::load::breakers::Sample],
 ) -> Result<Vec<&'static str>, Error> {
     register_font()?;
     throughput(&dir.join(FILES[0]), records).map_err(chart)?;
@@ -97,6 +102,10 @@ pub fn draw_all(
     if !shares.is_empty() {
         share::share(&dir.join(SHARE_FILE), &shares).map_err(chart)?;
         drawn.push(SHARE_FILE);
+    }
+    if !breaker_samples.is_empty() {
+        breakers::breakers(&dir.join(BREAKERS_FILE), breaker_samples).map_err(chart)?;
+        drawn.push(BREAKERS_FILE);
     }
     Ok(drawn)
 }

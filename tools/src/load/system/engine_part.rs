@@ -3,6 +3,7 @@
 //! Either way the saga database is migrated here first.
 
 use super::{SystemConfig, Topology};
+use crate::load::breakers::MetricsSource;
 use crate::load::resources::Pids;
 use anyhow::Context;
 use engine::api::{ApiConfig, ApiState, Watcher};
@@ -32,10 +33,14 @@ enum Running {
         pool: JoinHandle<Totals>,
         server: JoinHandle<std::io::Result<()>>,
         sampler: JoinHandle<()>,
+        /// The worker's breakers.
+        breakers: MetricsSource,
     },
     Processes {
         server: Child,
         workers: Vec<Child>,
+        /// Each worker's metrics endpoint.
+        metrics: Vec<String>,
     },
 }
 
@@ -54,10 +59,22 @@ impl EnginePart {
     pub(super) fn pids(&self) -> Pids {
         match &self.running {
             Running::InProcess { .. } => Pids::default(),
-            Running::Processes { server, workers } => Pids {
+            Running::Processes {
+                server, workers, ..
+            } => Pids {
                 server: Some(server.id()),
                 workers: workers.iter().map(Child::id).collect(),
             },
+        }
+    }
+
+    /// Where the workers' metrics are: this process's recorder, or each worker process's.
+    pub(super) fn metrics_sources(&self) -> Vec<MetricsSource> {
+        match &self.running {
+            Running::InProcess { breakers, .. } => vec![breakers.clone()],
+            Running::Processes { metrics, .. } => {
+                metrics.iter().cloned().map(MetricsSource::Url).collect()
+            }
         }
     }
 
@@ -69,6 +86,7 @@ impl EnginePart {
                 pool,
                 server,
                 sampler,
+                ..
             } => {
                 let _ = stop.send(true);
                 sampler.abort();
@@ -78,6 +96,7 @@ impl EnginePart {
             Running::Processes {
                 mut server,
                 mut workers,
+                ..
             } => {
                 for child in workers.iter_mut().chain(std::iter::once(&mut server)) {
                     let _ = child.kill();
@@ -105,10 +124,16 @@ async fn in_process(
     let watcher = Watcher::new();
     let _ = roles::telemetry::metrics();
     let sampler = roles::telemetry::spawn_backlog_sampler(store.clone(), Duration::from_secs(2));
+    let executor = Arc::new(
+        tuning
+            .protection
+            .protect(HttpExecutor::new(services.clone()), services),
+    );
+    let breakers = MetricsSource::local(executor.clone());
     let runner = Runner::new(
         store.clone(),
         registry.clone(),
-        Arc::new(HttpExecutor::new(services.clone())),
+        executor.clone(),
         tuning.runner_config("load".into()),
     )
     .with_on_finished(watcher.on_finished());
@@ -133,6 +158,7 @@ async fn in_process(
             pool,
             server,
             sampler,
+            breakers,
         },
     })
 }
@@ -157,10 +183,13 @@ async fn processes(
         let _ = server.wait();
         return Err(err);
     }
-    let mut workers = Vec::new();
+    let (mut workers, mut metrics) = (Vec::new(), Vec::new());
     for i in 0..config.workers.max(1) {
         match spawn_worker(config, saga, &flag, i) {
-            Ok(child) => workers.push(child),
+            Ok((child, url)) => {
+                workers.push(child);
+                metrics.push(url);
+            }
             Err(err) => {
                 for mut child in workers.into_iter().chain(std::iter::once(server)) {
                     let _ = child.kill();
@@ -172,7 +201,11 @@ async fn processes(
     }
     Ok(EnginePart {
         api,
-        running: Running::Processes { server, workers },
+        running: Running::Processes {
+            server,
+            workers,
+            metrics,
+        },
     })
 }
 
@@ -225,23 +258,30 @@ async fn ready(server: &mut Child, api: &str) -> anyhow::Result<()> {
     }
 }
 
+/// A `sagaflow worker` process with its metrics on a free port of 127.0.0.1; returns it and
+/// that endpoint's URL.
 fn spawn_worker(
     config: &SystemConfig,
     saga: &str,
     services: &str,
     i: usize,
-) -> anyhow::Result<Child> {
+) -> anyhow::Result<(Child, String)> {
     let exe = binary(config)?;
     let t = &config.tuning;
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .context("finding a free port for a worker's metrics")?;
     let mut command = Command::new(&exe);
     command.args(["worker", "--database-url", saga, "--services", services]);
     command.args(["--worker-id", &format!("load-{i}")]);
+    command.args(["--metrics-listen", &metrics.to_string()]);
     command.args(t.to_flags());
     if let Some(redis) = &config.redis_url {
         command.args(["--redis-url", redis]);
     }
-    command
+    let child = command
         .env("RUST_LOG", "warn")
         .spawn()
-        .with_context(|| format!("starting {} worker", exe.display()))
+        .with_context(|| format!("starting {} worker", exe.display()))?;
+    Ok((child, format!("http://{metrics}")))
 }

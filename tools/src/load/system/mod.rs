@@ -11,6 +11,7 @@
 mod engine_part;
 mod participants;
 
+use crate::load::breakers::MetricsSource;
 use crate::load::resources::Pids;
 use crate::participant::Participant;
 use anyhow::Context;
@@ -59,6 +60,8 @@ pub struct Target {
     pub pids: Pids,
     pub topology: &'static str,
     pub backend: &'static str,
+    /// Where the workers' metrics are read (their circuit breakers are charted).
+    pub worker_metrics: Vec<MetricsSource>,
     running: Option<(Participants, EnginePart)>,
 }
 
@@ -71,8 +74,18 @@ impl Target {
             pids: Pids::default(),
             topology: "external",
             backend: "unknown",
+            worker_metrics: Vec::new(),
             running: None,
         }
+    }
+
+    /// The external system's workers' metrics endpoints.
+    pub fn with_worker_metrics(mut self, urls: &[String]) -> Target {
+        self.worker_metrics = urls
+            .iter()
+            .map(|u| MetricsSource::Url(u.trim_end_matches('/').to_owned()))
+            .collect();
+        self
     }
 
     /// Starts a fresh system as `config` says.
@@ -96,6 +109,7 @@ impl Target {
             api: engine.api.clone(),
             services,
             pids: engine.pids(),
+            worker_metrics: engine.metrics_sources(),
             topology: match config.topology {
                 Topology::InProcess => "in-process",
                 Topology::Processes => "processes",
