@@ -282,6 +282,7 @@ pub fn purchase(user_id: i64) -> NewWorkflow {
         workflow_type: "purchase".into(),
         input: json!({"user_id": user_id, "product_id": 1, "quantity": 1, "payment_method_id": user_id}),
         idempotency_key: None,
+        submitted_by: None,
     }
 }
 
