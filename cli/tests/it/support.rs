@@ -105,6 +105,7 @@ pub async fn start_system(dbs: &Databases, registry: Arc<Registry>) -> Dev {
         registry,
         tuning: fast_tuning(),
         api_tokens: Vec::new(),
+        jwt: None,
         http: httpguard::Limits::default(),
         submit_rate: None,
     };

@@ -53,6 +53,7 @@ impl System {
             registry,
             tuning: crate::support::fast_tuning(),
             api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+            jwt: None,
             http: httpguard::Limits::default(),
             submit_rate: None,
         };
