@@ -178,8 +178,9 @@ impl HttpLimits {
 #[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubmitRateArgs {
     /// Submits (`POST /v1/workflows`) per caller, such as `100/s`, `6000/m`; over it is 429
-    /// RATE_LIMITED with Retry-After. The caller is the bearer token when --api-tokens is
-    /// set, else the client's IP address. [default: no limit]
+    /// RATE_LIMITED with Retry-After. The caller is the authenticated subject (a JWT's `sub`,
+    /// a static token's name) when --api-tokens or a JWT key is set, else the client's IP
+    /// address. [default: no limit]
     #[arg(long, env = "SAGAFLOW_SUBMIT_RATE", value_name = "RATE")]
     pub submit_rate: Option<engine::api::SubmitRate>,
     /// Most submits a caller may make at once before the rate applies. [default: the rate's
