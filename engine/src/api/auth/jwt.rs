@@ -222,7 +222,7 @@ impl Jwt {
             (Algorithm::HS256, None, _) => Err(Failure::Algorithm(
                 "HS256 tokens are not accepted by this server".into(),
             )),
-            (_, _, Some(_)) if self.keys.is_empty() => Err(Failure::Algorithm(format!(
+            _ if self.keys.is_empty() => Err(Failure::Algorithm(format!(
                 "{algorithm:?} tokens are not accepted by this server (no JWKS)"
             ))),
             (_, _, Some(kid)) => Err(Failure::UnknownKey(format!(

@@ -120,3 +120,31 @@ fn the_debug_form_names_keys_but_not_the_secret() {
     assert!(shown.contains("kid-1: ES256"), "{shown}");
     assert!(!shown.contains("0123456789"), "{shown}");
 }
+
+#[test]
+fn without_a_jwks_rs256_and_es256_are_refused_as_algorithm_and_without_a_secret_hs256() {
+    let unsigned = |header: &str| format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header));
+    let hs_only = Jwt::default().with_hs256_secret(&[7; 32]).unwrap();
+    for header in [
+        r#"{"alg":"RS256","kid":"k"}"#,
+        r#"{"alg":"RS256"}"#,
+        r#"{"alg":"ES256"}"#,
+    ] {
+        match hs_only.verify(&unsigned(header)) {
+            Outcome::Refused(Failure::Algorithm(m)) => assert!(m.contains("no JWKS"), "{m}"),
+            other => panic!("{header}: {other:?}"),
+        }
+    }
+    let jwks_only = Jwt::default()
+        .with_jwks(&jwks(vec![ec("a", None)]))
+        .unwrap();
+    match jwks_only.verify(&unsigned(r#"{"alg":"HS256"}"#)) {
+        Outcome::Refused(Failure::Algorithm(m)) => assert!(m.contains("HS256"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // With a JWKS, a kid it lacks is an unknown key, not a wrong algorithm.
+    match jwks_only.verify(&unsigned(r#"{"alg":"ES256","kid":"b"}"#)) {
+        Outcome::Refused(f @ Failure::UnknownKey(_)) => assert_eq!(f.reason(), "unknown_key"),
+        other => panic!("{other:?}"),
+    }
+}
