@@ -85,6 +85,7 @@ impl System {
             workflow_type: "purchase".into(),
             input,
             idempotency_key: None,
+            submitted_by: None,
         };
         self.store.submit(&self.registry, &new).await.unwrap().id
     }

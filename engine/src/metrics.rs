@@ -120,6 +120,13 @@ pub fn describe() {
         "http_submits_rate_limited_total",
         "Submits refused 429 RATE_LIMITED by the per-caller submit rate"
     );
+    describe_counter!(
+        "sagaflow_http_auth_failures_total",
+        "API requests refused 401 (or 403 for a missing scope), by reason"
+    );
+    for reason in crate::api::Failure::REASONS {
+        counter!("sagaflow_http_auth_failures_total", "reason" => reason).absolute(0);
+    }
     counter!("http_requests_shed_total").absolute(0);
     counter!("http_submits_rate_limited_total").absolute(0);
     counter!("sagaflow_lease_expirations_total").absolute(0);
@@ -280,6 +287,11 @@ pub fn sampled(ready: u64, overdue: u64, parked: u64) {
 /// A request shed at the cap on requests in flight.
 pub fn http_shed() {
     counter!("http_requests_shed_total").increment(1);
+}
+
+/// A request refused by the auth layer; `reason` is one of `api::Failure::REASONS`.
+pub fn http_auth_failure(reason: &'static str) {
+    counter!("sagaflow_http_auth_failures_total", "reason" => reason).increment(1);
 }
 
 /// A submit refused by the per-caller rate limit.

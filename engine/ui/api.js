@@ -3,6 +3,7 @@
 // Every failure becomes an ApiError carrying the API's own `{"error": {code, message}}`, so the
 // views can show the code and the message in the page. A 401 also calls the handler the app
 // registers (it swaps the view for the token form): the views only need to stay quiet about it.
+// A 403 keeps the token (it is valid) and says in plain words that it lacks a permission.
 
 const TOKEN_KEY = 'sagaflow.token';
 
@@ -83,9 +84,15 @@ export async function api(path, { method = 'GET', query, signal } = {}) {
   }
   const error = body && body.error;
   const code = (error && error.code) || `HTTP_${response.status}`;
-  const message = (error && error.message) || response.statusText || 'request failed';
+  let message = (error && error.message) || response.statusText || 'request failed';
   if (response.status === 401) onUnauthorized(Boolean(bearer));
+  if (response.status === 403) message = forbidden(message);
   throw new ApiError(response.status, code, message);
+}
+
+/** The message of a 403: the token is valid but lacks the scope this call needs. */
+export function forbidden(serverMessage) {
+  return `Your token is not allowed to do this (${serverMessage}). Ask for a token with that scope, or sign in with another token.`;
 }
 
 async function readText(response, signal) {

@@ -254,6 +254,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 registry,
                 tuning,
                 api_tokens: Vec::new(),
+                jwt: None,
                 http: httpguard::Limits::default(),
                 submit_rate: None,
             };

@@ -2,7 +2,7 @@
 //! saga database, an in-process worker pool and the HTTP API — on SQLite files (no server
 //! needed) or on a MySQL server. Also what `demo` and the end-to-end tests start.
 
-use crate::settings::{HttpLimits, SubmitRateArgs, WorkerTuning};
+use crate::settings::{HttpLimits, JwtArgs, SubmitRateArgs, WorkerTuning};
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use crate::{load_registry, open_store};
 use anyhow::Context;
@@ -41,6 +41,8 @@ pub struct DevArgs {
     pub http: HttpLimits,
     #[command(flatten)]
     pub submit_rate: SubmitRateArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
 }
 
 /// Where `dev` and `demo` keep their four databases.
@@ -116,6 +118,8 @@ pub struct DevConfig {
     pub tuning: WorkerTuning,
     /// Bearer tokens the API asks for; empty: none.
     pub api_tokens: Vec<String>,
+    /// JWTs the API accepts (with the tokens, if any); `None`: none.
+    pub jwt: Option<engine::api::Jwt>,
     /// Timeouts and caps of the API's and the services' HTTP servers.
     pub http: httpguard::Limits,
     /// Per-caller submit rate of the API; `None`: no limit.
@@ -192,6 +196,7 @@ impl Dev {
         ));
         let api_config = ApiConfig {
             tokens: config.api_tokens.clone(),
+            jwt: config.jwt.clone(),
             requests_in_flight_max: config.http.requests_in_flight_max,
             submit_rate: config.submit_rate,
             ..ApiConfig::default()
@@ -264,6 +269,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         registry,
         tuning: args.tuning.clone(),
         api_tokens: crate::settings::api_tokens(args.api_tokens.as_deref())?,
+        jwt: args.jwt.jwt()?,
         http: args.http.limits(),
         submit_rate: args.submit_rate.rate(),
     };

@@ -2,7 +2,7 @@
 //! containers' health check.
 
 use crate::load_registry;
-use crate::settings::{ConfigError, HttpLimits, SubmitRateArgs};
+use crate::settings::{ConfigError, HttpLimits, JwtArgs, SubmitRateArgs};
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use anyhow::Context;
 use engine::api::{ApiConfig, ApiState, Watcher};
@@ -41,6 +41,8 @@ pub struct ServerArgs {
     pub http: HttpLimits,
     #[command(flatten)]
     pub submit_rate: SubmitRateArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
 }
 
 impl ServerArgs {
@@ -53,6 +55,7 @@ impl ServerArgs {
             return Err(ConfigError::NoDbConnections);
         }
         crate::settings::api_tokens(self.api_tokens.as_deref())?;
+        self.jwt.jwt()?;
         self.http.validate()?;
         if registry.all().is_empty() {
             return Err(ConfigError::NoWorkflows);
@@ -69,6 +72,7 @@ const WATCH_POLL_WITH_REDIS_MS: u64 = 1_000;
 pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
     args.validate(&registry)?;
+    let jwt = args.jwt.jwt()?;
     let store = Store::connect(&args.database_url, args.db_connections_max)
         .await
         .with_context(|| format!("connecting to {}", args.database_url))?;
@@ -85,6 +89,7 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     crate::telemetry::spawn_backlog_sampler(store.clone(), std::time::Duration::from_secs(5));
     let config = ApiConfig {
         tokens: crate::settings::api_tokens(args.api_tokens.as_deref())?,
+        jwt,
         body_bytes_max: args.body_bytes_max,
         requests_in_flight_max: args.http.requests_in_flight_max,
         submit_rate: args.submit_rate.rate(),

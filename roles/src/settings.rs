@@ -8,7 +8,9 @@ use engine::store::CLAIM_BATCH_MAX;
 use engine::Registry;
 use worker::{defaults, PoolConfig};
 
+mod auth;
 mod protection;
+pub use auth::JwtArgs;
 pub use protection::{ProtectionFlags, Ratio, ServiceOverride, Setting};
 
 /// A setting that cannot work, refused at start. Each message names the flags involved.
@@ -71,6 +73,18 @@ pub enum ConfigError {
          authentication"
     )]
     NoApiTokens,
+    /// A JWT key or secret file that cannot be read or used (the detail says why).
+    #[error("{flag} {path}: {detail}")]
+    JwtFile {
+        flag: &'static str,
+        path: String,
+        detail: String,
+    },
+    #[error(
+        "--jwt-issuer and --jwt-audience need --jwt-jwks or --jwt-hs256-secret-file (no token \
+         could be verified)"
+    )]
+    JwtWithoutKey,
     #[error("{0} must be above 0 (every connection would be closed at once)")]
     NoHttpTimeout(&'static str),
     #[error("{0} must be at least 1 (nothing would be served)")]
@@ -164,8 +178,9 @@ impl HttpLimits {
 #[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubmitRateArgs {
     /// Submits (`POST /v1/workflows`) per caller, such as `100/s`, `6000/m`; over it is 429
-    /// RATE_LIMITED with Retry-After. The caller is the bearer token when --api-tokens is
-    /// set, else the client's IP address. [default: no limit]
+    /// RATE_LIMITED with Retry-After. The caller is the authenticated subject (a JWT's `sub`,
+    /// a static token's name) when --api-tokens or a JWT key is set, else the client's IP
+    /// address. [default: no limit]
     #[arg(long, env = "SAGAFLOW_SUBMIT_RATE", value_name = "RATE")]
     pub submit_rate: Option<engine::api::SubmitRate>,
     /// Most submits a caller may make at once before the rate applies. [default: the rate's

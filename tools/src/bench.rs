@@ -157,6 +157,7 @@ async fn submit_all(
                     workflow_type: "purchase".into(),
                     input: json!({"user_id": 1, "product_id": 1, "quantity": 1, "payment_method_id": 1}),
                     idempotency_key: None,
+                    submitted_by: None,
                 };
                 store.submit(&registry, &new).await?;
             }

@@ -35,6 +35,7 @@ async fn start(
         registry: fast_registry(),
         tuning: fast_tuning(),
         api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+        jwt: None,
         http: limits,
         submit_rate,
     };

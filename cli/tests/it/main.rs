@@ -10,6 +10,7 @@ mod compose;
 mod console;
 mod faults;
 mod guard;
+mod jwt;
 mod load;
 mod logs;
 mod panics;

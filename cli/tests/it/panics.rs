@@ -64,6 +64,7 @@ async fn a_panicking_claim_loop_is_restarted_and_serves_on() {
                 workflow_type: "purchase".into(),
                 input,
                 idempotency_key: None,
+                submitted_by: None,
             };
             store.submit(&registry, &new).await.expect("submit").id
         }

@@ -105,6 +105,7 @@ pub async fn start_system(dbs: &Databases, registry: Arc<Registry>) -> Dev {
         registry,
         tuning: fast_tuning(),
         api_tokens: Vec::new(),
+        jwt: None,
         http: httpguard::Limits::default(),
         submit_rate: None,
     };
@@ -282,6 +283,7 @@ pub fn purchase(user_id: i64) -> NewWorkflow {
         workflow_type: "purchase".into(),
         input: json!({"user_id": user_id, "product_id": 1, "quantity": 1, "payment_method_id": user_id}),
         idempotency_key: None,
+        submitted_by: None,
     }
 }
 

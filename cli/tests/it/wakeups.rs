@@ -210,6 +210,7 @@ async fn one_wake_up_wakes_one_idle_loop() {
         workflow_type: "purchase".into(),
         input: json!({"user_id": 1, "product_id": 1, "quantity": 1, "payment_method_id": 1}),
         idempotency_key: None,
+        submitted_by: None,
     };
     store.submit(&registry, &new).await.unwrap();
     wake.notify();

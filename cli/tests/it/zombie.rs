@@ -34,6 +34,7 @@ async fn a_zombie_try_arriving_after_a_refusal_reserves_nothing(db: TestDb) {
         workflow_type: "purchase".into(),
         input: json!({"user_id": 1, "product_id": 1, "quantity": 5, "payment_method_id": 1}),
         idempotency_key: None,
+        submitted_by: None,
     };
     let id = store.submit(&registry, &alice_buys_five).await.unwrap().id;
 

@@ -30,8 +30,12 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("`{0}` is not a workflow id (a UUID)")]
     BadWorkflowId(String),
-    #[error("a valid bearer token is required")]
-    Unauthorized,
+    /// No credentials, or ones that are refused: the message says which check failed.
+    #[error("{0}")]
+    Unauthorized(super::auth::Failure),
+    /// Valid credentials without the scope the route needs.
+    #[error("the token does not carry the scope `{0}` this route needs")]
+    Forbidden(super::auth::Scope),
     #[error("no route for `{0}`")]
     NoRoute(String),
     #[error("method {method} is not allowed on `{path}`")]
@@ -67,7 +71,8 @@ impl Error {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
             }
             Error::BadWorkflowId(_) => (StatusCode::BAD_REQUEST, "INVALID_WORKFLOW_ID"),
-            Error::Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             Error::NoRoute(_) => (StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND"),
             Error::MethodNotAllowed { .. } => {
                 (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
@@ -118,6 +123,26 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The `WWW-Authenticate` of a 401 or 403 (RFC 6750, section 3): `Bearer` when no token
+    /// came, with `error="invalid_token"` when one was refused, `insufficient_scope` and the
+    /// scope when it lacks one.
+    fn challenge(&self) -> Option<HeaderValue> {
+        use super::auth::Failure;
+        match self {
+            Error::Unauthorized(Failure::Missing) => Some(HeaderValue::from_static("Bearer")),
+            Error::Unauthorized(_) => {
+                Some(HeaderValue::from_static(r#"Bearer error="invalid_token""#))
+            }
+            Error::Forbidden(scope) => HeaderValue::from_str(&format!(
+                r#"Bearer error="insufficient_scope", scope="{scope}""#
+            ))
+            .ok(),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -136,10 +161,10 @@ impl IntoResponse for Error {
         }
         let body = json!({"error": {"code": code, "message": self.public_message()}});
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        if let Some(challenge) = self.challenge() {
             response
                 .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let Some(secs) = retry_after {
             response

@@ -3,10 +3,12 @@
 //! [`SubmitAllowed`] extractor before the body is read. Over the limit is 429
 //! `RATE_LIMITED` with `Retry-After`, counted in `http_submits_rate_limited_total`.
 //!
-//! The caller is the bearer token when the API asks for tokens (hashed: the limiter's keys
-//! never hold a secret), else the client's IP address. Not an identity: behind a proxy every
-//! caller is the proxy's address, which is why the limit is off unless configured.
+//! The caller is the authenticated subject when the API asks for credentials (a JWT's `sub`,
+//! or a static token's name: the limiter's keys never hold a secret), else the client's IP
+//! address. Not an identity without auth: behind a proxy every caller is the proxy's address,
+//! which is why the limit is off unless configured.
 
+use super::auth::Caller;
 use super::error::Error;
 use super::ApiState;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -119,13 +121,19 @@ impl SubmitLimiter {
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
-    /// The key of the caller of `parts`: its token when tokens are asked for (the auth layer
-    /// already checked it), else its IP address (the port changes with every connection).
-    fn caller(&self, parts: &Parts, by_token: bool) -> u64 {
-        if by_token {
-            if let Some(token) = super::auth::bearer(&parts.headers) {
-                return self.keys.hash_one((0u8, token));
-            }
+    /// The key of the caller of `parts`: its subject when the auth layer established one (a
+    /// JWT's `sub` and a static token's name never share a budget), else its IP address (the
+    /// port changes with every connection).
+    fn caller(&self, parts: &Parts) -> u64 {
+        if let Some(Caller {
+            subject: Some(subject),
+            by_jwt,
+            ..
+        }) = parts.extensions.get::<Caller>()
+        {
+            return self
+                .keys
+                .hash_one((if *by_jwt { 2u8 } else { 0u8 }, subject));
         }
         let address = parts
             .extensions
@@ -152,7 +160,7 @@ impl FromRequestParts<ApiState> for SubmitAllowed {
         let Some(limiter) = &state.submit_limiter else {
             return Ok(SubmitAllowed);
         };
-        let caller = limiter.caller(parts, !state.config.tokens.is_empty());
+        let caller = limiter.caller(parts);
         limiter
             .check(caller)
             .map(|()| SubmitAllowed)
@@ -195,34 +203,41 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
     }
 
-    /// The parts of a request from `peer` with an optional bearer token.
-    fn parts(peer: &str, token: Option<&str>) -> Parts {
-        let mut request = axum::http::Request::builder().uri("/v1/workflows");
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
+    /// The parts of a request from `peer`, authenticated as `subject` (by JWT or not).
+    fn parts(peer: &str, subject: Option<(&str, bool)>) -> Parts {
+        let request = axum::http::Request::builder().uri("/v1/workflows");
         let (mut parts, ()) = request.body(()).unwrap().into_parts();
         let peer: SocketAddr = peer.parse().unwrap();
         parts.extensions.insert(ConnectInfo(peer));
+        if let Some((subject, by_jwt)) = subject {
+            parts.extensions.insert(Caller {
+                subject: Some(subject.to_owned()),
+                scopes: super::super::auth::Scopes::all(),
+                by_jwt,
+            });
+        }
         parts
     }
 
     #[test]
-    fn the_caller_is_the_token_when_tokens_are_asked_for_else_the_ip_address() {
+    fn the_caller_is_the_subject_when_authenticated_else_the_ip_address() {
         let rate = SubmitRate::new(NonZeroU32::new(1).unwrap(), Duration::from_secs(1));
         let limiter = SubmitLimiter::new(rate);
-        let key = |peer, token, by_token| limiter.caller(&parts(peer, token), by_token);
-        // By address: the port does not matter, the IP does, and a token is ignored (without
-        // configured tokens it is unchecked, so rotating it must not buy a new budget).
-        let a = key("10.0.0.1:1000", None, false);
-        assert_eq!(a, key("10.0.0.1:2000", None, false));
-        assert_eq!(a, key("10.0.0.1:1000", Some("x"), false));
-        assert_ne!(a, key("10.0.0.2:1000", None, false));
-        // By token: one budget per token, wherever it comes from.
-        let alice = key("10.0.0.1:1000", Some("alice"), true);
-        assert_eq!(alice, key("10.0.0.2:1000", Some("alice"), true));
-        assert_ne!(alice, key("10.0.0.1:1000", Some("bob"), true));
-        assert_ne!(alice, a, "a token never shares a budget with an address");
+        let key = |peer, subject| limiter.caller(&parts(peer, subject));
+        // By address: the port does not matter, the IP does.
+        let a = key("10.0.0.1:1000", None);
+        assert_eq!(a, key("10.0.0.1:2000", None));
+        assert_ne!(a, key("10.0.0.2:1000", None));
+        // By subject: one budget per subject, wherever it comes from.
+        let alice = key("10.0.0.1:1000", Some(("alice", true)));
+        assert_eq!(alice, key("10.0.0.2:1000", Some(("alice", true))));
+        assert_ne!(alice, key("10.0.0.1:1000", Some(("bob", true))));
+        assert_ne!(alice, a, "a subject never shares a budget with an address");
+        // A JWT whose `sub` spells a static token's name does not share that token's budget.
+        assert_ne!(
+            key("10.0.0.1:1000", Some(("token:a81e611a", true))),
+            key("10.0.0.1:1000", Some(("token:a81e611a", false)))
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod watch;
 mod wire;
 mod workflows;
 
+pub use auth::{jwt, token, Caller, Failure, Jwt, Scope, Scopes};
 pub use error::Error;
 pub use limit::SubmitRate;
 pub use watch::{Waiter, Watcher};
@@ -41,8 +42,11 @@ pub struct ApiConfig {
     /// Longest JSON string or object key in a body; longer is 400 `STRING_TOO_LONG`.
     /// (The `Idempotency-Key` header's limit is the store's `Limits`.)
     pub string_bytes_max: usize,
-    /// Accepted bearer tokens; empty means no auth.
+    /// Accepted static bearer tokens (each carries every scope).
     pub tokens: Vec<String>,
+    /// Accepted JWTs: keys, secret and required claims. With neither tokens nor a JWT key,
+    /// the API asks for no credentials.
+    pub jwt: Option<auth::Jwt>,
     /// Longest `?wait=`; a longer wait is shortened to it.
     pub wait_ms_max: u64,
     /// Requests handled at once; more are shed with 503 `OVERLOADED` (a `?wait=` gives its
@@ -60,6 +64,7 @@ impl Default for ApiConfig {
             json_depth_max: 32,
             string_bytes_max: 4096,
             tokens: Vec::new(),
+            jwt: None,
             wait_ms_max: 30_000,
             requests_in_flight_max: httpguard::Limits::REQUESTS_IN_FLIGHT_MAX,
             submit_rate: None,
@@ -74,6 +79,7 @@ impl fmt::Debug for ApiConfig {
             .field("json_depth_max", &self.json_depth_max)
             .field("string_bytes_max", &self.string_bytes_max)
             .field("tokens", &format_args!("[{} redacted]", self.tokens.len()))
+            .field("jwt", &self.jwt)
             .field("wait_ms_max", &self.wait_ms_max)
             .field("requests_in_flight_max", &self.requests_in_flight_max)
             .field("submit_rate", &self.submit_rate)
@@ -169,42 +175,96 @@ const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 /// operator sees the overload).
 const NEVER_SHED: &[&str] = &["/healthz", "/metrics"];
 
-/// One route: a method on a path, and its handler.
+/// What a route asks of its caller when the API asks for credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials (the health probes).
+    Open,
+    /// A caller holding this scope.
+    Needs(Scope),
+}
+
+/// One route: a method on a path, what it asks of the caller, and its handler.
 struct Endpoint {
     method: Method,
     path: &'static str,
+    access: Access,
     handler: MethodRouter<ApiState>,
 }
 
 fn endpoint<H: Handler<T, ApiState>, T: 'static>(
     method: Method,
     path: &'static str,
+    access: Access,
     handler: H,
 ) -> Endpoint {
     let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+    let handler = match access {
+        Access::Open => on(filter, handler),
+        Access::Needs(scope) => on(filter, handler).route_layer(
+            axum::middleware::from_fn_with_state(scope, auth::require_scope),
+        ),
+    };
     Endpoint {
         method,
         path,
-        handler: on(filter, handler),
+        access,
+        handler,
     }
 }
 
-/// Every route of the API. [`router`] is built from this list alone, so [`routes`] (and the
-/// test that holds the OpenAPI document to it) sees exactly what is served.
+/// Every route of the API with the access it needs: the route table. [`router`] is built
+/// from this list alone, so [`routes`] (and the tests that hold the OpenAPI document and the
+/// scopes to it) see exactly what is served.
 fn endpoints() -> Vec<Endpoint> {
+    use Access::{Needs, Open};
+    use Scope::{Operate, Read, Submit};
     vec![
-        endpoint(Method::POST, "/v1/workflows", workflows::submit),
-        endpoint(Method::GET, "/v1/workflows", workflows::list),
-        endpoint(Method::GET, "/v1/workflows/{id}", workflows::get),
-        endpoint(Method::POST, "/v1/workflows/{id}/abort", workflows::abort),
-        endpoint(Method::POST, "/v1/workflows/{id}/retry", workflows::retry),
-        endpoint(Method::GET, "/v1/workflow-types", workflows::workflow_types),
-        endpoint(Method::GET, "/v1/overview", overview::overview),
-        endpoint(Method::GET, "/healthz", ops::healthz),
-        endpoint(Method::GET, "/readyz", ops::readyz),
-        endpoint(Method::GET, "/metrics", ops::metrics),
-        endpoint(Method::GET, "/openapi.json", ops::openapi_json),
+        endpoint(
+            Method::POST,
+            "/v1/workflows",
+            Needs(Submit),
+            workflows::submit,
+        ),
+        endpoint(Method::GET, "/v1/workflows", Needs(Read), workflows::list),
+        endpoint(
+            Method::GET,
+            "/v1/workflows/{id}",
+            Needs(Read),
+            workflows::get,
+        ),
+        endpoint(
+            Method::POST,
+            "/v1/workflows/{id}/abort",
+            Needs(Operate),
+            workflows::abort,
+        ),
+        endpoint(
+            Method::POST,
+            "/v1/workflows/{id}/retry",
+            Needs(Operate),
+            workflows::retry,
+        ),
+        endpoint(
+            Method::GET,
+            "/v1/workflow-types",
+            Needs(Read),
+            workflows::workflow_types,
+        ),
+        endpoint(Method::GET, "/v1/overview", Needs(Read), overview::overview),
+        endpoint(Method::GET, "/healthz", Open, ops::healthz),
+        endpoint(Method::GET, "/readyz", Open, ops::readyz),
+        endpoint(Method::GET, "/metrics", Needs(Read), ops::metrics),
+        endpoint(Method::GET, "/openapi.json", Needs(Read), ops::openapi_json),
     ]
+}
+
+/// The method, path and access of every route the router serves.
+pub fn route_access() -> Vec<(Method, &'static str, Access)> {
+    endpoints()
+        .into_iter()
+        .map(|e| (e.method, e.path, e.access))
+        .collect()
 }
 
 /// The method and path of every route the router serves.
@@ -221,8 +281,9 @@ pub fn openapi_document(config: &ApiConfig, registry: &Registry) -> serde_json::
     openapi::document(config, registry)
 }
 
-/// The API as a router, with the web console at `/ui/` ([`console`]): auth (when tokens are
-/// configured) runs before routing; unknown routes and wrong methods answer JSON errors too. Each request runs in a task of its own
+/// The API as a router, with the web console at `/ui/` ([`console`]): authentication (when
+/// tokens or JWT keys are configured) runs before routing, each route's scope check after it;
+/// unknown routes and wrong methods answer JSON errors too. Each request runs in a task of its own
 /// ([`detach`]): a client that hangs up does not cut a handler short.
 pub fn router(state: ApiState) -> Router {
     let body_bytes_max = state.config.body_bytes_max;
@@ -234,7 +295,7 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(ops::wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_token,
+            auth::authenticate,
         ))
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(axum::middleware::from_fn_with_state(
@@ -284,4 +345,53 @@ async fn record_request(
         started.elapsed(),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The route table's scopes, as docs/api.md documents them: reads need `read`, the submit
+    /// `submit`, abort and retry `operate`, and only the probes are open. A route added
+    /// without a line here fails this test.
+    #[test]
+    fn every_route_has_the_documented_access() {
+        use Access::{Needs, Open};
+        use Scope::{Operate, Read, Submit};
+        let expected = [
+            ("POST", "/v1/workflows", Needs(Submit)),
+            ("GET", "/v1/workflows", Needs(Read)),
+            ("GET", "/v1/workflows/{id}", Needs(Read)),
+            ("POST", "/v1/workflows/{id}/abort", Needs(Operate)),
+            ("POST", "/v1/workflows/{id}/retry", Needs(Operate)),
+            ("GET", "/v1/workflow-types", Needs(Read)),
+            ("GET", "/v1/overview", Needs(Read)),
+            ("GET", "/healthz", Open),
+            ("GET", "/readyz", Open),
+            ("GET", "/metrics", Needs(Read)),
+            ("GET", "/openapi.json", Needs(Read)),
+        ];
+        let served: Vec<(String, &str, Access)> = route_access()
+            .into_iter()
+            .map(|(m, p, a)| (m.to_string(), p, a))
+            .collect();
+        let expected: Vec<(String, &str, Access)> = expected
+            .into_iter()
+            .map(|(m, p, a)| (m.to_owned(), p, a))
+            .collect();
+        assert_eq!(served, expected);
+    }
+
+    /// An open route is exactly one the auth layer lets through without a token: otherwise a
+    /// route would be open in the table but guarded (or the reverse) before routing.
+    #[test]
+    fn open_routes_are_the_public_paths() {
+        for (method, path, access) in route_access() {
+            assert_eq!(
+                access == Access::Open,
+                auth::is_public(path),
+                "{method} {path}"
+            );
+        }
+    }
 }

@@ -80,6 +80,11 @@ pub struct Workflow {
     pub parked_reason: Option<String>,
     pub abort_requested: bool,
     pub idempotency_key: Option<String>,
+    /// Who submitted it, last asked to abort it, last retried it: a JWT's `sub` or a static
+    /// token's name (`token:` and 8 hex digits); `null` without auth or when nobody did.
+    pub submitted_by: Option<String>,
+    pub aborted_by: Option<String>,
+    pub retried_by: Option<String>,
     pub created_at: Time,
     pub updated_at: Time,
     pub finished_at: Option<Time>,
@@ -246,6 +251,9 @@ impl From<&WorkflowRecord> for Workflow {
             parked_reason: w.parked_reason.clone(),
             abort_requested: w.abort_requested,
             idempotency_key: w.idempotency_key.clone(),
+            submitted_by: w.submitted_by.clone(),
+            aborted_by: w.aborted_by.clone(),
+            retried_by: w.retried_by.clone(),
             created_at: time(w.created_at),
             updated_at: time(w.updated_at),
             finished_at: w.finished_at.map(time),

@@ -4,6 +4,7 @@
 //! Thin: each handler reads its request, calls one store operation and converts the answer to
 //! wire types. Every check that can refuse a request runs before the store writes anything.
 
+use super::auth::Subject;
 use super::error::Error;
 use super::extract::{idempotency_key, parse_wait, ApiQuery, JsonBody, WorkflowPath};
 use super::limit::SubmitAllowed;
@@ -31,6 +32,7 @@ const PAGE_ROWS_MAX: u32 = 500;
 /// with the same `Idempotency-Key` and body created.
 pub(super) async fn submit(
     _rate: SubmitAllowed,
+    Subject(subject): Subject,
     State(state): State<ApiState>,
     slot: Option<Extension<Slot>>,
     ApiQuery(query): ApiQuery<WaitQuery>,
@@ -42,6 +44,7 @@ pub(super) async fn submit(
         workflow_type: body.workflow_type,
         input: body.input,
         idempotency_key: idempotency_key(&headers)?,
+        submitted_by: subject,
     };
     let submitted = state.store.submit(&state.registry, &new).await?;
     if submitted.created {
@@ -185,9 +188,13 @@ pub(super) async fn list(
 /// `POST /v1/workflows/{id}/abort`: 409 once terminal or past the pivot.
 pub(super) async fn abort(
     State(state): State<ApiState>,
+    Subject(subject): Subject,
     WorkflowPath(id): WorkflowPath,
 ) -> Result<Json<StatusAnswer>, Error> {
-    let status = state.store.abort(&state.registry, id).await?;
+    let status = state
+        .store
+        .abort(&state.registry, id, subject.as_deref())
+        .await?;
     if status.is_terminal() {
         // Nothing had run yet: the abort finished the workflow at once.
         state.watcher.notify_finished(id, status);
@@ -198,9 +205,13 @@ pub(super) async fn abort(
 /// `POST /v1/workflows/{id}/retry`: 409 unless parked as `failed`.
 pub(super) async fn retry(
     State(state): State<ApiState>,
+    Subject(subject): Subject,
     WorkflowPath(id): WorkflowPath,
 ) -> Result<Json<StatusAnswer>, Error> {
-    let status = state.store.retry(&state.registry, id).await?;
+    let status = state
+        .store
+        .retry(&state.registry, id, subject.as_deref())
+        .await?;
     Ok(Json(StatusAnswer { id, status }))
 }
 

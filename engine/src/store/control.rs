@@ -36,13 +36,25 @@ impl Store {
     /// Asks a workflow to stop. Before the pivot it is compensated: at once if nobody holds
     /// it (its next action waits), else when the running attempt ends. Returns the status
     /// after the request. Past the pivot, or once terminal, it is refused ([`Error::Conflict`]).
-    pub async fn abort(&self, registry: &Registry, id: WorkflowId) -> Result<WorkflowStatus> {
-        retry_transient!(self.abort_once(registry, id))
+    /// `by` (the caller's subject, `None` without auth) is recorded as `aborted_by` in the
+    /// update that sets the request: the last caller whose abort was taken.
+    pub async fn abort(
+        &self,
+        registry: &Registry,
+        id: WorkflowId,
+        by: Option<&str>,
+    ) -> Result<WorkflowStatus> {
+        retry_transient!(self.abort_once(registry, id, by))
     }
 
-    async fn abort_once(&self, registry: &Registry, id: WorkflowId) -> Result<WorkflowStatus> {
+    async fn abort_once(
+        &self,
+        registry: &Registry,
+        id: WorkflowId,
+        by: Option<&str>,
+    ) -> Result<WorkflowStatus> {
         let mut tx = self.begin().await?;
-        let result = self.abort_in(&mut tx, registry, id).await;
+        let result = self.abort_in(&mut tx, registry, id, by).await;
         tx.settle(result).await
     }
 
@@ -51,6 +63,7 @@ impl Store {
         tx: &mut Tx<'_>,
         registry: &Registry,
         id: WorkflowId,
+        by: Option<&str>,
     ) -> Result<WorkflowStatus> {
         let head = self.lock_head(tx, registry, id).await?;
         match head.status {
@@ -70,8 +83,8 @@ impl Store {
             )));
         }
         tx.execute(
-            "UPDATE workflows SET abort_requested = 1 WHERE id = ?",
-            args![id.to_string()],
+            "UPDATE workflows SET abort_requested = 1, aborted_by = ? WHERE id = ?",
+            args![by.map(str::to_owned), id.to_string()],
         )
         .await?;
         if head.held {
@@ -101,14 +114,25 @@ impl Store {
     }
 
     /// Gives a parked (`failed`) workflow's stuck activity a fresh retry budget and makes it
-    /// due at once. Any other status is refused ([`Error::Conflict`]).
-    pub async fn retry(&self, registry: &Registry, id: WorkflowId) -> Result<WorkflowStatus> {
-        retry_transient!(self.retry_once(registry, id))
+    /// due at once. Any other status is refused ([`Error::Conflict`]). `by` (the caller's
+    /// subject, `None` without auth) is recorded as `retried_by`: the last retry's caller.
+    pub async fn retry(
+        &self,
+        registry: &Registry,
+        id: WorkflowId,
+        by: Option<&str>,
+    ) -> Result<WorkflowStatus> {
+        retry_transient!(self.retry_once(registry, id, by))
     }
 
-    async fn retry_once(&self, registry: &Registry, id: WorkflowId) -> Result<WorkflowStatus> {
+    async fn retry_once(
+        &self,
+        registry: &Registry,
+        id: WorkflowId,
+        by: Option<&str>,
+    ) -> Result<WorkflowStatus> {
         let mut tx = self.begin().await?;
-        let result = self.retry_in(&mut tx, registry, id).await;
+        let result = self.retry_in(&mut tx, registry, id, by).await;
         tx.settle(result).await
     }
 
@@ -117,6 +141,7 @@ impl Store {
         tx: &mut Tx<'_>,
         registry: &Registry,
         id: WorkflowId,
+        by: Option<&str>,
     ) -> Result<WorkflowStatus> {
         let head = self.lock_head(tx, registry, id).await?;
         if head.status != WorkflowStatus::Failed {
@@ -137,14 +162,15 @@ impl Store {
         tx.execute(
             &format!(
                 "UPDATE workflows SET status = ?, parked_reason = NULL, finished_at = NULL, run_at = {now}, \
-                 lease_owner = NULL, budget_step = ?, budget_kind = ?, budget_max = ?, updated_at = {now} \
-                 WHERE id = ?"
+                 lease_owner = NULL, budget_step = ?, budget_kind = ?, budget_max = ?, retried_by = ?, \
+                 updated_at = {now} WHERE id = ?"
             ),
             args![
                 status.as_str(),
                 i64::from(current.step),
                 current.kind.as_str(),
                 i64::from(head.made + budget),
+                by.map(str::to_owned),
                 id.to_string()
             ],
         )

@@ -28,6 +28,11 @@ pub struct WorkflowRecord {
     pub parked_reason: Option<String>,
     pub abort_requested: bool,
     pub idempotency_key: Option<String>,
+    /// Who submitted it, last asked to abort it, last retried it (the API's authenticated
+    /// subjects; `None` without auth).
+    pub submitted_by: Option<String>,
+    pub aborted_by: Option<String>,
+    pub retried_by: Option<String>,
     pub created_at: Micros,
     pub updated_at: Micros,
     pub finished_at: Option<Micros>,
@@ -190,6 +195,9 @@ impl Store {
             parked_reason: w.opt_text("parked_reason")?,
             abort_requested: w.int("abort_requested")? != 0,
             idempotency_key: w.opt_exact_text("idempotency_key")?,
+            submitted_by: w.opt_text("submitted_by")?,
+            aborted_by: w.opt_text("aborted_by")?,
+            retried_by: w.opt_text("retried_by")?,
             created_at: w.int("created_at")?,
             updated_at: w.int("updated_at")?,
             finished_at: w.opt_int("finished_at")?,

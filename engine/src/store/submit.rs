@@ -30,6 +30,9 @@ pub struct NewWorkflow {
     pub input: Value,
     /// Same key and same request: the existing workflow is returned instead of a new one.
     pub idempotency_key: Option<String>,
+    /// Who submits it (the API's authenticated subject); `None` without auth. A repeat with
+    /// the same key answers the first submit's workflow, with the first submitter.
+    pub submitted_by: Option<String>,
 }
 
 /// The answer to a submit.
@@ -259,15 +262,16 @@ impl Store {
                 p.new.idempotency_key.clone(),
                 ActivityKind::Action.as_str(),
                 i64::from(p.def.policy(0, ActivityKind::Action).max_attempts),
+                p.new.submitted_by.clone(),
             ]);
         }
         // Due at once; no journal row until the first activity is done.
         let sql = format!(
             "INSERT INTO workflows (id, workflow_type, version, status, current_step, current_kind, current_name, \
-             input, outputs, idempotency_key, budget_step, budget_kind, budget_max, run_at, epoch, created_at, \
-             updated_at) VALUES {}",
+             input, outputs, idempotency_key, budget_step, budget_kind, budget_max, submitted_by, run_at, epoch, \
+             created_at, updated_at) VALUES {}",
             rows(format!(
-                "(?, ?, ?, ?, 0, ?, ?, ?, '{{}}', ?, 0, ?, ?, {now}, 0, {now}, {now})"
+                "(?, ?, ?, ?, 0, ?, ?, ?, '{{}}', ?, 0, ?, ?, ?, {now}, 0, {now}, {now})"
             ))
         );
         tx.execute(&sql, workflows).await?;

@@ -1,14 +1,17 @@
 //! The HTTP API through `tower::ServiceExt::oneshot` on the router: status codes, JSON
-//! errors, idempotency, waits and auth, on SQLite and MariaDB. This file holds the fixtures;
+//! errors, idempotency, waits and auth (static tokens and JWTs), on SQLite and MariaDB. This file holds the fixtures;
 //! the scenarios live in its submodules.
 
 mod bad_input;
 mod console;
 mod control;
 mod hangups;
+mod jwt;
+mod keys;
 mod ops;
 mod props;
 mod read;
+mod subjects;
 mod submit;
 mod wait;
 

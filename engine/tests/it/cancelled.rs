@@ -35,7 +35,7 @@ async fn store_calls_cut_short_at_every_await_leave_the_pool_usable(db: TestDb) 
     let mut cuts = 0;
     for round in 0..ROUNDS {
         let id = ids[round % ids.len()];
-        cuts += cut_at_every_suspension(|| store.abort(&registry, id)).await;
+        cuts += cut_at_every_suspension(|| store.abort(&registry, id, None)).await;
         cuts += cut_at_every_suspension(|| store.claim(&registry, "cut", 4, 60_000)).await;
         cuts += cut_at_every_suspension(|| store.now()).await;
         cuts += cut_at_every_suspension(|| store.get(id)).await;
@@ -54,7 +54,7 @@ async fn store_calls_cut_short_at_every_await_leave_the_pool_usable(db: TestDb) 
         .await
         .unwrap_or_else(|_| panic!("submit {n} after the cuts: no answer within 5 s"))
         .expect("submit");
-        let aborted = tokio::time::timeout(ANSWER_DEADLINE, store.abort(&registry, fresh.id))
+        let aborted = tokio::time::timeout(ANSWER_DEADLINE, store.abort(&registry, fresh.id, None))
             .await
             .unwrap_or_else(|_| panic!("abort {n} after the cuts: no answer within 5 s"))
             .expect("abort");

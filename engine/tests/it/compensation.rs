@@ -107,7 +107,7 @@ async fn abort_before_a_step_starts_compensates_at_once(db: TestDb) {
         stepwise.run_once().await.unwrap();
     }
     assert_eq!(
-        store.abort(&registry, id).await.unwrap(),
+        store.abort(&registry, id, None).await.unwrap(),
         WorkflowStatus::Compensating
     );
     runner(&store, &registry, &script, "w")
@@ -133,13 +133,13 @@ async fn abort_before_a_step_starts_compensates_at_once(db: TestDb) {
         .unwrap()
         .id;
     assert_eq!(
-        store.abort(&registry, pending).await.unwrap(),
+        store.abort(&registry, pending, None).await.unwrap(),
         WorkflowStatus::Compensated,
         "nothing ran yet"
     );
     assert!(
         matches!(
-            store.abort(&registry, pending).await,
+            store.abort(&registry, pending, None).await,
             Err(Error::Conflict(_))
         ),
         "already terminal"
@@ -160,13 +160,15 @@ async fn abort_is_refused_after_the_pivot(db: TestDb) {
         .run_once()
         .await
         .unwrap();
-    let err = store.abort(&registry, id).await.unwrap_err();
+    let err = store.abort(&registry, id, None).await.unwrap_err();
     assert!(err.to_string().contains("pivot"), "{err}");
     let wf = store.get(id).await.unwrap().unwrap();
     assert!(!wf.abort_requested);
     assert_eq!(wf.status, WorkflowStatus::Running);
     assert!(matches!(
-        store.abort(&registry, engine::WorkflowId::new()).await,
+        store
+            .abort(&registry, engine::WorkflowId::new(), None)
+            .await,
         Err(Error::NotFound(_))
     ));
 }

@@ -32,7 +32,7 @@ async fn a_refused_abort_or_retry_leaves_the_workflow_claimable_at_once(db: Test
     assert_eq!(claimed.len(), 1);
     for _ in 0..20 {
         // Running, so an operator's retry is refused.
-        match store.retry(&registry, id).await {
+        match store.retry(&registry, id, None).await {
             Err(Error::Conflict(_)) => {}
             other => panic!("retry of a running workflow: {other:?}"),
         }
@@ -67,7 +67,7 @@ async fn a_refused_abort_or_retry_leaves_the_workflow_claimable_at_once(db: Test
             .unwrap_or_else(|| panic!("step {step} hands on"));
     }
     for _ in 0..20 {
-        match store.abort(&registry, id).await {
+        match store.abort(&registry, id, None).await {
             Err(Error::Conflict(_)) => {}
             other => panic!("abort past the pivot: {other:?}"),
         }

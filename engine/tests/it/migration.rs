@@ -205,12 +205,22 @@ async fn workflows_in_flight_survive_the_lean_journal_migration(db: TestDb) {
     let expire = format!("UPDATE workflows SET run_at = {T} WHERE id = '{RUNNING}'");
     assert_eq!(db.execute(&expire).await, 1);
     drive(&db, &runner, id(RUNNING), 20).await;
-    store.retry(&registry, id(PARKED)).await.expect("retry");
+    store
+        .retry(&registry, id(PARKED), Some("operator"))
+        .await
+        .expect("retry");
     drive(&db, &runner, id(PARKED), 20).await;
     for wf in [PENDING, RUNNING, PARKED, DONE] {
         let record = store.get(id(wf)).await.unwrap().unwrap();
         assert_eq!(record.status, WorkflowStatus::Completed, "{wf}");
         assert_eq!(record.activities.len(), 7, "{wf}");
+        // Migration 0005: rows written before it have no subjects; a later retry records one.
+        let retried_by = (wf == PARKED).then(|| "operator".to_owned());
+        assert_eq!(
+            (record.submitted_by, record.aborted_by, record.retried_by),
+            (None, None, retried_by),
+            "{wf}"
+        );
     }
     let step1 = store.get(id(RUNNING)).await.unwrap().unwrap().activities[1].clone();
     assert_eq!(

@@ -80,7 +80,7 @@ async fn store_abort(
     registry: &Registry,
     id: WorkflowId,
 ) -> engine::store::Result<WorkflowStatus> {
-    store.abort(registry, id).await
+    store.abort(registry, id, None).await
 }
 
 async fn store_retry(
@@ -88,7 +88,7 @@ async fn store_retry(
     registry: &Registry,
     id: WorkflowId,
 ) -> engine::store::Result<WorkflowStatus> {
-    store.retry(registry, id).await
+    store.retry(registry, id, None).await
 }
 
 async fn store_get(store: &Store, id: WorkflowId) -> engine::store::Result<WorkflowRecord> {
@@ -793,6 +793,7 @@ impl Case<'_> {
     async fn submit(&mut self, key: Option<&str>, user: i64) -> Result<(), String> {
         let new = NewWorkflow {
             idempotency_key: key.map(str::to_owned),
+            submitted_by: None,
             ..purchase(WORKFLOW_TYPE, user, 1)
         };
         let got = bounded("submit", store_submit(&self.store, &self.registry, &new)).await?;

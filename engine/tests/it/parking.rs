@@ -24,7 +24,10 @@ async fn a_post_pivot_step_is_parked_never_compensated_and_retried_by_an_operato
     }
     let w = runner(&store, &registry, &script, "w");
     assert!(
-        matches!(store.retry(&registry, id).await, Err(Error::Conflict(_))),
+        matches!(
+            store.retry(&registry, id, None).await,
+            Err(Error::Conflict(_))
+        ),
         "only parked workflows"
     );
     drive(&db, &w, id, 10).await;
@@ -55,7 +58,7 @@ async fn a_post_pivot_step_is_parked_never_compensated_and_retried_by_an_operato
     );
 
     assert_eq!(
-        store.retry(&registry, id).await.unwrap(),
+        store.retry(&registry, id, None).await.unwrap(),
         WorkflowStatus::Running
     );
     w.run_once().await.unwrap();
@@ -99,7 +102,7 @@ async fn a_failing_compensation_parks_the_workflow(db: TestDb) {
         .unwrap()
         .contains("compensation of `reserve_balance`"));
     assert_eq!(
-        store.retry(&registry, id).await.unwrap(),
+        store.retry(&registry, id, None).await.unwrap(),
         WorkflowStatus::Compensating
     );
     w.run_once().await.unwrap();

@@ -195,6 +195,7 @@ async fn idempotency_keys_are_byte_exact_and_never_hang_submits(db: TestDb) {
     ];
     let keyed = |key: &str, user: i64| NewWorkflow {
         idempotency_key: Some(key.to_owned()),
+        submitted_by: None,
         ..purchase("purchase", user, 1)
     };
     let mut first = Vec::new();
@@ -355,7 +356,7 @@ async fn a_completion_without_its_definition_is_parked_alone(db: TestDb) {
         "{reason}"
     );
     assert_eq!(
-        store.retry(&registry, lonely).await.unwrap(),
+        store.retry(&registry, lonely, None).await.unwrap(),
         WorkflowStatus::Running,
         "an operator can retry it with a worker that has the definition"
     );
@@ -380,7 +381,7 @@ async fn an_operator_retry_gives_the_full_budget_with_the_policy_delays(db: Test
         store.get(id).await.unwrap().unwrap().status,
         WorkflowStatus::Failed
     );
-    store.retry(&registry, id).await.unwrap();
+    store.retry(&registry, id, None).await.unwrap();
     let mut delays_ms = Vec::new();
     for _ in 0..3 {
         w.run_once().await.unwrap();

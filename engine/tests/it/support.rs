@@ -44,6 +44,7 @@ pub fn purchase(workflow_type: &str, user_id: i64, quantity: i64) -> NewWorkflow
         workflow_type: workflow_type.into(),
         input: json!({"user_id": user_id, "product_id": 1, "quantity": quantity, "payment_method_id": user_id}),
         idempotency_key: None,
+        submitted_by: None,
     }
 }
 

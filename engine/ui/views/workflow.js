@@ -62,6 +62,10 @@ export async function mount(root, { signal, route, setLive }) {
         h('div', { class: 'wide' }, h('dt', {}, 'parked reason'), cell('parkedReason', { 'data-field': 'parked-reason' })),
         h('div', {}, h('dt', {}, 'Idempotency-Key'), cell('idempotencyKey', { 'data-field': 'idempotency-key', class: 'mono' })),
         h('div', {}, h('dt', {}, 'abort requested'), cell('abortRequested', { 'data-field': 'abort-requested' })),
+        // Who acted (the API's authenticated subjects): shown only when the server recorded one.
+        (f.submittedByRow = h('div', { hidden: true }, h('dt', {}, 'submitted by'), cell('submittedBy', { 'data-field': 'submitted-by', class: 'mono' }))),
+        (f.abortedByRow = h('div', { hidden: true }, h('dt', {}, 'aborted by'), cell('abortedBy', { 'data-field': 'aborted-by', class: 'mono' }))),
+        (f.retriedByRow = h('div', { hidden: true }, h('dt', {}, 'retried by'), cell('retriedBy', { 'data-field': 'retried-by', class: 'mono' }))),
       ),
       h('div', { class: 'actions' }, abortButton, retryButton, hint),
       answer,
@@ -123,6 +127,14 @@ export async function mount(root, { signal, route, setLive }) {
     f.idempotencyKey.textContent = w.idempotency_key || '—';
     f.idempotencyKey.classList.toggle('mono', Boolean(w.idempotency_key));
     f.abortRequested.textContent = w.abort_requested ? 'yes' : 'no';
+    for (const [row, value, subject] of [
+      [f.submittedByRow, f.submittedBy, w.submitted_by],
+      [f.abortedByRow, f.abortedBy, w.aborted_by],
+      [f.retriedByRow, f.retriedBy, w.retried_by],
+    ]) {
+      row.hidden = !subject;
+      value.textContent = subject || '—';
+    }
 
     // Abort: offered for every non-terminal status; the API decides (409 past the pivot), and
     // a hint says so when the journal already shows the pivot passed.

@@ -72,6 +72,7 @@ impl Scene {
             workflow_type: "purchase".into(),
             input: json!({"user_id": user, "product_id": cast.stocked, "quantity": 1, "payment_method_id": card}),
             idempotency_key: None,
+            submitted_by: None,
         };
         // The zombie prices P1, is handed its reserve_balance and freezes with the Try rendered.
         let p1 = self.store.submit(&self.registry, &purchase).await?.id;
@@ -96,7 +97,7 @@ impl Scene {
         self.expect(p1, WorkflowStatus::Compensated, "INSUFFICIENT_BALANCE")
             .await?;
         // P0 is aborted: its money comes back, so a Try of P1 would now find enough.
-        self.store.abort(&self.registry, p0).await?;
+        self.store.abort(&self.registry, p0, None).await?;
         self.run_to_end(p0_next).await?;
         self.expect(p0, WorkflowStatus::Compensated, "ABORTED")
             .await?;

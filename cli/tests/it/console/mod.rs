@@ -19,6 +19,7 @@ mod detail;
 mod list;
 mod live;
 mod selfcheck;
+mod subjects;
 mod views;
 
 use crate::support::{get_json, Databases};
@@ -45,6 +46,15 @@ impl System {
 
     /// The same, with an API that asks for one of `tokens` (none: no auth).
     pub async fn start_with_tokens(registry: Arc<engine::Registry>, tokens: &[&str]) -> System {
+        System::start_with_auth(registry, tokens, None).await
+    }
+
+    /// The same, with an API that also accepts the JWTs `jwt` verifies.
+    pub async fn start_with_auth(
+        registry: Arc<engine::Registry>,
+        tokens: &[&str],
+        jwt: Option<engine::api::Jwt>,
+    ) -> System {
         let dbs = Databases::fresh(testkit::TestDb::sqlite("console")).await;
         let config = DevConfig {
             urls: dbs.urls(),
@@ -53,6 +63,7 @@ impl System {
             registry,
             tuning: crate::support::fast_tuning(),
             api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
+            jwt,
             http: httpguard::Limits::default(),
             submit_rate: None,
         };

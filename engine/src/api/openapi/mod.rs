@@ -2,7 +2,8 @@
 //!
 //! Not generated from the handlers: it describes `wire` and the routes of `endpoints()`, and
 //! a test fails when a served route is missing here (or described here but not served). Built
-//! per server, so that it says what this one does: bearer auth only when it has tokens, the
+//! per server, so that it says what this one does: bearer auth (and each route's scope) only
+//! when it asks for credentials (static tokens or JWT keys), the
 //! workflow types (and their inputs) it has loaded, and its limits.
 
 mod schemas;
@@ -17,10 +18,11 @@ pub const WAIT_PATTERN: &str = "^[0-9]+(ms|s)?$";
 
 /// The whole document of a server with `config` and `registry`, served at `/openapi.json`.
 pub fn document(config: &ApiConfig, registry: &Registry) -> Value {
-    let auth = !config.tokens.is_empty();
+    let auth = super::auth::enabled(config);
     let mut paths = paths();
-    if !auth {
-        drop_response(&mut paths, "401");
+    match auth {
+        true => add_scopes(&mut paths),
+        false => drop_response(&mut paths, "401"),
     }
     add_overloaded(&mut paths);
     if config.submit_rate.is_some() {
@@ -42,8 +44,13 @@ pub fn document(config: &ApiConfig, registry: &Registry) -> Value {
     });
     if auth {
         doc["security"] = json!([{"bearer": []}]);
-        doc["components"]["securitySchemes"] =
-            json!({"bearer": {"type": "http", "scheme": "bearer"}});
+        let mut scheme = json!({"type": "http", "scheme": "bearer", "description":
+            "A static API token (every scope) or a JWT whose `scope` or `scp` claim names \
+             sagaflow:read, sagaflow:submit or sagaflow:operate."});
+        if config.jwt.as_ref().is_some_and(super::Jwt::accepts_any) {
+            scheme["bearerFormat"] = json!("JWT");
+        }
+        doc["components"]["securitySchemes"] = json!({ "bearer": scheme });
     }
     doc
 }
@@ -76,6 +83,20 @@ fn add_overloaded(paths: &mut Value) {
         let operations = ops.as_object_mut().into_iter().flat_map(|o| o.values_mut());
         for op in operations {
             op["responses"]["503"] = error_response(503);
+        }
+    }
+}
+
+/// Adds 403 and the scope each guarded operation needs (from the route table).
+fn add_scopes(paths: &mut Value) {
+    for (method, path, access) in super::route_access() {
+        let super::Access::Needs(scope) = access else {
+            continue;
+        };
+        let method = method.as_str().to_ascii_lowercase();
+        if let Some(op) = paths.get_mut(path).and_then(|p| p.get_mut(&method)) {
+            op["description"] = json!(format!("Needs the scope `{scope}`."));
+            op["responses"]["403"] = error_response(403);
         }
     }
 }
@@ -178,7 +199,11 @@ fn error_response(status: u16) -> Value {
             "BAD_REQUEST, TOO_DEEP, STRING_TOO_LONG, INVALID_WORKFLOW_ID or \
              IDEMPOTENCY_KEY_TOO_LONG"
         }
-        401 => "UNAUTHORIZED: a bearer token is required",
+        401 => {
+            "UNAUTHORIZED: no bearer token, or one refused (the message says why: expired, \
+             wrong audience, ...)"
+        }
+        403 => "FORBIDDEN: the token does not carry the scope this route needs",
         404 => "NOT_FOUND",
         408 => "BODY_TIMEOUT: the body did not arrive within the body-read timeout",
         409 => "CONFLICT: not possible in the workflow's status",
@@ -270,6 +295,41 @@ mod tests {
         );
         assert!(statuses(&guarded).contains(&"401".to_owned()));
         assert_eq!(guarded["paths"]["/healthz"]["get"]["security"], json!([]));
+        assert!(!statuses(&open).contains(&"403".to_owned()));
+        let submit = &guarded["paths"]["/v1/workflows"]["post"];
+        assert_eq!(
+            submit["responses"]["403"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Error"
+        );
+        assert!(submit["description"]
+            .as_str()
+            .unwrap()
+            .contains("sagaflow:submit"));
+        let abort = &guarded["paths"]["/v1/workflows/{id}/abort"]["post"];
+        assert!(abort["description"]
+            .as_str()
+            .unwrap()
+            .contains("sagaflow:operate"));
+        assert!(guarded["paths"]["/healthz"]["get"]["responses"]
+            .get("403")
+            .is_none());
+        assert!(guarded["components"]["securitySchemes"]["bearer"]
+            .get("bearerFormat")
+            .is_none());
+
+        let jwt = crate::api::Jwt::default()
+            .with_hs256_secret(&[1; 32])
+            .unwrap();
+        let config = ApiConfig {
+            jwt: Some(jwt),
+            ..ApiConfig::default()
+        };
+        let by_jwt = document(&config, &registry);
+        assert_eq!(by_jwt["security"], json!([{"bearer": []}]));
+        assert_eq!(
+            by_jwt["components"]["securitySchemes"]["bearer"]["bearerFormat"],
+            "JWT"
+        );
     }
 
     #[test]

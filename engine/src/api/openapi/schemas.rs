@@ -178,6 +178,8 @@ fn workflow_schemas() -> Value {
             "input": {"type": "object"}, "outputs": {"type": "object"}, "error": error,
             "failed_step": nullable("integer"), "parked_reason": nullable("string"),
             "abort_requested": {"type": "boolean"}, "idempotency_key": nullable("string"),
+            "submitted_by": nullable("string"), "aborted_by": nullable("string"),
+            "retried_by": nullable("string"),
             "created_at": time(false), "updated_at": time(false), "finished_at": time(true),
             "activities": {"type": "array", "items": schema_ref("Activity")}})),
         "Activity": object(&["step", "name", "kind", "status", "attempt", "max_attempts",

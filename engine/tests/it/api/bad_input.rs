@@ -217,8 +217,9 @@ async fn unknown_routes_and_wrong_methods_answer_json_errors(db: TestDb) {
 }
 
 /// With tokens set, a missing, wrong or non-Bearer token is 401 UNAUTHORIZED with
-/// `WWW-Authenticate: Bearer` on every route (even unknown ones) and writes nothing; the
-/// health probes need no token; the right token submits.
+/// `WWW-Authenticate: Bearer` (`error="invalid_token"` for a wrong bearer token) on every
+/// route (even unknown ones) and writes nothing; the health probes need no token; the right
+/// token submits.
 async fn tokens_guard_every_route_but_the_health_probes(db: TestDb) {
     let config = ApiConfig {
         tokens: vec!["first-token".into(), "s3cret-token".into()],
@@ -234,12 +235,13 @@ async fn tokens_guard_every_route_but_the_health_probes(db: TestDb) {
         }
         req
     };
-    for auth in [
-        None,
-        Some("Bearer wrong-token"),
-        Some("Bearer s3cret-toke"),
-        Some("Basic czNjcmV0LXRva2Vu"),
-        Some("s3cret-token"),
+    let invalid = r#"Bearer error="invalid_token""#;
+    for (auth, challenge) in [
+        (None, "Bearer"),
+        (Some("Bearer wrong-token"), invalid),
+        (Some("Bearer s3cret-toke"), invalid),
+        (Some("Basic czNjcmV0LXRva2Vu"), "Bearer"),
+        (Some("s3cret-token"), "Bearer"),
     ] {
         let reply = app.send(with_auth("/v1/workflows", auth)).await;
         assert_eq!(
@@ -247,7 +249,11 @@ async fn tokens_guard_every_route_but_the_health_probes(db: TestDb) {
             (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             "{auth:?}"
         );
-        assert_eq!(reply.headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(
+            reply.headers[header::WWW_AUTHENTICATE],
+            challenge,
+            "{auth:?}"
+        );
     }
     for uri in [
         "/v1/workflow-types",
