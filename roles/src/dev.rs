@@ -212,6 +212,7 @@ impl Dev {
             listener,
             engine::api::router(state),
             config.http,
+            None,
             wait_true(stopped),
         );
         let server = tokio::spawn(serve);

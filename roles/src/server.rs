@@ -108,6 +108,7 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         listener,
         engine::api::router(state),
         args.http.limits(),
+        None,
         shutdown_signal(),
     )
     .await?;

@@ -304,7 +304,7 @@ pub async fn spawn(state: AppState, listen: SocketAddr) -> Result<Running, Error
         source,
     })?;
     let limits = state.limits;
-    let serve = httpguard::serve(listener, router(state), limits, async {
+    let serve = httpguard::serve(listener, router(state), limits, None, async {
         // Either a stop request or a dropped handle ends the server.
         let _ = stopped.await;
     });
@@ -331,7 +331,7 @@ pub async fn run(
     })?;
     tracing::info!(service = service.name(), %addr, admin = config.admin_enabled, "service listening");
     let limits = state.limits;
-    httpguard::serve(listener, router(state), limits, shutdown)
+    httpguard::serve(listener, router(state), limits, None, shutdown)
         .await
         .map_err(Error::Serve)?;
     tracing::info!(service = service.name(), "service stopped");
