@@ -256,6 +256,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 api_tokens: Vec::new(),
                 http: httpguard::Limits::default(),
                 submit_rate: None,
+                tls: None,
             };
             let dev = Dev::start(config).await?;
             let mut services = Services::default();

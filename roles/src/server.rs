@@ -2,7 +2,7 @@
 //! containers' health check.
 
 use crate::load_registry;
-use crate::settings::{ConfigError, HttpLimits, SubmitRateArgs};
+use crate::settings::{ConfigError, HttpLimits, ServerTls, SubmitRateArgs};
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use anyhow::Context;
 use engine::api::{ApiConfig, ApiState, Watcher};
@@ -41,6 +41,8 @@ pub struct ServerArgs {
     pub http: HttpLimits,
     #[command(flatten)]
     pub submit_rate: SubmitRateArgs,
+    #[command(flatten)]
+    pub tls: ServerTls,
 }
 
 impl ServerArgs {
@@ -69,6 +71,7 @@ const WATCH_POLL_WITH_REDIS_MS: u64 = 1_000;
 pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
     args.validate(&registry)?;
+    let tls = args.tls.load()?;
     let store = Store::connect(&args.database_url, args.db_connections_max)
         .await
         .with_context(|| format!("connecting to {}", args.database_url))?;
@@ -103,12 +106,13 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, console = %format!("http://{addr}/ui/"), "server listening");
+    let scheme = args.tls.scheme();
+    tracing::info!(%addr, url = %format!("{scheme}://{addr}"), console = %format!("{scheme}://{addr}/ui/"), mtls = args.tls.tls_client_ca.is_some(), "server listening");
     httpguard::serve(
         listener,
         engine::api::router(state),
         args.http.limits(),
-        None,
+        tls,
         shutdown_signal(),
     )
     .await?;

@@ -37,6 +37,7 @@ async fn start(
         api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
         http: limits,
         submit_rate,
+        tls: None,
     };
     (Dev::start(config).await.expect("system starts"), dbs)
 }

@@ -107,6 +107,7 @@ pub async fn start_system(dbs: &Databases, registry: Arc<Registry>) -> Dev {
         api_tokens: Vec::new(),
         http: httpguard::Limits::default(),
         submit_rate: None,
+        tls: None,
     };
     Dev::start(config).await.expect("system starts")
 }

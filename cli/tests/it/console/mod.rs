@@ -55,6 +55,7 @@ impl System {
             api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
             http: httpguard::Limits::default(),
             submit_rate: None,
+            tls: None,
         };
         let dev = Dev::start(config).await.expect("system starts");
         let api = dev.api_url();
