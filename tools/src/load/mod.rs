@@ -104,6 +104,9 @@ pub struct LoadArgs {
     /// With --api: where the services are (their admin endpoints seed the run).
     #[arg(long, env = "SAGAFLOW_SERVICES")]
     pub services: Option<String>,
+    /// With --api: its bearer token and the CA of an https:// API (roles::client).
+    #[command(flatten)]
+    pub client: roles::client::ApiClientArgs,
     /// Start the system on this MySQL server (databases sagaflow_load_* are recreated);
     /// also reads its counters. Default: SQLite files under --data-dir/load.
     #[arg(long, env = "SAGAFLOW_MYSQL_URL")]
@@ -317,7 +320,9 @@ async fn run_profiles(
     target: &Target,
     profiles: Vec<Profile>,
 ) -> anyhow::Result<Ran> {
-    let client = reqwest::Client::builder()
+    let client = args
+        .client
+        .builder(&target.api)?
         .timeout(Duration::from_secs(60))
         .build()
         .context("building the HTTP client")?;
