@@ -247,7 +247,7 @@ pub fn spawn_worker(saga_url: &str, services: &str, id: &str, extra: &[&str]) ->
 }
 
 /// A worker child process, killed when dropped (so a failing test leaves none behind).
-pub struct WorkerProcess(Child);
+pub struct WorkerProcess(pub Child);
 
 impl std::ops::Deref for WorkerProcess {
     type Target = Child;
