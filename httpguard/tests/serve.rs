@@ -340,9 +340,12 @@ async fn tls_connections_count_against_the_connection_cap() {
     let server = TlsServer::start(limits, false).await;
     let _stalled = TcpStream::connect(&server.addr).await.unwrap();
     let stalled_at = std::time::Instant::now();
-    let answer = server
-        .ask(&TlsServer::connector(&server.pki.ca, None))
-        .await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        server.ask(&TlsServer::connector(&server.pki.ca, None)),
+    )
+    .await
+    .expect("served once the stalled connection is closed");
     assert!(served(&answer), "{answer:?}");
     assert!(
         stalled_at.elapsed() >= Duration::from_millis(700),
