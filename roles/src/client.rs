@@ -21,6 +21,15 @@ pub fn api_client_builder(
     token: Option<&str>,
     ca: Option<&Path>,
 ) -> anyhow::Result<reqwest::ClientBuilder> {
+    client_builder(token, ca, "--api-ca")
+}
+
+/// [`api_client_builder`] with the CA's flag named `ca_flag` in its errors.
+pub(crate) fn client_builder(
+    token: Option<&str>,
+    ca: Option<&Path>,
+    ca_flag: &str,
+) -> anyhow::Result<reqwest::ClientBuilder> {
     let mut builder = reqwest::Client::builder().tls_built_in_root_certs(false);
     if let Some(token) = token {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
@@ -32,12 +41,12 @@ pub fn api_client_builder(
     }
     if let Some(path) = ca {
         let pem = std::fs::read(path)
-            .with_context(|| format!("--api-ca {}: cannot read it", path.display()))?;
+            .with_context(|| format!("{ca_flag} {}: cannot read it", path.display()))?;
         let cas = reqwest::Certificate::from_pem_bundle(&pem)
-            .with_context(|| format!("--api-ca {}: not PEM certificates", path.display()))?;
+            .with_context(|| format!("{ca_flag} {}: not PEM certificates", path.display()))?;
         anyhow::ensure!(
             !cas.is_empty(),
-            "--api-ca {}: no PEM certificate in it",
+            "{ca_flag} {}: no PEM certificate in it",
             path.display()
         );
         for ca in cas {

@@ -118,9 +118,15 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
-/// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s).
-pub async fn probe(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
+/// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s); an https://
+/// URL needs `ca`, the CA to trust (a server run with --tls-client-ca cannot be probed: the
+/// probe has no client certificate).
+pub async fn probe(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !url.starts_with("https://") || ca.is_some(),
+        "{url} is https:// but no --ca says which CA to trust"
+    );
+    let client = crate::client::client_builder(None, ca, "--ca")?
         .timeout(std::time::Duration::from_secs(2))
         .build()?;
     let status = client

@@ -3,8 +3,8 @@
 //! with a bearer token, a worker trusting the CA (`--participant-ca`) and presenting its client
 //! certificate; certificates made at run time (`testkit::certs`). The README cases end as in
 //! the plain run, through `roles::client` and through `sagaflow demo --api https://…`; and
-//! what must be refused is: plain HTTP to the TLS API, a client trusting another CA, and a
-//! worker without a client certificate (its calls never reach a service).
+//! what must be refused is: plain HTTP to the TLS API, a client (or `sagaflow probe`) trusting
+//! another CA, and a worker without a client certificate (its calls never reach a service).
 
 use crate::support::*;
 use sagaflow::demo;
@@ -266,6 +266,24 @@ async fn plain_http_a_wrong_ca_and_a_worker_without_a_client_certificate_are_ref
         .unwrap()
         .status()
         .is_success());
+    // The containers' health check: trusts --ca only.
+    let probe = |ca: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_sagaflow"))
+            .args(["probe", &healthz, "--ca", ca.to_str().unwrap()])
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("the sagaflow binary runs")
+    };
+    let trusting = probe(&system.pki.ca);
+    assert!(trusting.status.success(), "probe with the CA: {trusting:?}");
+    let other = probe(&system.pki.other_ca);
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(
+        other.status.code(),
+        Some(1),
+        "probe with another CA: {stderr}"
+    );
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
 
     let mut bad = system.worker(&dbs, "no-cert", false);
     let (status, submitted) = {
@@ -330,4 +348,47 @@ async fn plain_http_a_wrong_ca_and_a_worker_without_a_client_certificate_are_ref
     })
     .await;
     assert!(system.requests_received().await >= 7, "{wf}");
+}
+
+/// `dev`'s API with TLS (`DevConfig::tls`, what `sagaflow dev --tls-cert … --tls-key …`
+/// loads): its URL says https://, the README cases end as in the plain run through a client
+/// of `roles::client` trusting the CA, and plain HTTP gets no answer. (Its in-process services
+/// stay plain HTTP on 127.0.0.1.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_s_api_serves_https_and_its_url_says_so() {
+    let dbs = Databases::fresh(TestDb::sqlite("tls_dev")).await;
+    let pki = Pki::new();
+    let tls = sagaflow::roles::settings::ServerTls {
+        tls_cert: Some(pki.server.cert.clone()),
+        tls_key: Some(pki.server.key.clone()),
+        tls_client_ca: None,
+    };
+    let config = sagaflow::dev::DevConfig {
+        urls: dbs.urls(),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        redis_url: None,
+        registry: engine::Registry::shipped().into(),
+        tuning: fast_tuning(),
+        api_tokens: Vec::new(),
+        http: httpguard::Limits::default(),
+        submit_rate: None,
+        tls: tls.load().expect("the test certificate loads"),
+    };
+    let dev = sagaflow::dev::Dev::start(config)
+        .await
+        .expect("system starts");
+    let api = dev.api_url();
+    assert!(api.starts_with("https://127.0.0.1:"), "{api}");
+    let client = api_client(None, Some(&pki.ca)).unwrap();
+    let rows = demo::run_cases(&client, &api, None).await.unwrap();
+    let summaries: Vec<String> = rows.iter().map(|r| r.summary()).collect();
+    let expected: Vec<String> = demo::CASES.iter().map(|c| c.expected.to_owned()).collect();
+    assert_eq!(summaries, expected);
+    let plain = api.replacen("https://", "http://", 1);
+    let answer = reqwest::Client::new()
+        .get(format!("{plain}/healthz"))
+        .send()
+        .await;
+    assert!(answer.is_err(), "plain HTTP to dev's TLS API: {answer:?}");
+    dev.stop().await.unwrap();
 }
