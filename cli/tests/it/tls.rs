@@ -353,7 +353,7 @@ async fn plain_http_a_wrong_ca_and_a_worker_without_a_client_certificate_are_ref
 /// `dev`'s API with TLS (`DevConfig::tls`, what `sagaflow dev --tls-cert … --tls-key …`
 /// loads): its URL says https://, the README cases end as in the plain run through a client
 /// of `roles::client` trusting the CA, and plain HTTP gets no answer. (Its in-process services
-/// stay plain HTTP on 127.0.0.1.)
+/// stay plain HTTP on 127.0.0.1.) And `load --api https://… --api-ca …` runs against it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_s_api_serves_https_and_its_url_says_so() {
     let dbs = Databases::fresh(TestDb::sqlite("tls_dev")).await;
@@ -390,5 +390,39 @@ async fn dev_s_api_serves_https_and_its_url_says_so() {
         .send()
         .await;
     assert!(answer.is_err(), "plain HTTP to dev's TLS API: {answer:?}");
+
+    // `sagaflow load --api https://… --api-ca …`: a short run through its client.
+    let tmp = tempfile::tempdir().unwrap();
+    let services = [Service::User, Service::Payment, Service::Order]
+        .map(|s| format!("{}={}", s.name(), dev.service_url(s)))
+        .join(",");
+    let (ca, out) = (pki.ca.to_str().unwrap(), tmp.path().join("results"));
+    let flags = [
+        "--api",
+        &api,
+        "--api-ca",
+        ca,
+        "--services",
+        &services,
+        "--rate",
+        "10",
+        "--duration",
+        "1s",
+        "--buyers",
+        "5",
+        "--finish-timeout",
+        "30s",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let finished = sagaflow::load::execute(sagaflow::load::LoadArgs::from_flags(flags).unwrap())
+        .await
+        .expect("the load run over TLS succeeds");
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(finished.dir.join("summary.json")).unwrap()).unwrap();
+    let profile = &summary["profiles"][0];
+    assert!(profile["submitted"].as_u64().unwrap() >= 3, "{profile}");
+    assert_eq!(profile["submit_errors"], 0, "{profile}");
+    assert_eq!(profile["unfinished"], 0, "{profile}");
     dev.stop().await.unwrap();
 }
