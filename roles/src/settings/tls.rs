@@ -121,11 +121,15 @@ impl ParticipantTls {
     /// --participant-ca, the certificate needs its key (and the reverse), and each file must
     /// hold what its flag says.
     pub fn load(&self, services: &Services) -> Result<ClientTls, ConfigError> {
-        let https = services.names().find(|name| {
-            services
-                .get(name)
-                .is_some_and(|u| u.starts_with("https://"))
-        });
+        // The first https:// service by name, so the message does not depend on map order.
+        let https = services
+            .names()
+            .filter(|name| {
+                services
+                    .get(name)
+                    .is_some_and(|u| u.starts_with("https://"))
+            })
+            .min();
         if let (Some(name), None) = (https, &self.participant_ca) {
             return Err(tls_error(&format!(
                 "service `{name}` is https:// ({}) but no --participant-ca says which CA to \
