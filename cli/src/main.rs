@@ -45,6 +45,9 @@ enum Command {
     Probe {
         /// The URL to GET, e.g. http://127.0.0.1:8080/healthz.
         url: String,
+        /// For an https:// URL: trust the CA certificates in this PEM file.
+        #[arg(long, env = "SAGAFLOW_PROBE_CA", value_name = "PATH")]
+        ca: Option<std::path::PathBuf>,
     },
     /// Benchmarks.
     Bench {
@@ -84,7 +87,7 @@ async fn main() {
         Command::Worker(args) => roles::worker(args).await,
         Command::Service(args) => roles::service(args).await,
         Command::Migrate(args) => roles::migrate(args).await,
-        Command::Probe { url } => roles::probe(&url).await,
+        Command::Probe { url, ca } => roles::probe(&url, ca.as_deref()).await,
         Command::Load(args) => tools::load::run(args).await,
         Command::Reconcile(args) => tools::reconcile::run(args).await,
         Command::Chaos(args) => tools::chaos::run(args).await,

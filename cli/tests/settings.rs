@@ -209,3 +209,58 @@ fn http_limits_that_cannot_work_are_refused_by_server_dev_and_service() {
         "--connections-max must be at least 1 (nothing would be served)",
     );
 }
+
+/// TLS flags: a certificate without its key (or the reverse) and an unreadable file are one
+/// line naming the flag, from `server`, `dev` and `service` alike; an https:// participant or
+/// API without the CA to trust is refused by the worker and by `demo`.
+#[test]
+fn tls_flags_that_cannot_work_are_refused_in_one_line() {
+    refused(
+        &[
+            "server",
+            "--database-url",
+            NO_DB,
+            "--tls-cert",
+            "/nonexistent/c.pem",
+        ],
+        "--tls-cert needs --tls-key (both or neither)",
+    );
+    let data = std::env::temp_dir().join(format!("sagaflow-tls-refused-{}", std::process::id()));
+    let data = data.to_str().unwrap();
+    refused(
+        &["dev", "--data-dir", data, "--tls-key", "/nonexistent/k.pem"],
+        "--tls-key needs --tls-cert (both or neither)",
+    );
+    assert!(!std::path::Path::new(data).exists(), "nothing was created");
+    refused(
+        &[
+            "service",
+            "user",
+            "--database-url",
+            NO_DB,
+            "--tls-cert",
+            "/nonexistent/c.pem",
+            "--tls-key",
+            "/nonexistent/k.pem",
+        ],
+        "--tls-cert /nonexistent/c.pem: cannot read it: No such file or directory (os error 2)",
+    );
+    refused(
+        &[
+            "worker",
+            "--database-url",
+            NO_DB,
+            "--services",
+            "user=https://127.0.0.1:9,payment=http://127.0.0.1:9,order=http://127.0.0.1:9",
+        ],
+        "service `user` is https:// (https://127.0.0.1:9) but no --participant-ca says which \
+         CA to trust (there is no built-in root store; for a public CA name the system bundle, \
+         e.g. /etc/ssl/certs/ca-certificates.crt)",
+    );
+    refused(
+        &["demo", "--api", "https://127.0.0.1:9"],
+        "--api https://127.0.0.1:9 is https:// but no --api-ca says which CA to trust (there \
+         is no built-in root store; for a public CA name the system bundle, e.g. \
+         /etc/ssl/certs/ca-certificates.crt)",
+    );
+}

@@ -17,6 +17,9 @@
 //!   handler that waits for long without working (a long poll) gives its slot back with
 //!   [`Slot::release`].
 //!
+//! - **TLS** (optional, [`tls`]): the handshake runs in the connection's task within the
+//!   header-read timeout; a TLS connection counts against the connection cap like any other.
+//!
 //! Graceful shutdown as with `axum::serve`: stop accepting, let requests in flight finish.
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -30,6 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub mod tls;
+pub use tls::TlsError;
 
 /// How long a pause after an accept error such as "too many open files" before accepting
 /// again (the same as `axum::serve`).
@@ -70,10 +76,17 @@ impl Default for Limits {
 /// accepting and waits for the open connections' requests to finish (idle connections close
 /// at once). Each request carries the peer's [`ConnectInfo<SocketAddr>`] as an extension.
 /// HTTP/1.1 only (every client of this system speaks it; the header timeout is HTTP/1's).
+///
+/// With `tls` (see [`tls::server_config`]) every connection is TLS: the handshake runs in the
+/// connection's own task, never in the accept loop (a client that stalls mid-handshake cannot
+/// hold up accepting), within `header_read_timeout`, and the connection counts against
+/// `connections_max` from its accept, as a plain one does. A client that does not speak TLS
+/// (plain HTTP) fails the handshake and is disconnected without an HTTP answer.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
@@ -84,6 +97,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let open = Arc::new(Semaphore::new(limits.connections_max.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -109,10 +123,38 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             tower::ServiceExt::oneshot(router.clone(), request)
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        // Watched from now on: a shutdown during a handshake waits for that connection too.
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let acceptor = acceptor.clone();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            // A client's error (a header timeout, a reset) is the client's: nothing to report.
-            if let Err(err) = connection.await {
+            // A client's error (a header timeout, a reset, a failed handshake) is the
+            // client's: nothing to report above debug.
+            let served = match acceptor {
+                None => {
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let connection =
+                                builder.serve_connection(TokioIo::new(stream), service);
+                            watcher.watch(connection).await
+                        }
+                        Ok(Err(err)) => {
+                            tracing::debug!(error = %err, %peer, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(err) = served {
                 tracing::debug!(error = %err, %peer, "connection ended with an error");
             }
             drop(permit);

@@ -1,15 +1,23 @@
 //! `httpguard::serve` over real sockets with a tiny router: the connection cap holds new
 //! connections back until one closes, and a graceful shutdown lets the request in flight
-//! finish. (The timeouts and the in-flight cap on the real API and services:
+//! finish; with TLS, handshakes run in the connection's task within the header timeout, a
+//! plain-HTTP client is disconnected, and a client CA makes client certificates required.
+//! (The timeouts and the in-flight cap on the real API and services:
 //! `cli/tests/it/guard.rs`.)
 
 use axum::routing::get;
 use axum::Router;
 use httpguard::Limits;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+use testkit::certs::{Pair, Pki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
+use tokio_rustls::TlsConnector;
 
 async fn listener() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -36,7 +44,7 @@ async fn at_the_connection_cap_a_new_connection_waits_until_one_closes() {
         ..Limits::default()
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(httpguard::serve(listener, router, limits, async {
+    let server = tokio::spawn(httpguard::serve(listener, router, limits, None, async {
         let _ = stopped.await;
     }));
     // Two idle connections fill the cap (the server accepted both: each one answers).
@@ -93,6 +101,7 @@ async fn a_graceful_shutdown_lets_the_request_in_flight_finish() {
         listener,
         router,
         Limits::default(),
+        None,
         async {
             let _ = stopped.await;
         },
@@ -129,7 +138,7 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
         ..Limits::default()
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(httpguard::serve(listener, router, limits, async {
+    let server = tokio::spawn(httpguard::serve(listener, router, limits, None, async {
         let _ = stopped.await;
     }));
     let mut stream = TcpStream::connect(&addr).await.unwrap();
@@ -156,4 +165,213 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
     );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+// --- TLS -----------------------------------------------------------------------------------
+
+/// A server with TLS (and with `mtls`, client certificates of the test CA required) on a
+/// tiny router; the PKI, the address, the stop handle and the server task.
+struct TlsServer {
+    pki: Pki,
+    addr: String,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TlsServer {
+    async fn start(limits: Limits, mtls: bool) -> TlsServer {
+        let pki = Pki::new();
+        let config = httpguard::tls::server_config(
+            pki.server_issued.cert_pem.as_bytes(),
+            pki.server_issued.key_pem.as_bytes(),
+            mtls.then_some(pki.ca_pem.as_bytes()),
+        )
+        .unwrap();
+        let (listener, addr) = listener().await;
+        let router = Router::new().route("/", get(|| async { "hello" }));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(httpguard::serve(
+            listener,
+            router,
+            limits,
+            Some(config),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        TlsServer {
+            pki,
+            addr,
+            stop,
+            task,
+        }
+    }
+
+    /// A client trusting `ca` (PEM file), presenting `identity` when given.
+    fn connector(ca: &Path, identity: Option<&Pair>) -> TlsConnector {
+        let mut roots = RootCertStore::empty();
+        for cert in httpguard::tls::certificates(&std::fs::read(ca).unwrap()).unwrap() {
+            roots.add(cert).unwrap();
+        }
+        let builder = ClientConfig::builder_with_provider(httpguard::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match identity {
+            None => builder.with_no_client_auth(),
+            Some(pair) => {
+                let chain =
+                    httpguard::tls::certificates(&std::fs::read(&pair.cert).unwrap()).unwrap();
+                let key = httpguard::tls::private_key(&std::fs::read(&pair.key).unwrap()).unwrap();
+                builder.with_client_auth_cert(chain, key).unwrap()
+            }
+        };
+        TlsConnector::from(Arc::new(config))
+    }
+
+    /// `GET /` over TLS with `connector`: the whole answer, or the error that ended it.
+    async fn ask(&self, connector: &TlsConnector) -> std::io::Result<String> {
+        let tcp = TcpStream::connect(&self.addr).await?;
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await?;
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut answer = String::new();
+        tls.read_to_string(&mut answer).await?;
+        Ok(answer)
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+fn served(answer: &std::io::Result<String>) -> bool {
+    matches!(answer, Ok(a) if a.starts_with("HTTP/1.1 200") && a.ends_with("hello"))
+}
+
+#[tokio::test]
+async fn a_tls_client_trusting_the_ca_is_served_and_one_trusting_another_ca_is_not() {
+    let server = TlsServer::start(Limits::default(), false).await;
+    let trusting = TlsServer::connector(&server.pki.ca, None);
+    let answer = server.ask(&trusting).await;
+    assert!(served(&answer), "{answer:?}");
+    let wrong = TlsServer::connector(&server.pki.other_ca, None);
+    let answer = server.ask(&wrong).await;
+    let err = answer.expect_err("a server certificate of an unknown CA is refused");
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_plain_http_client_on_a_tls_port_gets_no_answer_but_a_closed_connection() {
+    let server = TlsServer::start(Limits::default(), false).await;
+    let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // At most a TLS alert, then the end of the stream (or a reset): never an HTTP answer.
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection");
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{read:?} {}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(answer.len() < 64, "{answer:?}");
+    // The server still serves TLS clients.
+    let answer = server
+        .ask(&TlsServer::connector(&server.pki.ca, None))
+        .await;
+    assert!(served(&answer), "{answer:?}");
+    server.stop().await;
+}
+
+/// A client that connects and never sends its ClientHello holds its connection (and its place
+/// under the cap) only until the header-read timeout; meanwhile the accept loop goes on
+/// accepting and serving others, as the handshake runs in the connection's own task.
+#[tokio::test]
+async fn a_stalled_handshake_is_closed_at_the_header_timeout_without_blocking_accepts() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(500),
+        connections_max: 2,
+        ..Limits::default()
+    };
+    let server = TlsServer::start(limits, false).await;
+    let mut stalled = TcpStream::connect(&server.addr).await.unwrap();
+    let stalled_at = std::time::Instant::now();
+    let answer = server
+        .ask(&TlsServer::connector(&server.pki.ca, None))
+        .await;
+    assert!(
+        served(&answer),
+        "served while a handshake stalls: {answer:?}"
+    );
+    assert!(
+        stalled_at.elapsed() < Duration::from_millis(450),
+        "served before the stalled handshake timed out"
+    );
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut buf))
+        .await
+        .expect("the stalled connection is closed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(
+        stalled_at.elapsed() >= Duration::from_millis(400),
+        "closed at the timeout, not before"
+    );
+    server.stop().await;
+}
+
+/// TLS connections count against the cap as plain ones do: with a cap of one, a second TLS
+/// client waits while a first, stalled one holds the only place, and is served once it is
+/// closed at the header timeout.
+#[tokio::test]
+async fn tls_connections_count_against_the_connection_cap() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(800),
+        connections_max: 1,
+        ..Limits::default()
+    };
+    let server = TlsServer::start(limits, false).await;
+    let _stalled = TcpStream::connect(&server.addr).await.unwrap();
+    let stalled_at = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        server.ask(&TlsServer::connector(&server.pki.ca, None)),
+    )
+    .await
+    .expect("served once the stalled connection is closed");
+    assert!(served(&answer), "{answer:?}");
+    assert!(
+        stalled_at.elapsed() >= Duration::from_millis(700),
+        "served only once the stalled connection left the cap: {:?}",
+        stalled_at.elapsed()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_client_ca_only_clients_with_a_certificate_of_that_ca_are_served() {
+    let server = TlsServer::start(Limits::default(), true).await;
+    let ca = &server.pki.ca;
+    let answer = server
+        .ask(&TlsServer::connector(ca, Some(&server.pki.client)))
+        .await;
+    assert!(served(&answer), "{answer:?}");
+    for (who, identity) in [
+        ("no certificate", None),
+        ("another CA's certificate", Some(&server.pki.stranger)),
+    ] {
+        let answer = server.ask(&TlsServer::connector(ca, identity)).await;
+        assert!(
+            !served(&answer) && answer.as_ref().map_or(true, String::is_empty),
+            "{who}: {answer:?}"
+        );
+    }
+    server.stop().await;
 }

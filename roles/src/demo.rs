@@ -2,6 +2,7 @@
 //! of what happened — outcome, failed step, compensations, balance and stock before and
 //! after. Starts its own in-process system (`dev`) unless given `--api`.
 
+use crate::client::ApiClientArgs;
 use crate::dev::{Databases, Dev, DevConfig, Urls};
 use crate::load_registry;
 use crate::settings::WorkerTuning;
@@ -22,6 +23,10 @@ pub struct DemoArgs {
     /// endpoints must be on). Without it those columns stay empty.
     #[arg(long, env = "SAGAFLOW_SERVICES")]
     pub services: Option<String>,
+    /// With --api: its bearer token and the CA of an https:// API (also trusted for https://
+    /// --services).
+    #[command(flatten)]
+    pub client: ApiClientArgs,
     #[command(flatten)]
     pub databases: Databases,
     /// Exit 1 when a case does not end as docs/scenario.md says (for scripts and CI).
@@ -94,12 +99,16 @@ impl Row {
     }
 }
 
-/// Runs every case against `api`, reading balances and stock from the services when known.
-pub async fn run_cases(api: &str, services: Option<&Services>) -> anyhow::Result<Vec<Row>> {
-    let client = reqwest::Client::new();
+/// Runs every case against `api` with `client` (see [`crate::client`]), reading balances and
+/// stock from the services when known.
+pub async fn run_cases(
+    client: &reqwest::Client,
+    api: &str,
+    services: Option<&Services>,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for case in CASES {
-        let before = snapshot(&client, services, case.user_id).await;
+        let before = snapshot(client, services, case.user_id).await;
         let input = json!({"user_id": case.user_id, "product_id": 1, "quantity": case.quantity, "payment_method_id": case.payment_method_id});
         let submitted = send(
             client
@@ -126,7 +135,7 @@ pub async fn run_cases(api: &str, services: Option<&Services>) -> anyhow::Result
             .filter(|a| a["kind"] == "compensation" && a["status"] == "succeeded")
             .filter_map(|a| a["name"].as_str().map(str::to_owned))
             .collect();
-        let after = snapshot(&client, services, case.user_id).await;
+        let after = snapshot(client, services, case.user_id).await;
         rows.push(Row {
             case,
             workflow,
@@ -224,10 +233,11 @@ pub fn table(rows: &[Row]) -> String {
 
 /// `sagaflow demo`.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let (dev, api, services) = match &args.api {
+    let (dev, api, services, client) = match &args.api {
         Some(api) => {
             let services = args.services.as_deref().map(Services::parse).transpose()?;
-            (None, api.trim_end_matches('/').to_owned(), services)
+            let client = args.client.client(api)?;
+            (None, api.trim_end_matches('/').to_owned(), services, client)
         }
         None => {
             let urls = match &args.databases.mysql_url {
@@ -257,6 +267,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 jwt: None,
                 http: httpguard::Limits::default(),
                 submit_rate: None,
+                tls: None,
             };
             let dev = Dev::start(config).await?;
             let mut services = Services::default();
@@ -264,10 +275,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 services.insert(s.name(), dev.service_url(s));
             }
             let api = dev.api_url();
-            (Some(dev), api, Some(services))
+            (Some(dev), api, Some(services), reqwest::Client::new())
         }
     };
-    let rows = run_cases(&api, services.as_ref()).await?;
+    let rows = run_cases(&client, &api, services.as_ref()).await?;
     print!("{}", table(&rows));
     if let Some(dev) = dev {
         dev.stop().await?;

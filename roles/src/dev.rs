@@ -2,7 +2,7 @@
 //! saga database, an in-process worker pool and the HTTP API — on SQLite files (no server
 //! needed) or on a MySQL server. Also what `demo` and the end-to-end tests start.
 
-use crate::settings::{HttpLimits, JwtArgs, SubmitRateArgs, WorkerTuning};
+use crate::settings::{HttpLimits, JwtArgs, ServerTls, SubmitRateArgs, WorkerTuning};
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use crate::{load_registry, open_store};
 use anyhow::Context;
@@ -43,6 +43,10 @@ pub struct DevArgs {
     pub submit_rate: SubmitRateArgs,
     #[command(flatten)]
     pub jwt: JwtArgs,
+    /// HTTPS for the API (the in-process services stay plain HTTP on 127.0.0.1: only this
+    /// process calls them).
+    #[command(flatten)]
+    pub tls: ServerTls,
 }
 
 /// Where `dev` and `demo` keep their four databases.
@@ -124,11 +128,15 @@ pub struct DevConfig {
     pub http: httpguard::Limits,
     /// Per-caller submit rate of the API; `None`: no limit.
     pub submit_rate: Option<engine::api::SubmitRate>,
+    /// HTTPS (and with a client CA, mTLS) for the API; `None`: plain HTTP. The in-process
+    /// services are plain HTTP on 127.0.0.1 either way.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A running in-process system.
 pub struct Dev {
     api: SocketAddr,
+    https: bool,
     services: Vec<(Service, services::Running)>,
     stop: watch::Sender<bool>,
     pool: JoinHandle<Totals>,
@@ -209,15 +217,18 @@ impl Dev {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let api = listener.local_addr()?;
+        let https = config.tls.is_some();
         let serve = httpguard::serve(
             listener,
             engine::api::router(state),
             config.http,
+            config.tls.clone(),
             wait_true(stopped),
         );
         let server = tokio::spawn(serve);
         Ok(Dev {
             api,
+            https,
             services: running,
             stop,
             pool,
@@ -226,9 +237,9 @@ impl Dev {
         })
     }
 
-    /// `http://{addr}` of the API.
+    /// `http://{addr}` of the API (`https://` with TLS).
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.api)
+        format!("{}://{}", crate::settings::scheme(self.https), self.api)
     }
 
     /// Base URL of one participant service.
@@ -261,6 +272,7 @@ async fn wait_true(mut flag: watch::Receiver<bool>) {
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
     args.http.validate()?;
+    let tls = args.tls.load()?;
     let urls = Urls::of(&args.databases);
     let config = DevConfig {
         urls,
@@ -272,6 +284,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         jwt: args.jwt.jwt()?,
         http: args.http.limits(),
         submit_rate: args.submit_rate.rate(),
+        tls,
     };
     let dev = Dev::start(config).await?;
     // Before the announcement: a SIGTERM right after it is a graceful stop too.

@@ -1,12 +1,14 @@
 //! The roles of the `sagaflow` command: the long-running `server`, `worker`, `service` and
 //! `migrate`, each on its own database and configured by flags with environment fallbacks,
-//! plus `dev` (everything in one process) and `demo`. No tool code: this crate never depends
+//! plus `dev` (everything in one process) and `demo`, and the one API client builder of every
+//! caller of the API ([`client`]). No tool code: this crate never depends
 //! on `sagaflow-tools` (the tools depend on it, for `dev` and the worker's settings).
 //!
 //! Settings that cannot work are refused before anything starts, by one pure check per role
 //! ([`WorkerTuning::validate`], [`ServerArgs::validate`]): one line naming the flags, exit 1.
 //! Startup and wiring only: no engine logic lives here.
 
+pub mod client;
 pub mod demo;
 pub mod dev;
 pub mod duration;

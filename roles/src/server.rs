@@ -2,7 +2,7 @@
 //! containers' health check.
 
 use crate::load_registry;
-use crate::settings::{ConfigError, HttpLimits, JwtArgs, SubmitRateArgs};
+use crate::settings::{ConfigError, HttpLimits, JwtArgs, ServerTls, SubmitRateArgs};
 use crate::telemetry::{metrics, metrics_render, shutdown_signal};
 use anyhow::Context;
 use engine::api::{ApiConfig, ApiState, Watcher};
@@ -43,6 +43,8 @@ pub struct ServerArgs {
     pub submit_rate: SubmitRateArgs,
     #[command(flatten)]
     pub jwt: JwtArgs,
+    #[command(flatten)]
+    pub tls: ServerTls,
 }
 
 impl ServerArgs {
@@ -73,6 +75,7 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let registry = Arc::new(load_registry(args.workflows_dir.as_ref())?);
     args.validate(&registry)?;
     let jwt = args.jwt.jwt()?;
+    let tls = args.tls.load()?;
     let store = Store::connect(&args.database_url, args.db_connections_max)
         .await
         .with_context(|| format!("connecting to {}", args.database_url))?;
@@ -108,19 +111,27 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, console = %format!("http://{addr}/ui/"), "server listening");
+    let scheme = args.tls.scheme();
+    tracing::info!(%addr, url = %format!("{scheme}://{addr}"), console = %format!("{scheme}://{addr}/ui/"), mtls = args.tls.tls_client_ca.is_some(), "server listening");
     httpguard::serve(
         listener,
         engine::api::router(state),
         args.http.limits(),
+        tls,
         shutdown_signal(),
     )
     .await?;
     Ok(())
 }
-/// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s).
-pub async fn probe(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
+/// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s); an https://
+/// URL needs `ca`, the CA to trust (a server run with --tls-client-ca cannot be probed: the
+/// probe has no client certificate).
+pub async fn probe(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !url.starts_with("https://") || ca.is_some(),
+        "{url} is https:// but no --ca says which CA to trust"
+    );
+    let client = crate::client::client_builder(None, ca, "--ca")?
         .timeout(std::time::Duration::from_secs(2))
         .build()?;
     let status = client

@@ -1,7 +1,7 @@
 //! `sagaflow service <name>`: one participant service on its own database.
 
 use crate::duration::{self, HumanDuration};
-use crate::settings::HttpLimits;
+use crate::settings::{HttpLimits, ServerTls};
 use crate::telemetry::{metrics, shutdown_signal};
 use std::net::SocketAddr;
 
@@ -41,16 +41,20 @@ pub struct ServiceArgs {
     pub fault_drop_after_commit_rate: f64,
     #[command(flatten)]
     pub http: HttpLimits,
+    #[command(flatten)]
+    pub tls: ServerTls,
 }
 
 /// `sagaflow service <name>`: one participant service.
 pub async fn service(args: ServiceArgs) -> anyhow::Result<()> {
     let service: services::Service = args.name.parse()?;
     args.http.validate()?;
+    let tls = args.tls.load()?;
     let mut config = services::Config::new(args.database_url.clone());
     config.listen = args.listen;
     config.admin_enabled = args.admin;
     config.limits = args.http.limits();
+    config.tls = tls;
     config.faults = services::faults::Faults {
         error_rate: args.fault_error_rate,
         latency_ms: args.fault_latency.as_millis(),

@@ -1,6 +1,6 @@
 //! Worker and server settings checked at start: [`WorkerTuning`] (the worker's flags, shared
 //! by `worker`, `dev` and the tools), [`ConfigError`] and the check that every service the
-//! definitions call has a URL. One pure check per role, run before any connection.
+//! definitions call has a URL; TLS flags in `tls` ([`ServerTls`], [`ParticipantTls`]). One pure check per role, run before any connection.
 
 use crate::duration::{self, HumanDuration};
 use engine::runner::RunnerConfig;
@@ -12,6 +12,8 @@ mod auth;
 mod protection;
 pub use auth::JwtArgs;
 pub use protection::{ProtectionFlags, Ratio, ServiceOverride, Setting};
+mod tls;
+pub use tls::{scheme, ParticipantTls, ServerTls};
 
 /// A setting that cannot work, refused at start. Each message names the flags involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +91,9 @@ pub enum ConfigError {
     NoHttpTimeout(&'static str),
     #[error("{0} must be at least 1 (nothing would be served)")]
     NoHttpCap(&'static str),
+    /// A TLS flag or file that cannot work (the message names the flag and the path).
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// The HTTP server's timeouts and caps against slow, idle and too many clients

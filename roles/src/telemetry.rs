@@ -125,6 +125,8 @@ pub async fn serve_metrics(listen: std::net::SocketAddr) -> anyhow::Result<()> {
         listener,
         app,
         limits,
+        // Plain HTTP: the worker's metrics are for a scraper on a private network.
+        None,
         std::future::pending(),
     ));
     Ok(())

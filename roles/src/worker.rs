@@ -2,7 +2,7 @@
 //! activities); its settings are [`WorkerTuning`].
 
 use crate::load_registry;
-use crate::settings::WorkerTuning;
+use crate::settings::{ParticipantTls, WorkerTuning};
 use crate::telemetry::{metrics, shutdown_signal};
 use anyhow::Context;
 use engine::runner::Runner;
@@ -18,7 +18,8 @@ pub struct WorkerArgs {
     /// The saga database (mysql://… or sqlite://…).
     #[arg(long, env = "SAGAFLOW_DATABASE_URL")]
     pub database_url: String,
-    /// Where the participants live: user=http://…,payment=http://…,order=http://…
+    /// Where the participants live: user=http://…,payment=http://…,order=http://… (https://
+    /// needs --participant-ca).
     #[arg(long, env = "SAGAFLOW_SERVICES")]
     pub services: String,
     /// Redis for wake-ups (optional; without it the worker polls adaptively).
@@ -32,6 +33,8 @@ pub struct WorkerArgs {
     pub worker_id: Option<String>,
     #[command(flatten)]
     pub tuning: WorkerTuning,
+    #[command(flatten)]
+    pub tls: ParticipantTls,
     /// Directory of workflow definitions (default: the built-in ones).
     #[arg(long, env = "SAGAFLOW_WORKFLOWS")]
     pub workflows_dir: Option<PathBuf>,
@@ -46,6 +49,9 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         &|name| services.get(name).is_some(),
         &format!("--services ({})", args.services),
     )?;
+    let tls = args.tls.load(&services)?;
+    let http = HttpExecutor::with_tls(services.clone(), &tls)
+        .context("--participant-cert/--participant-key/--participant-ca")?;
     let _ = metrics();
     engine::metrics::worker_up();
     if let Some(listen) = args.metrics_listen {
@@ -62,11 +68,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         None => Wake::local(),
     };
     let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
-    let executor = Arc::new(
-        args.tuning
-            .protection
-            .protect(HttpExecutor::new(services.clone()), &services),
-    );
+    let executor = Arc::new(args.tuning.protection.protect(http, &services));
     let finished = wake.clone();
     let runner = Runner::new(
         store,

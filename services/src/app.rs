@@ -118,6 +118,8 @@ pub struct Config {
     pub db_connections_max: u32,
     /// Timeouts and caps of the HTTP server (`httpguard`): slow or too many clients.
     pub limits: httpguard::Limits,
+    /// HTTPS (and with a client CA, mTLS) when set: `httpguard::tls::server_config`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Config {
@@ -131,6 +133,7 @@ impl Config {
             fault_seed: None,
             db_connections_max: DB_CONNECTIONS_MAX_DEFAULT,
             limits: httpguard::Limits::default(),
+            tls: None,
         }
     }
 }
@@ -160,6 +163,7 @@ pub struct AppState {
     metrics: Option<PrometheusHandle>,
     admin_enabled: bool,
     limits: httpguard::Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     in_flight: httpguard::InFlight,
 }
 
@@ -188,6 +192,7 @@ impl AppState {
             metrics,
             admin_enabled: config.admin_enabled,
             limits: config.limits,
+            tls: config.tls.clone(),
             in_flight,
         })
     }
@@ -270,6 +275,7 @@ async fn render_metrics(State(app): State<AppState>) -> Response {
 #[derive(Debug)]
 pub struct Running {
     addr: SocketAddr,
+    tls: bool,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<io::Result<()>>,
 }
@@ -279,9 +285,10 @@ impl Running {
         self.addr
     }
 
-    /// `http://{addr}`.
+    /// `http://{addr}`, or `https://{addr}` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits for the server.
@@ -304,13 +311,16 @@ pub async fn spawn(state: AppState, listen: SocketAddr) -> Result<Running, Error
         source,
     })?;
     let limits = state.limits;
-    let serve = httpguard::serve(listener, router(state), limits, async {
+    let tls = state.tls.clone();
+    let https = tls.is_some();
+    let serve = httpguard::serve(listener, router(state), limits, tls, async {
         // Either a stop request or a dropped handle ends the server.
         let _ = stopped.await;
     });
     let task = tokio::spawn(serve);
     Ok(Running {
         addr,
+        tls: https,
         shutdown,
         task,
     })
@@ -329,9 +339,16 @@ pub async fn run(
         addr: config.listen,
         source,
     })?;
-    tracing::info!(service = service.name(), %addr, admin = config.admin_enabled, "service listening");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{addr}");
+    tracing::info!(service = service.name(), %addr, %url, admin = config.admin_enabled, "service listening");
     let limits = state.limits;
-    httpguard::serve(listener, router(state), limits, shutdown)
+    let tls = state.tls.clone();
+    httpguard::serve(listener, router(state), limits, tls, shutdown)
         .await
         .map_err(Error::Serve)?;
     tracing::info!(service = service.name(), "service stopped");

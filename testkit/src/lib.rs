@@ -1,12 +1,13 @@
 //! Test support: one fresh database per test, on MariaDB or on SQLite; the one skip rule
 //! for tests that need a server (MariaDB, Redis); fixture text rewritten with checked
-//! replacements.
+//! replacements; test certificates made at run time ([`certs`]).
 //!
 //! This is not a fixture library: it creates and drops databases and finds servers. What
 //! goes into them is each suite's business (migrations, seed data).
 
 use sqlx::{Connection, MySqlConnection, SqliteConnection};
 
+pub mod certs;
 mod servers;
 mod text;
 

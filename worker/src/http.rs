@@ -3,7 +3,9 @@
 //! business error or retryable error).
 //!
 //! Pooled keep-alive connections (one `reqwest::Client`), a timeout per attempt, and the
-//! idempotency key `{workflow_id}:{step}:{kind}` in the `Idempotency-Key` header.
+//! idempotency key `{workflow_id}:{step}:{kind}` in the `Idempotency-Key` header. Participants
+//! may be https:// ([`ClientTls`]: trusted CAs and a client certificate for mTLS); a
+//! refused handshake is a connection error, retried like any other.
 
 use engine::definition::Request;
 use engine::outcome::{classify_http, classify_transport, Transport, RESPONSE_BYTES_MAX};
@@ -73,19 +75,47 @@ pub struct HttpExecutor {
     services: Services,
 }
 
+/// TLS for https:// participants, as PEM: the CAs trusted (the only ones: there is no
+/// built-in root store) and the client certificate presented to services that require one.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// CA certificates (one or more PEM blocks).
+    pub ca_pem: Option<Vec<u8>>,
+    /// The client certificate chain and its private key in one PEM text (mTLS).
+    pub identity_pem: Option<Vec<u8>>,
+}
+
 impl HttpExecutor {
+    /// Plain HTTP participants (an https:// one fails its calls: no CA is trusted).
     pub fn new(services: Services) -> HttpExecutor {
+        HttpExecutor::with_tls(services, &ClientTls::default())
+            .expect("a client without certificates always builds")
+    }
+
+    /// Participants over HTTP or HTTPS: `tls` says whom to trust and what to present. Fails
+    /// on PEM that reqwest cannot use.
+    pub fn with_tls(services: Services, tls: &ClientTls) -> Result<HttpExecutor, reqwest::Error> {
         // Idle connections are dropped well before a participant's idle limit (its header-read
         // timeout, 10 s by default: httpguard), so a call never goes out on a connection the
         // service is closing at that moment (a transport error that would spend an attempt).
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .pool_idle_timeout(Duration::from_secs(4))
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(2))
-            .build()
-            .expect("a plain HTTP client always builds");
-        HttpExecutor { client, services }
+            .tls_built_in_root_certs(false);
+        if let Some(pem) = &tls.ca_pem {
+            for ca in reqwest::Certificate::from_pem_bundle(pem)? {
+                builder = builder.add_root_certificate(ca);
+            }
+        }
+        if let Some(pem) = &tls.identity_pem {
+            builder = builder.identity(reqwest::Identity::from_pem(pem)?);
+        }
+        Ok(HttpExecutor {
+            client: builder.build()?,
+            services,
+        })
     }
 }
 
@@ -149,7 +179,24 @@ fn transport_failure(err: &reqwest::Error) -> Outcome {
     } else {
         Transport::Interrupted
     };
-    classify_transport(kind, &err.to_string())
+    classify_transport(kind, &with_causes(err))
+}
+
+/// The error and its causes, `: `-separated: reqwest's own message names only the URL, and
+/// the cause is what an operator needs (a refused connection, a TLS certificate the service
+/// does not accept, ...).
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 #[cfg(test)]

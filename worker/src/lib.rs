@@ -10,7 +10,7 @@ pub mod pool;
 pub mod protect;
 pub mod wake;
 
-pub use http::{HttpExecutor, Services};
+pub use http::{ClientTls, HttpExecutor, Services};
 pub use pool::{run, PoolConfig, Totals};
 pub use protect::{Protected, Protection};
 pub use wake::Wake;

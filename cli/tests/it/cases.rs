@@ -18,7 +18,7 @@ async fn the_readme_cases_end_as_the_readme_says(db: TestDb) {
     for s in [Service::User, Service::Payment, Service::Order] {
         services.insert(s.name(), dev.service_url(s));
     }
-    let rows = demo::run_cases(&dev.api_url(), Some(&services))
+    let rows = demo::run_cases(&reqwest::Client::new(), &dev.api_url(), Some(&services))
         .await
         .unwrap();
     let summaries: Vec<String> = rows.iter().map(|r| r.summary()).collect();

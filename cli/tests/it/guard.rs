@@ -38,6 +38,7 @@ async fn start(
         jwt: None,
         http: limits,
         submit_rate,
+        tls: None,
     };
     (Dev::start(config).await.expect("system starts"), dbs)
 }

@@ -54,6 +54,7 @@ async fn a_jwt_submit_runs_and_records_its_subject_and_refusals_count_by_reason(
         jwt: Some(verifier),
         http: httpguard::Limits::default(),
         submit_rate: None,
+        tls: None,
     };
     let dev = Dev::start(config).await.expect("system starts");
     let api = dev.api_url();

@@ -1,6 +1,6 @@
 //! End-to-end tests: the whole system — services, saga database, workers, HTTP API — on
 //! 127.0.0.1 with real HTTP, on SQLite and on MariaDB; worker processes where a test kills
-//! or stops one.
+//! or stops one; over TLS with client certificates (`tls`).
 
 mod support;
 
@@ -19,5 +19,6 @@ mod reconcile;
 mod restart;
 mod scaling;
 mod timeouts;
+mod tls;
 mod wakeups;
 mod zombie;

@@ -13,7 +13,9 @@ testkit::backend_tests!(reconcile_passes_on_a_clean_run_and_reports_each_corrupt
 async fn reconcile_passes_on_a_clean_run_and_reports_each_corruption(db: TestDb) {
     let dbs = Databases::fresh(db).await;
     let dev = start_system(&dbs, engine::Registry::shipped().into()).await;
-    let rows = demo::run_cases(&dev.api_url(), None).await.unwrap();
+    let rows = demo::run_cases(&reqwest::Client::new(), &dev.api_url(), None)
+        .await
+        .unwrap();
     dev.stop().await.unwrap();
     let seeded = Expected {
         money: Some(3_500),

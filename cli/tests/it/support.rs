@@ -108,6 +108,7 @@ pub async fn start_system(dbs: &Databases, registry: Arc<Registry>) -> Dev {
         jwt: None,
         http: httpguard::Limits::default(),
         submit_rate: None,
+        tls: None,
     };
     Dev::start(config).await.expect("system starts")
 }
@@ -247,7 +248,7 @@ pub fn spawn_worker(saga_url: &str, services: &str, id: &str, extra: &[&str]) ->
 }
 
 /// A worker child process, killed when dropped (so a failing test leaves none behind).
-pub struct WorkerProcess(Child);
+pub struct WorkerProcess(pub Child);
 
 impl std::ops::Deref for WorkerProcess {
     type Target = Child;

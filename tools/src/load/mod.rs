@@ -109,6 +109,9 @@ pub struct LoadArgs {
     /// circuit breakers are charted over the run (a self-started system's are always read).
     #[arg(long, value_delimiter = ',')]
     pub worker_metrics: Vec<String>,
+    /// With --api: its bearer token and the CA of an https:// API (roles::client).
+    #[command(flatten)]
+    pub client: roles::client::ApiClientArgs,
     /// Start the system on this MySQL server (databases sagaflow_load_* are recreated);
     /// also reads its counters. Default: SQLite files under --data-dir/load.
     #[arg(long, env = "SAGAFLOW_MYSQL_URL")]
@@ -323,7 +326,9 @@ async fn run_profiles(
     target: &Target,
     profiles: Vec<Profile>,
 ) -> anyhow::Result<Ran> {
-    let client = reqwest::Client::builder()
+    let client = args
+        .client
+        .builder(&target.api)?
         .timeout(Duration::from_secs(60))
         .build()
         .context("building the HTTP client")?;

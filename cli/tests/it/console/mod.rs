@@ -66,6 +66,7 @@ impl System {
             jwt,
             http: httpguard::Limits::default(),
             submit_rate: None,
+            tls: None,
         };
         let dev = Dev::start(config).await.expect("system starts");
         let api = dev.api_url();
