@@ -48,6 +48,12 @@ enum Command {
         /// For an https:// URL: trust the CA certificates in this PEM file.
         #[arg(long, env = "SAGAFLOW_PROBE_CA", value_name = "PATH")]
         ca: Option<std::path::PathBuf>,
+        /// Present this client certificate (PEM), for a server that asks for one (mTLS).
+        #[arg(long, env = "SAGAFLOW_PROBE_CERT", value_name = "PATH", requires = "key")]
+        cert: Option<std::path::PathBuf>,
+        /// The client certificate's private key (PEM).
+        #[arg(long, env = "SAGAFLOW_PROBE_KEY", value_name = "PATH", requires = "cert")]
+        key: Option<std::path::PathBuf>,
     },
     /// Benchmarks.
     Bench {
@@ -87,7 +93,10 @@ async fn main() {
         Command::Worker(args) => roles::worker(args).await,
         Command::Service(args) => roles::service(args).await,
         Command::Migrate(args) => roles::migrate(args).await,
-        Command::Probe { url, ca } => roles::probe(&url, ca.as_deref()).await,
+        Command::Probe { url, ca, cert, key } => {
+            let identity = cert.as_deref().zip(key.as_deref());
+            roles::probe(&url, ca.as_deref(), identity).await
+        }
         Command::Load(args) => tools::load::run(args).await,
         Command::Reconcile(args) => tools::reconcile::run(args).await,
         Command::Chaos(args) => tools::chaos::run(args).await,

@@ -124,16 +124,31 @@ pub async fn server(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 /// `sagaflow probe URL`: a health check for containers (GET, 2xx within 2 s); an https://
-/// URL needs `ca`, the CA to trust (a server run with --tls-client-ca cannot be probed: the
-/// probe has no client certificate).
-pub async fn probe(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// URL needs `ca`, the CA to trust, and a server run with --tls-client-ca a client
+/// certificate and its key (`identity`).
+pub async fn probe(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         !url.starts_with("https://") || ca.is_some(),
         "{url} is https:// but no --ca says which CA to trust"
     );
-    let client = crate::client::client_builder(None, ca, "--ca")?
-        .timeout(std::time::Duration::from_secs(2))
-        .build()?;
+    let mut builder = crate::client::client_builder(None, ca, "--ca")?
+        .timeout(std::time::Duration::from_secs(2));
+    if let Some((cert, key)) = identity {
+        let mut pem = std::fs::read(cert)
+            .with_context(|| format!("--cert {}: cannot read it", cert.display()))?;
+        pem.push(b'\n');
+        pem.extend(
+            std::fs::read(key).with_context(|| format!("--key {}: cannot read it", key.display()))?,
+        );
+        let identity = reqwest::Identity::from_pem(&pem)
+            .with_context(|| format!("--cert {} / --key {}", cert.display(), key.display()))?;
+        builder = builder.identity(identity);
+    }
+    let client = builder.build()?;
     let status = client
         .get(url)
         .send()
