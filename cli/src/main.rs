@@ -49,10 +49,20 @@ enum Command {
         #[arg(long, env = "SAGAFLOW_PROBE_CA", value_name = "PATH")]
         ca: Option<std::path::PathBuf>,
         /// Present this client certificate (PEM), for a server that asks for one (mTLS).
-        #[arg(long, env = "SAGAFLOW_PROBE_CERT", value_name = "PATH", requires = "key")]
+        #[arg(
+            long,
+            env = "SAGAFLOW_PROBE_CERT",
+            value_name = "PATH",
+            requires = "key"
+        )]
         cert: Option<std::path::PathBuf>,
         /// The client certificate's private key (PEM).
-        #[arg(long, env = "SAGAFLOW_PROBE_KEY", value_name = "PATH", requires = "cert")]
+        #[arg(
+            long,
+            env = "SAGAFLOW_PROBE_KEY",
+            value_name = "PATH",
+            requires = "cert"
+        )]
         key: Option<std::path::PathBuf>,
     },
     /// Benchmarks.

@@ -135,14 +135,15 @@ pub async fn probe(
         !url.starts_with("https://") || ca.is_some(),
         "{url} is https:// but no --ca says which CA to trust"
     );
-    let mut builder = crate::client::client_builder(None, ca, "--ca")?
-        .timeout(std::time::Duration::from_secs(2));
+    let mut builder =
+        crate::client::client_builder(None, ca, "--ca")?.timeout(std::time::Duration::from_secs(2));
     if let Some((cert, key)) = identity {
         let mut pem = std::fs::read(cert)
             .with_context(|| format!("--cert {}: cannot read it", cert.display()))?;
         pem.push(b'\n');
         pem.extend(
-            std::fs::read(key).with_context(|| format!("--key {}: cannot read it", key.display()))?,
+            std::fs::read(key)
+                .with_context(|| format!("--key {}: cannot read it", key.display()))?,
         );
         let identity = reqwest::Identity::from_pem(&pem)
             .with_context(|| format!("--cert {} / --key {}", cert.display(), key.display()))?;

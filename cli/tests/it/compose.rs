@@ -1,17 +1,20 @@
 //! docker-compose.yml against the binary it runs: every sagaflow container's command names a
 //! real subcommand, and every flag and `SAGAFLOW_*` variable it sets is one that subcommand
-//! reads (`sagaflow <role> --help`). No drift between the topology and the code.
+//! reads (`sagaflow <role> --help`). No drift between the topology and the code. The same for
+//! the TLS + JWT override, docker-compose.secure.yml.
 
 use serde_yaml_ng::Value;
 use std::process::Command;
 
 fn compose() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docker-compose.yml"
-    ))
-    .unwrap();
-    let mut doc: Value = serde_yaml_ng::from_str(&text).expect("docker-compose.yml is YAML");
+    compose_file("docker-compose.yml")
+}
+
+/// A compose file of the repository's top level, with its merge keys resolved.
+fn compose_file(name: &str) -> Value {
+    let path = format!("{}/../{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut doc: Value = serde_yaml_ng::from_str(&text).expect("the compose file is YAML");
     doc.apply_merge().expect("merge keys resolve");
     for (_, service) in doc["services"].as_mapping_mut().unwrap().iter_mut() {
         service.apply_merge().expect("merge keys resolve");
@@ -146,4 +149,85 @@ fn each_service_has_its_own_database_and_user() {
             );
         }
     }
+}
+
+/// docker-compose.secure.yml sets only variables its containers' roles read, its health
+/// checks use only flags `sagaflow probe` has, and it turns on TLS for the API and every
+/// service, mTLS to the services (and the workers' client certificate), and JWT on the API.
+#[test]
+fn the_secure_override_uses_real_variables_and_probe_flags() {
+    let base = compose();
+    let secure = compose_file("docker-compose.secure.yml");
+    let probe_help = help(&["probe"]);
+    let mut checked = Vec::new();
+    for (name, service) in secure["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let command = strings(&base["services"][name]["command"]);
+        let role = command
+            .first()
+            .unwrap_or_else(|| panic!("{name} is not a sagaflow container of the base file"));
+        let text = help(&[role.as_str()]);
+        let env = service["environment"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        for key in env.keys().filter_map(Value::as_str) {
+            let reader = if name == "server" && key == "SAGAFLOW_SERVICES" {
+                help(&["demo"])
+            } else {
+                text.clone()
+            };
+            assert!(
+                reader.contains(&format!("[env: {key}=")),
+                "{name}: `sagaflow {role}` reads no {key}"
+            );
+        }
+        let has = |key: &str| env.contains_key(Value::from(key));
+        match role.as_str() {
+            "service" => {
+                for key in [
+                    "SAGAFLOW_TLS_CERT",
+                    "SAGAFLOW_TLS_KEY",
+                    "SAGAFLOW_TLS_CLIENT_CA",
+                ] {
+                    assert!(has(key), "{name} sets {key}");
+                }
+                assert_eq!(env[&Value::from("SAGAFLOW_ADMIN")], Value::from("false"));
+            }
+            "server" => {
+                for key in [
+                    "SAGAFLOW_TLS_CERT",
+                    "SAGAFLOW_JWT_JWKS",
+                    "SAGAFLOW_JWT_AUDIENCE",
+                ] {
+                    assert!(has(key), "{name} sets {key}");
+                }
+            }
+            "worker" => {
+                for key in ["SAGAFLOW_PARTICIPANT_CA", "SAGAFLOW_PARTICIPANT_CERT"] {
+                    assert!(has(key), "{name} sets {key}");
+                }
+                let services = env[&Value::from("SAGAFLOW_SERVICES")].as_str().unwrap();
+                assert!(
+                    services.split(',').all(|s| s.contains("=https://")),
+                    "{services}"
+                );
+            }
+            other => panic!("{name}: unexpected role {other}"),
+        }
+        let probe = strings(&service["healthcheck"]["test"]);
+        if !probe.is_empty() {
+            assert_eq!(&probe[..3], ["CMD", "sagaflow", "probe"], "{name}");
+            for flag in probe.iter().filter(|a| a.starts_with("--")) {
+                assert!(
+                    probe_help.contains(flag.as_str()),
+                    "{name}: `sagaflow probe` has no flag {flag}"
+                );
+            }
+            assert!(probe.last().unwrap().starts_with("https://"), "{probe:?}");
+        }
+        checked.push(name.to_owned());
+    }
+    checked.sort();
+    assert_eq!(checked, ["order", "payment", "server", "user", "worker"]);
 }
