@@ -9,7 +9,6 @@ use crate::settings::WorkerTuning;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use services::Service;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use worker::Services;
 
@@ -258,16 +257,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 ..WorkerTuning::default()
             };
             let config = DevConfig {
-                urls,
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                redis_url: None,
                 registry,
                 tuning,
-                api_tokens: Vec::new(),
-                jwt: None,
-                http: httpguard::Limits::default(),
-                submit_rate: None,
-                tls: None,
+                ..DevConfig::new(urls)
             };
             let dev = Dev::start(config).await?;
             let mut services = Services::default();

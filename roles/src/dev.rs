@@ -133,6 +133,26 @@ pub struct DevConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+impl DevConfig {
+    /// A system on `urls` with the shipped workflow types and default tuning, its API on a
+    /// free port of 127.0.0.1, without Redis, auth, TLS or a submit rate: set the fields
+    /// that differ.
+    pub fn new(urls: Urls) -> DevConfig {
+        DevConfig {
+            urls,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            redis_url: None,
+            registry: Arc::new(Registry::shipped()),
+            tuning: WorkerTuning::default(),
+            api_tokens: Vec::new(),
+            jwt: None,
+            http: httpguard::Limits::default(),
+            submit_rate: None,
+            tls: None,
+        }
+    }
+}
+
 /// A running in-process system.
 pub struct Dev {
     api: SocketAddr,

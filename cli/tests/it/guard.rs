@@ -10,7 +10,6 @@ use httpguard::Limits;
 use sagaflow::dev::{Dev, DevConfig};
 use serde_json::{json, Value};
 use services::Service;
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,16 +28,12 @@ async fn start(
 ) -> (Dev, Databases) {
     let dbs = Databases::fresh(TestDb::sqlite("guard")).await;
     let config = DevConfig {
-        urls: dbs.urls(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        redis_url: None,
         registry: fast_registry(),
         tuning: fast_tuning(),
         api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
-        jwt: None,
         http: limits,
         submit_rate,
-        tls: None,
+        ..DevConfig::new(dbs.urls())
     };
     (Dev::start(config).await.expect("system starts"), dbs)
 }

@@ -5,7 +5,6 @@
 use crate::support::{fast_registry, fast_tuning, Databases, TestDb};
 use sagaflow::dev::{Dev, DevConfig};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 
 const SECRET: &[u8] = b"the-end-to-end-jwt-secret-32-byte";
 
@@ -45,16 +44,10 @@ async fn a_jwt_submit_runs_and_records_its_subject_and_refusals_count_by_reason(
         .expect("a long enough secret")
         .with_audience("sagaflow");
     let config = DevConfig {
-        urls: dbs.urls(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        redis_url: None,
         registry: fast_registry(),
         tuning: fast_tuning(),
-        api_tokens: Vec::new(),
         jwt: Some(verifier),
-        http: httpguard::Limits::default(),
-        submit_rate: None,
-        tls: None,
+        ..DevConfig::new(dbs.urls())
     };
     let dev = Dev::start(config).await.expect("system starts");
     let api = dev.api_url();

@@ -99,16 +99,9 @@ pub fn fast_registry() -> Arc<Registry> {
 /// A whole system in this process.
 pub async fn start_system(dbs: &Databases, registry: Arc<Registry>) -> Dev {
     let config = DevConfig {
-        urls: dbs.urls(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        redis_url: None,
         registry,
         tuning: fast_tuning(),
-        api_tokens: Vec::new(),
-        jwt: None,
-        http: httpguard::Limits::default(),
-        submit_rate: None,
-        tls: None,
+        ..DevConfig::new(dbs.urls())
     };
     Dev::start(config).await.expect("system starts")
 }

@@ -364,16 +364,9 @@ async fn dev_s_api_serves_https_and_its_url_says_so() {
         tls_client_ca: None,
     };
     let config = sagaflow::dev::DevConfig {
-        urls: dbs.urls(),
-        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        redis_url: None,
-        registry: engine::Registry::shipped().into(),
         tuning: fast_tuning(),
-        api_tokens: Vec::new(),
-        jwt: None,
-        http: httpguard::Limits::default(),
-        submit_rate: None,
         tls: tls.load().expect("the test certificate loads"),
+        ..sagaflow::dev::DevConfig::new(dbs.urls())
     };
     let dev = sagaflow::dev::Dev::start(config)
         .await

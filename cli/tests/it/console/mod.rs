@@ -26,7 +26,6 @@ use crate::support::{get_json, Databases};
 use sagaflow::dev::{Dev, DevConfig};
 use serde_json::{json, Value};
 use services::Service;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// One system for one test: its four SQLite databases and the running `Dev`.
@@ -57,16 +56,11 @@ impl System {
     ) -> System {
         let dbs = Databases::fresh(testkit::TestDb::sqlite("console")).await;
         let config = DevConfig {
-            urls: dbs.urls(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            redis_url: None,
             registry,
             tuning: crate::support::fast_tuning(),
             api_tokens: tokens.iter().map(|t| (*t).to_owned()).collect(),
             jwt,
-            http: httpguard::Limits::default(),
-            submit_rate: None,
-            tls: None,
+            ..DevConfig::new(dbs.urls())
         };
         let dev = Dev::start(config).await.expect("system starts");
         let api = dev.api_url();
