@@ -9,6 +9,7 @@
 //! keys are read once at start.
 
 use super::failure::Failure;
+use super::remembered::Remembered;
 use super::scope::{Names, Scopes};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Shortest HS256 secret accepted: the hash's own size (RFC 7518, section 3.2).
@@ -62,6 +64,8 @@ pub struct Jwt {
     issuer: Option<String>,
     audience: Option<String>,
     leeway: Duration,
+    /// Tokens verified before, until they expire (shared by the clones).
+    remembered: Arc<Remembered>,
 }
 
 /// A verified token's caller.
@@ -83,6 +87,8 @@ pub(super) enum Outcome {
 /// The claims read besides those `jsonwebtoken` validates.
 #[derive(Deserialize)]
 struct Claims {
+    /// Required by the validation, which says so when it is missing (so not required here).
+    exp: Option<u64>,
     sub: Option<String>,
     scope: Option<Names>,
     scp: Option<Names>,
@@ -96,6 +102,7 @@ impl Default for Jwt {
             issuer: None,
             audience: None,
             leeway: Jwt::LEEWAY_DEFAULT,
+            remembered: Arc::default(),
         }
     }
 }
@@ -168,18 +175,36 @@ impl Jwt {
         !self.keys.is_empty() || self.hs256.is_some()
     }
 
-    /// Verifies `token`: its algorithm against its key's, its signature, then its claims.
+    /// Verifies `token`: its algorithm against its key's, its signature, then its claims; a
+    /// token verified before and not yet expired is answered from memory ([`Remembered`]).
     pub(super) fn verify(&self, token: &str) -> Outcome {
         let Some(alg) = header_alg(token) else {
             return Outcome::NotJwt;
         };
+        let (now, leeway) = (jsonwebtoken::get_current_timestamp(), self.leeway.as_secs());
+        if let Some(verified) = self.remembered.get(token, now, leeway) {
+            return Outcome::Verified(verified);
+        }
         match self.verified(token, &alg) {
-            Ok(verified) => Outcome::Verified(verified),
+            Ok((verified, exp)) => {
+                if let Some(exp) = exp {
+                    self.remembered
+                        .put(token, verified.clone(), exp, now, leeway);
+                }
+                Outcome::Verified(verified)
+            }
             Err(failure) => Outcome::Refused(failure),
         }
     }
 
-    fn verified(&self, token: &str, alg: &str) -> Result<Verified, Failure> {
+    /// Tokens remembered as verified (for tests).
+    #[cfg(test)]
+    pub(super) fn remembered(&self) -> usize {
+        self.remembered.len()
+    }
+
+    /// The caller of a valid `token`, and its `exp`.
+    fn verified(&self, token: &str, alg: &str) -> Result<(Verified, Option<u64>), Failure> {
         let algorithm = match Algorithm::from_str(alg) {
             Ok(a @ (Algorithm::HS256 | Algorithm::RS256 | Algorithm::ES256)) => a,
             _ => {
@@ -201,7 +226,7 @@ impl Jwt {
             )));
         }
         let scopes = Scopes::from_claims(data.claims.scope.as_ref(), data.claims.scp.as_ref());
-        Ok(Verified { subject, scopes })
+        Ok((Verified { subject, scopes }, data.claims.exp))
     }
 
     /// The key that verifies a token of `algorithm` naming `kid`. A key of the JWKS only ever

@@ -148,3 +148,37 @@ fn without_a_jwks_rs256_and_es256_are_refused_as_algorithm_and_without_a_secret_
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_verified_token_is_remembered_and_a_refused_one_is_not() {
+    let secret = [7u8; 32];
+    let jwt = Jwt::default().with_hs256_secret(&secret).unwrap();
+    let now = jsonwebtoken::get_current_timestamp();
+    let token = |exp: u64, secret: &[u8]| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "alice", "scope": "sagaflow:read", "exp": exp}),
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    };
+    let good = token(now + 600, &secret);
+    for _ in 0..2 {
+        match jwt.verify(&good) {
+            Outcome::Verified(v) => assert_eq!(v.subject, "alice"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(jwt.remembered(), 1, "verified once, answered twice");
+    let forged = token(now + 600, &[8u8; 32]);
+    let expired = token(now - 3600, &secret);
+    for bad in [&forged, &expired] {
+        for _ in 0..2 {
+            assert!(matches!(jwt.verify(bad), Outcome::Refused(_)));
+        }
+    }
+    assert_eq!(jwt.remembered(), 1, "refusals are not remembered");
+    let clone = jwt.clone();
+    assert!(matches!(clone.verify(&good), Outcome::Verified(_)));
+    assert_eq!(clone.remembered(), 1, "clones share the memory");
+}

@@ -11,6 +11,7 @@
 
 mod failure;
 pub mod jwt;
+mod remembered;
 mod scope;
 pub mod token;
 
