@@ -54,6 +54,7 @@ impl Remembered {
         entries.insert(digest(token), Entry { verified, exp });
     }
 
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.lock().len()
     }
