@@ -48,7 +48,10 @@ pub trait CallGuard: Send {
     fn finished(self: Box<Self>, outcome: &Outcome);
 }
 
-/// What the runner did with one claimed activity.
+/// What the runner did with one claimed activity. Nearly every one is `Ran`, and each lives
+/// only from the call to the batch's completion: boxing the large variant would cost an
+/// allocation per activity to save stack space for the rare `Deferred`.
+#[allow(clippy::large_enum_variant)]
 pub enum Attempt {
     /// Ran (or settled without a call, such as an exhausted budget): to be completed.
     Ran(Completion),

@@ -159,6 +159,11 @@ pub struct ActivityError {
     pub code: String,
     /// Human-readable detail; never shown as the only source of truth.
     pub message: String,
+    /// How long the participant asked to be left alone (`Retry-After` on a 429 or 503): the
+    /// next attempt waits at least this long, within the policy's longest delay. Taken from
+    /// the answer that just came in, never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ActivityError {
@@ -166,7 +171,14 @@ impl ActivityError {
         ActivityError {
             code: code.into(),
             message: message.into(),
+            retry_after_ms: None,
         }
+    }
+
+    /// The same error with the participant's `Retry-After` hint.
+    pub fn with_retry_after_ms(mut self, ms: u64) -> ActivityError {
+        self.retry_after_ms = Some(ms);
+        self
     }
 }
 

@@ -66,6 +66,21 @@ impl RetryPolicy {
         delay.max(0.0).round() as u64
     }
 
+    /// [`RetryPolicy::delay_ms`], but at least `hint_ms` (a participant's `Retry-After`) when
+    /// given; a hint never stretches a delay beyond the policy's longest.
+    pub fn delay_with_hint_ms(
+        &self,
+        attempt: u32,
+        jitter_sample: f64,
+        hint_ms: Option<u64>,
+    ) -> u64 {
+        let delay = self.delay_ms(attempt, jitter_sample);
+        match hint_ms {
+            Some(hint) => delay.max(hint.min(self.max_interval_ms)),
+            None => delay,
+        }
+    }
+
     /// Checks the policy's numbers; the message names the problem.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_attempts == 0 {
@@ -95,6 +110,15 @@ mod tests {
         assert_eq!(delays, [1_000, 2_000, 4_000]);
         assert!(p.allows_another(3));
         assert!(!p.allows_another(4), "three retries, then no more");
+    }
+
+    #[test]
+    fn a_hint_lengthens_a_delay_up_to_the_longest_and_never_shortens_it() {
+        let p = RetryPolicy::README; // 1 s, 2 s, 4 s; at most 4 s
+        assert_eq!(p.delay_with_hint_ms(1, 0.5, None), 1_000);
+        assert_eq!(p.delay_with_hint_ms(1, 0.5, Some(2_500)), 2_500);
+        assert_eq!(p.delay_with_hint_ms(2, 0.5, Some(100)), 2_000);
+        assert_eq!(p.delay_with_hint_ms(1, 0.5, Some(3_600_000)), 4_000);
     }
 
     #[test]

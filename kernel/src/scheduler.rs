@@ -135,9 +135,13 @@ fn decide_action(
         },
         // The outcome is unknown: this step's own effect may stand, so undo it too.
         Outcome::Retryable(_) if abort => compensate_below(def, act.step + 1),
-        Outcome::Retryable(_) if step.action_retry.allows_another(act.in_budget()) => {
+        Outcome::Retryable(err) if step.action_retry.allows_another(act.in_budget()) => {
             Decision::Retry {
-                delay_ms: step.action_retry.delay_ms(act.in_budget(), jitter),
+                delay_ms: step.action_retry.delay_with_hint_ms(
+                    act.in_budget(),
+                    jitter,
+                    err.retry_after_ms,
+                ),
             }
         }
         Outcome::Retryable(_) if !step.after_pivot => compensate_below(def, act.step + 1),
@@ -166,9 +170,13 @@ fn decide_compensation(def: &Definition, act: Activity, event: &Event, jitter: f
                 step.name, err.code, err.message
             ),
         },
-        Outcome::Retryable(_) if step.compensation_retry.allows_another(act.in_budget()) => {
+        Outcome::Retryable(err) if step.compensation_retry.allows_another(act.in_budget()) => {
             Decision::Retry {
-                delay_ms: step.compensation_retry.delay_ms(act.in_budget(), jitter),
+                delay_ms: step.compensation_retry.delay_with_hint_ms(
+                    act.in_budget(),
+                    jitter,
+                    err.retry_after_ms,
+                ),
             }
         }
         Outcome::Retryable(err) => Decision::Park {

@@ -141,7 +141,8 @@ impl Executor for HttpExecutor {
             Err(err) => return transport_failure(&err),
         };
         let status = response.status().as_u16();
-        match read_capped(response, RESPONSE_BYTES_MAX).await {
+        let retry_after_ms = retry_after_ms(status, response.headers());
+        let outcome = match read_capped(response, RESPONSE_BYTES_MAX).await {
             Ok((_, true)) if (200..300).contains(&status) => {
                 Outcome::Retryable(ActivityError::new(
                     "RESPONSE_TOO_LARGE",
@@ -151,8 +152,30 @@ impl Executor for HttpExecutor {
             // A too long error answer: classified by status, with its start as the message.
             Ok((body, _)) => classify_http(status, &body),
             Err(err) => transport_failure(&err),
+        };
+        match (outcome, retry_after_ms) {
+            (Outcome::Retryable(error), Some(ms)) => {
+                Outcome::Retryable(error.with_retry_after_ms(ms))
+            }
+            (outcome, _) => outcome,
         }
     }
+}
+
+/// A 429's or 503's `Retry-After`, when it is a number of seconds (the form every server of
+/// this system sends; an HTTP date is ignored), in milliseconds.
+fn retry_after_ms(status: u16, headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    if status != 429 && status != 503 {
+        return None;
+    }
+    let seconds: u64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(seconds.saturating_mul(1000))
 }
 
 /// The body's first `max` bytes, and whether there was more (never buffered).
@@ -202,6 +225,24 @@ fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_from_429_and_503_as_seconds() {
+        use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+        let headers = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(RETRY_AFTER, HeaderValue::from_static(v));
+            h
+        };
+        assert_eq!(retry_after_ms(503, &headers("2")), Some(2_000));
+        assert_eq!(retry_after_ms(429, &headers(" 30 ")), Some(30_000));
+        assert_eq!(retry_after_ms(500, &headers("2")), None, "only 429 and 503");
+        assert_eq!(
+            retry_after_ms(503, &headers("Wed, 21 Oct 2026 07:28:00 GMT")),
+            None
+        );
+        assert_eq!(retry_after_ms(503, &HeaderMap::new()), None);
+    }
 
     #[test]
     fn services_parse_and_reject_nonsense() {

@@ -91,6 +91,7 @@ fn error_of(row: &Row) -> Result<Option<ActivityError>> {
             (Some(code), message) => Some(ActivityError {
                 code,
                 message: message.unwrap_or_default(),
+                retry_after_ms: None,
             }),
             (None, _) => None,
         },

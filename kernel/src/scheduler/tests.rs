@@ -24,6 +24,12 @@ fn business() -> Event {
 fn transient() -> Event {
     Event::Finished(Outcome::Retryable(ActivityError::new("HTTP_503", "busy")))
 }
+/// A 503 whose `Retry-After` asked for `ms`.
+fn shed(ms: u64) -> Event {
+    Event::Finished(Outcome::Retryable(
+        ActivityError::new("OVERLOADED", "busy").with_retry_after_ms(ms),
+    ))
+}
 /// An expected park: the reason must contain every one of `needles` (one per line here).
 fn park(needles: &[&str]) -> Decision {
     Decision::Park {
@@ -132,6 +138,58 @@ fn rows() -> Vec<Row> {
             park(&["step `confirm_order`", "refused", "OUT_OF_STOCK"]),
             Failed,
             AFailed,
+        ),
+        // a participant's Retry-After stretches the backoff, within the policy's longest
+        // delay (4 s before the pivot, 60 s after), and never shortens it
+        (
+            A,
+            1,
+            1,
+            false,
+            shed(3_000),
+            Retry { delay_ms: 3_000 },
+            Running,
+            AReady,
+        ),
+        (
+            A,
+            1,
+            1,
+            false,
+            shed(500),
+            Retry { delay_ms: 1_000 },
+            Running,
+            AReady,
+        ),
+        (
+            A,
+            1,
+            1,
+            false,
+            shed(120_000),
+            Retry { delay_ms: 4_000 },
+            Running,
+            AReady,
+        ),
+        (
+            A,
+            4,
+            1,
+            false,
+            shed(30_000),
+            Retry { delay_ms: 30_000 },
+            Running,
+            AReady,
+        ),
+        (
+            C,
+            2,
+            1,
+            false,
+            shed(120_000),
+            Retry { delay_ms: 60_000 },
+            Compensating,
+            AReady,
         ),
         // retryable with budget left: back off 1 s, 2 s, 4 s (README policy)
         (
