@@ -2,8 +2,10 @@
 # The image for real: builds it from this tree, checks its size, then runs every role of the
 # compose topology from it as containers (host networking) against this machine's MariaDB and
 # Redis — migrate, the three services, the server and two workers — waits for each one's
-# HEALTHCHECK, runs `sagaflow demo --check` and a short load from containers, kills a worker
-# container mid-load and starts a replacement, and ends with a clean `sagaflow reconcile`.
+# HEALTHCHECK, runs `sagaflow demo --check` and a short load from containers, SIGKILLs a worker
+# container mid-load (when the saga database shows it holding a lease) and starts a
+# replacement; every workflow the killed worker held must end, the load must leave none
+# unfinished, and `sagaflow reconcile` must be clean.
 # Prints the timings, the image size, a worker's cold start to its first claim and each
 # container's idle memory. Removes its containers, databases and users at the end.
 #
@@ -36,7 +38,7 @@ fail() {
   exit 1
 }
 timed() { TIMES+=("$(printf '%-34s %5d s' "$1" "$2")"); }
-sql() { mysql --protocol=tcp -h "${HOSTPORT%:*}" -P "${HOSTPORT#*:}" -uroot -e "$1"; }
+sql() { mysql --protocol=tcp -h "${HOSTPORT%:*}" -P "${HOSTPORT#*:}" -uroot -N -e "$1"; }
 
 # The containers this run started: its label carries this shell's process id.
 ours() { docker ps -aq --filter "label=$RUN_LABEL" 2>/dev/null || true; }
@@ -161,9 +163,19 @@ t=$SECONDS
 LOAD=$("${RUN[@]}" -d --name "sagaflow-check-$$-load" -v "$FONT:/usr/share/fonts/load.ttf:ro" \
   -e SAGAFLOW_FONT=/usr/share/fonts/load.ttf "$IMAGE" load --api "http://127.0.0.1:$API" --services "$SERVICES" \
   --profile light --duration 20s --out /tmp/load-results)
-sleep 8
+# Workflows whose lease worker2 holds (the lease is on the workflow row: owner, expiry in run_at).
+held_by_worker2() {
+  sql "SELECT id FROM ctr_saga.workflows WHERE lease_owner = 'worker2' AND run_at IS NOT NULL" 2>/dev/null
+}
+# SIGKILL worker2 5 s or more into the load, at a moment it holds a lease (a purchase takes tens
+# of milliseconds, so it is looked for up to 12 s; without one the kill strands nothing), so
+# the other workers must take its workflows over.
+sleep 5
+deadline=$((SECONDS + 12))
+while [ $SECONDS -lt $deadline ] && [ -z "$(held_by_worker2)" ]; do :; done
 docker kill "${C[worker2]}" >/dev/null
-say "killed worker2 (docker kill, SIGKILL) 8 s into the load"
+STRANDED=$(held_by_worker2 | tr '\n' ' ')
+say "killed worker2 (docker kill, SIGKILL); its leases: $(echo "$STRANDED" | wc -w) workflow(s) $STRANDED"
 t_start=$(date +%s.%N)
 C[worker3]=$(worker worker3 "$W3")
 # Cold start: docker run to the replacement's first claim transaction (its claim histogram's
@@ -186,6 +198,14 @@ line=$(grep -E '^ *light: [0-9]+ submitted' "$LOAD_LOG" | tail -1 || true)
 [ -n "$line" ] || { tail -n 30 "$LOAD_LOG" >&2; fail "no summary line in the load's output"; }
 say "load: ${line# }"
 echo "$line" | grep -q ' 0 unfinished, 0 refused' || fail "workflows left unfinished or submits refused"
+for id in $STRANDED; do
+  row=$(sql "SELECT status FROM ctr_saga.workflows WHERE id = '$id'")
+  by=$(sql "SELECT GROUP_CONCAT(DISTINCT worker ORDER BY worker) FROM ctr_saga.activities WHERE workflow_id = '$id'")
+  case "$row" in
+    completed|compensated|failed) say "  $id (leased by the killed worker2): $row; steps journaled by $by" ;;
+    *) fail "workflow $id, leased by the killed worker2, is still '$row'" ;;
+  esac
+done
 timed "load 20 s + kill + replacement" $((SECONDS - t))
 
 t=$SECONDS
