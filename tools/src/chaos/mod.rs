@@ -203,7 +203,8 @@ pub struct Figures {
     pub outages: u64,
     /// What the outage did to the workers' breakers.
     pub outage: OutageFigures,
-    /// Workflows that ran out of attempts on refused connections (must stay 0).
+    /// Workflows that ran out of attempts on refused connections (at most one per failed
+    /// probe).
     pub outage_exhaustions: u64,
     pub max_to_terminal_ms: i64,
 }

@@ -5,7 +5,10 @@
 //!
 //! What must hold (checked in `storm::settle` and here): the workers' breakers for that
 //! service opened, activities were given back uncalled while they were open (no attempt
-//! spent), and no workflow ended because its budget ran out on refused connections.
+//! spent), and no workflow ran out of attempts on refused connections but through failed
+//! probes: a half-open breaker's probe is a real call and spends its activity's attempt, so
+//! each failed probe may end one budget (with four workers, each its own breaker, a 10 s
+//! outage fails about four probes); without breakers about a hundred budgets run out.
 
 use super::rig::{Rig, Worker};
 use super::storm::sum_series;
@@ -22,6 +25,9 @@ pub struct OutageFigures {
     pub breakers_opened: u64,
     /// Activities for it given back uncalled because its breaker was open.
     pub deferred: u64,
+    /// Probes that found it still down: every opening of a worker's breaker after that
+    /// worker's first one during the outage.
+    pub failed_probes: u64,
 }
 
 impl Rig {
@@ -32,7 +38,7 @@ impl Rig {
             .iter()
             .find(|p| p.service == SERVICE)
             .expect("every service is started");
-        let before = breaker_counts(workers).await;
+        let before = per_worker(workers).await;
         let mut slot = participant.running.lock().await;
         let running = slot.take().context("the participant is already down")?;
         let addr = running.addr();
@@ -40,27 +46,33 @@ impl Rig {
         tracing::info!(service = SERVICE.name(), "chaos: participant down");
         // The fault itself: the participant stays down this long (not a synchronisation).
         tokio::time::sleep(self.args.outage.get()).await;
-        let after = breaker_counts(workers).await;
+        let after = per_worker(workers).await;
         *slot = Some(
             services::spawn(participant.state.clone(), addr)
                 .await
                 .with_context(|| format!("restarting {} on {addr}", SERVICE.name()))?,
         );
         tracing::info!(service = SERVICE.name(), "chaos: participant back");
-        Ok(OutageFigures {
-            breakers_opened: after.breakers_opened.saturating_sub(before.breakers_opened),
-            deferred: after.deferred.saturating_sub(before.deferred),
-        })
+        let mut figures = OutageFigures::default();
+        for (b, a) in before.iter().zip(&after) {
+            let opened = a.breakers_opened.saturating_sub(b.breakers_opened);
+            figures.breakers_opened += opened;
+            figures.failed_probes += opened.saturating_sub(1);
+            figures.deferred += a.deferred.saturating_sub(b.deferred);
+        }
+        Ok(figures)
     }
 }
 
-/// The breaker counters of every worker, for [`SERVICE`], summed (a worker whose metrics
-/// cannot be read counts nothing).
-async fn breaker_counts(workers: &[Worker]) -> OutageFigures {
+/// The breaker counters of each worker, for [`SERVICE`] (a worker whose metrics cannot be
+/// read counts nothing).
+async fn per_worker(workers: &[Worker]) -> Vec<OutageFigures> {
     let service = format!("service=\"{}\"", SERVICE.name());
-    let mut sum = OutageFigures::default();
+    let mut all = Vec::new();
     for worker in workers {
+        let mut sum = OutageFigures::default();
         let Ok(text) = metrics_text(worker).await else {
+            all.push(sum);
             continue;
         };
         sum.breakers_opened += sum_series(
@@ -69,8 +81,9 @@ async fn breaker_counts(workers: &[Worker]) -> OutageFigures {
             &[&service, "to=\"open\""],
         ) as u64;
         sum.deferred += sum_series(&text, "sagaflow_breaker_deferred_total", &[&service]) as u64;
+        all.push(sum);
     }
-    sum
+    all
 }
 
 async fn metrics_text(worker: &Worker) -> anyhow::Result<String> {
