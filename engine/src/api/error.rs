@@ -30,12 +30,13 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("`{0}` is not a workflow id (a UUID)")]
     BadWorkflowId(String),
-    /// No credentials, or ones that are refused: the message says which check failed.
-    #[error("{0}")]
-    Unauthorized(super::auth::Failure),
-    /// Valid credentials without the scope the route needs.
+    /// No credentials (`presented` false), or ones that are refused: the message says which
+    /// check failed (the auth module writes it; this module knows nothing of tokens).
+    #[error("{message}")]
+    Unauthorized { message: String, presented: bool },
+    /// Valid credentials without the scope (its name) the route needs.
     #[error("the token does not carry the scope `{0}` this route needs")]
-    Forbidden(super::auth::Scope),
+    Forbidden(String),
     #[error("no route for `{0}`")]
     NoRoute(String),
     #[error("method {method} is not allowed on `{path}`")]
@@ -71,7 +72,7 @@ impl Error {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
             }
             Error::BadWorkflowId(_) => (StatusCode::BAD_REQUEST, "INVALID_WORKFLOW_ID"),
-            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             Error::NoRoute(_) => (StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND"),
             Error::MethodNotAllowed { .. } => {
@@ -128,10 +129,11 @@ impl Error {
     /// came, with `error="invalid_token"` when one was refused, `insufficient_scope` and the
     /// scope when it lacks one.
     fn challenge(&self) -> Option<HeaderValue> {
-        use super::auth::Failure;
         match self {
-            Error::Unauthorized(Failure::Missing) => Some(HeaderValue::from_static("Bearer")),
-            Error::Unauthorized(_) => {
+            Error::Unauthorized {
+                presented: false, ..
+            } => Some(HeaderValue::from_static("Bearer")),
+            Error::Unauthorized { .. } => {
                 Some(HeaderValue::from_static(r#"Bearer error="invalid_token""#))
             }
             Error::Forbidden(scope) => HeaderValue::from_str(&format!(

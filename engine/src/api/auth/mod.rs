@@ -120,8 +120,12 @@ fn identify(config: &super::ApiConfig, headers: &HeaderMap) -> Result<Caller, Fa
 fn refuse(failure: Failure) -> Response {
     crate::metrics::http_auth_failure(failure.reason());
     match failure {
-        Failure::Scope(scope) => Error::Forbidden(scope).into_response(),
-        other => Error::Unauthorized(other).into_response(),
+        Failure::Scope(scope) => Error::Forbidden(scope.to_string()).into_response(),
+        other => Error::Unauthorized {
+            presented: !matches!(other, Failure::Missing),
+            message: other.to_string(),
+        }
+        .into_response(),
     }
 }
 
