@@ -65,7 +65,7 @@ pub struct Jwt {
     audience: Option<String>,
     leeway: Duration,
     /// Tokens verified before, until they expire (shared by the clones).
-    remembered: Arc<Remembered>,
+    remembered: Arc<Remembered<Verified>>,
 }
 
 /// A verified token's caller.

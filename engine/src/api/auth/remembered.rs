@@ -9,7 +9,6 @@
 //! stays valid until `exp`.) Refusals are not remembered. Bounded: when full, expired entries
 //! go, and if none had, all of them.
 
-use super::jwt::Verified;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -17,21 +16,29 @@ use std::sync::{Mutex, PoisonError};
 /// Most tokens remembered at once.
 pub(super) const ENTRIES_MAX: usize = 4096;
 
-#[derive(Default)]
-pub(super) struct Remembered {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+/// Remembers a `T` (what a token was verified as) per token.
+pub(super) struct Remembered<T> {
+    entries: Mutex<HashMap<[u8; 32], Entry<T>>>,
 }
 
-struct Entry {
-    verified: Verified,
+impl<T> Default for Remembered<T> {
+    fn default() -> Remembered<T> {
+        Remembered {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+struct Entry<T> {
+    verified: T,
     /// The token's `exp`, seconds since the epoch.
     exp: u64,
 }
 
-impl Remembered {
+impl<T: Clone> Remembered<T> {
     /// The caller of `token` if it was verified before and has not expired at `now` (seconds
     /// since the epoch), allowing `leeway` seconds as the verification does.
-    pub(super) fn get(&self, token: &str, now: u64, leeway: u64) -> Option<Verified> {
+    pub(super) fn get(&self, token: &str, now: u64, leeway: u64) -> Option<T> {
         let key = digest(token);
         let mut entries = self.lock();
         let entry = entries.get(&key)?;
@@ -43,7 +50,7 @@ impl Remembered {
     }
 
     /// Remembers that `token`, valid until `exp`, was verified as `verified`.
-    pub(super) fn put(&self, token: &str, verified: Verified, exp: u64, now: u64, leeway: u64) {
+    pub(super) fn put(&self, token: &str, verified: T, exp: u64, now: u64, leeway: u64) {
         let mut entries = self.lock();
         if entries.len() >= ENTRIES_MAX {
             entries.retain(|_, e| e.exp.saturating_add(leeway) >= now);
@@ -59,7 +66,7 @@ impl Remembered {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry<T>>> {
         // Plain data that no panic leaves half-written.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -72,6 +79,7 @@ fn digest(token: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::auth::jwt::Verified;
     use crate::api::auth::scope::Scopes;
 
     fn alice() -> Verified {
@@ -83,7 +91,7 @@ mod tests {
 
     #[test]
     fn a_remembered_token_answers_until_it_expires_with_the_leeway() {
-        let r = Remembered::default();
+        let r = Remembered::<Verified>::default();
         assert_eq!(r.get("t", 100, 30), None);
         r.put("t", alice(), 200, 100, 30);
         assert_eq!(r.get("t", 150, 30), Some(alice()));
@@ -95,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_full_memory_drops_expired_entries_first_then_everything() {
-        let r = Remembered::default();
+        let r = Remembered::<Verified>::default();
         for i in 0..ENTRIES_MAX {
             let exp = if i % 2 == 0 { 50 } else { 500 };
             r.put(&format!("t{i}"), alice(), exp, 10, 0);
