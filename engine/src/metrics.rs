@@ -124,7 +124,7 @@ pub fn describe() {
         "sagaflow_http_auth_failures_total",
         "API requests refused 401 (or 403 for a missing scope), by reason"
     );
-    for reason in crate::api::Failure::REASONS {
+    for reason in AUTH_FAILURE_REASONS {
         counter!("sagaflow_http_auth_failures_total", "reason" => reason).absolute(0);
     }
     counter!("http_requests_shed_total").absolute(0);
@@ -289,7 +289,22 @@ pub fn http_shed() {
     counter!("http_requests_shed_total").increment(1);
 }
 
-/// A request refused by the auth layer; `reason` is one of `api::Failure::REASONS`.
+/// The `reason` labels of `sagaflow_http_auth_failures_total`: one per `api::Failure` kind
+/// (its test holds the two together).
+pub const AUTH_FAILURE_REASONS: [&str; 10] = [
+    "missing",
+    "malformed",
+    "expired",
+    "not_yet_valid",
+    "issuer",
+    "audience",
+    "algorithm",
+    "signature",
+    "unknown_key",
+    "scope",
+];
+
+/// A request refused by the auth layer; `reason` is one of [`AUTH_FAILURE_REASONS`].
 pub fn http_auth_failure(reason: &'static str) {
     counter!("sagaflow_http_auth_failures_total", "reason" => reason).increment(1);
 }
