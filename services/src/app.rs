@@ -242,20 +242,20 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(http::detach))
 }
 
-/// `GET /healthz`: 200 when the database answers.
+/// `GET /healthz`: 200 when the database answers and, on a Galera node, is synced.
 async fn healthz(
     State(app): State<AppState>,
 ) -> Result<axum::Json<serde_json::Value>, http::Error> {
-    match sqlx::query("SELECT 1").execute(app.db.pool()).await {
-        Ok(_) => Ok(axum::Json(
+    match app.db.ready().await {
+        Ok(()) => Ok(axum::Json(
             serde_json::json!({ "status": "ok", "service": app.service.name() }),
         )),
-        Err(err) => {
-            tracing::warn!(error = %err, "health check failed");
+        Err(why) => {
+            tracing::warn!(reason = %why, "health check failed");
             Err(http::Error::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
-                "database unreachable",
+                "database unreachable or not synced",
             ))
         }
     }

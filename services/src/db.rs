@@ -2,19 +2,18 @@
 //! transactions retried on transient lock conflicts. Not a query layer: the SQL lives in each
 //! service's `store`.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, str::FromStr, time::Duration};
 
+use dbha::{Failover, Nodes};
 use sqlx::{
-    any::AnyPoolOptions,
+    any::{AnyConnectOptions, AnyPoolOptions},
     migrate::{MigrateDatabase, Migrator},
     pool::PoolConnection,
     Any, AnyConnection, AnyPool, Connection, Executor, Transaction,
 };
 
-/// How many times a transaction runs when the database reports a transient conflict.
-const TRANSACTION_ATTEMPTS_MAX: u32 = 8;
-/// Back-off before retry `n` is `n` times this.
-const TRANSACTION_RETRY_STEP_MS: u64 = 5;
+/// How often a pool on a cluster checks the node it uses while nothing fails.
+const NODE_CHECK_PERIOD: Duration = Duration::from_secs(1);
 /// How long SQLite waits for the write lock before reporting `SQLITE_BUSY`.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -23,6 +22,8 @@ const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
 pub enum Error {
     #[error("unsupported database URL (expected mysql://… or sqlite://…)")]
     UnsupportedUrl,
+    #[error("database URL: {0}")]
+    Url(#[from] dbha::UrlError),
     #[error("cannot open the database: {0}")]
     Connect(#[source] sqlx::Error),
     #[error("cannot migrate the database: {0}")]
@@ -62,11 +63,16 @@ impl Backend {
     }
 }
 
-/// A connection pool to one service's own database.
+/// A connection pool to one service's own database. A MySQL URL with several hosts is one
+/// database on the nodes of a cluster: one node is used at a time, and its [`Failover`]
+/// moves the pool to the next synced one when it fails.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    failover: Option<Failover>,
+    /// The database's name, for metric labels.
+    label: String,
 }
 
 impl Db {
@@ -75,25 +81,81 @@ impl Db {
     pub async fn connect(url: &str, connections_max: u32) -> Result<Db, Error> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        if !Any::database_exists(url).await.map_err(Error::Connect)? {
-            Any::create_database(url).await.map_err(Error::Connect)?;
+        let nodes = Nodes::parse(url)?;
+        let label = match backend {
+            Backend::MySql => nodes.database_label(),
+            Backend::Sqlite => "sqlite".to_owned(),
+        };
+        let failover = nodes
+            .is_cluster()
+            .then(|| Failover::new(&label, nodes.clone()));
+        // On a cluster any node can create it (the statement replicates): the first that
+        // answers.
+        let first = first_answering(&nodes).await.map_err(Error::Connect)?;
+        if !Any::database_exists(&first).await.map_err(Error::Connect)? {
+            Any::create_database(&first).await.map_err(Error::Connect)?;
         }
         let connections_max = match backend {
             Backend::MySql => connections_max.max(1),
             Backend::Sqlite => 1,
         };
         let session_sql = backend.session_sql();
+        let (synced, fresh) = (failover.clone(), failover.clone());
         let pool = AnyPoolOptions::new()
             .max_connections(connections_max)
             // No ping before every transaction (a round trip each): `begin` passes over a
             // connection that died while idle instead.
             .test_before_acquire(false)
-            .after_connect(move |conn, _meta| Box::pin(set_session(conn, session_sql.clone())))
+            // After a move to another node, connections to the old one are closed.
+            .before_acquire(move |_, meta| {
+                let fresh = fresh.as_ref().is_none_or(|f| f.made_after_switch(meta.age));
+                Box::pin(async move { Ok(fresh) })
+            })
+            .after_connect(move |conn, _meta| {
+                Box::pin(set_session(conn, session_sql.clone(), synced.clone()))
+            })
             .after_release(|conn, _meta| Box::pin(sqlerr::outside_transaction(conn)))
-            .connect(url)
+            .connect(&first)
             .await
             .map_err(Error::Connect)?;
-        Ok(Db { pool, backend })
+        if let Some(failover) = &failover {
+            let target = pool.clone();
+            failover.attach(move |url| {
+                target.set_connect_options(AnyConnectOptions::from_str(url)?);
+                Ok(())
+            });
+            failover.spawn_watch(NODE_CHECK_PERIOD);
+        }
+        Ok(Db {
+            pool,
+            backend,
+            failover,
+            label,
+        })
+    }
+
+    /// Whether the database takes work: it answers, and a Galera node is synced. The
+    /// reason when not.
+    pub async fn ready(&self) -> Result<(), String> {
+        match self.backend {
+            Backend::MySql => {
+                let rows: Vec<(String, String)> = sqlx::query_as(dbha::SYNC_STATUS_SQL)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                dbha::sync_state(&rows)
+            }
+            Backend::Sqlite => sqlx::query("SELECT 1")
+                .execute(&self.pool)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The failover of a database on a cluster.
+    pub fn failover(&self) -> Option<&Failover> {
+        self.failover.as_ref()
     }
 
     /// Applies the migrations that are not applied yet.
@@ -131,6 +193,9 @@ impl Db {
                 {
                     tracing::debug!(error = %err, "connection died while idle, taking another");
                     tries += 1;
+                    if let Some(failover) = &self.failover {
+                        failover.suspect().await;
+                    }
                 }
                 other => return other,
             }
@@ -156,47 +221,69 @@ impl Db {
     }
 }
 
-async fn set_session(conn: &mut AnyConnection, sql: String) -> sqlx::Result<()> {
+/// The URL of the first node of `nodes` that accepts a connection (the first node when
+/// none does: its error is the one reported).
+async fn first_answering(nodes: &Nodes) -> sqlx::Result<String> {
+    if !nodes.is_cluster() {
+        return Ok(nodes.url(0));
+    }
+    let mut first_error = None;
+    for i in 0..nodes.len() {
+        match AnyConnection::connect(&nodes.url(i)).await {
+            Ok(conn) => {
+                let _ = conn.close().await;
+                return Ok(nodes.url(i));
+            }
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(sqlx::Error::PoolClosed))
+}
+
+/// A new connection's session settings; on a cluster, a node that is not synced is
+/// refused (the pool tries again, by then perhaps on another node: the check is started
+/// here).
+async fn set_session(
+    conn: &mut AnyConnection,
+    sql: String,
+    failover: Option<Failover>,
+) -> sqlx::Result<()> {
+    if let Some(failover) = failover {
+        let rows: Vec<(String, String)> = sqlx::query_as(dbha::SYNC_STATUS_SQL)
+            .fetch_all(&mut *conn)
+            .await?;
+        if let Err(why) = dbha::sync_state(&rows) {
+            let node = failover.node().to_owned();
+            tokio::spawn(async move { failover.suspect().await });
+            return Err(sqlx::Error::Configuration(
+                format!("database node {node}: {why}").into(),
+            ));
+        }
+    }
     // Without arguments SQLite runs every statement of the string.
     conn.execute(sql.as_str()).await?;
     Ok(())
 }
 
-/// Errors that are worth running the whole transaction again for.
-pub(crate) trait Transient {
-    fn is_transient(&self) -> bool;
-}
-
-impl Transient for sqlx::Error {
-    /// MySQL deadlock (1213), lock wait timeout (1205) and "record has changed" (1020);
-    /// SQLite busy or locked (the one classification in `sqlerr`, shared with the engine).
-    fn is_transient(&self) -> bool {
-        sqlerr::is_transient(self)
-    }
-}
+/// A failure that may carry a database error, so a transaction can be retried for it.
+pub(crate) use dbha::retry::DbError;
 
 pub(crate) use sqlerr::{is_dead_connection, is_unique_violation};
 
-/// Runs `attempt` (one whole transaction) until it succeeds, fails for good, or has run
-/// [`TRANSACTION_ATTEMPTS_MAX`] times.
-pub(crate) async fn retrying<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
+/// Runs `attempt` (one whole transaction on `db`) until it succeeds, fails for a reason a
+/// retry does not cure, or was retried `dbha::retry::RETRIES_MAX` times: conflicts
+/// (deadlock, Galera certification, lock wait, busy) and node failures (dead connection,
+/// node not synced; on a cluster the node is checked and perhaps changed first) are
+/// retried with exponential backoff and jitter.
+pub(crate) async fn retrying<T, E, F, Fut>(db: &Db, attempt: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    E: Transient,
+    E: DbError + std::fmt::Display,
 {
-    let mut attempts = 1;
-    loop {
-        match attempt().await {
-            Err(err) if err.is_transient() && attempts < TRANSACTION_ATTEMPTS_MAX => {
-                tracing::debug!(attempt = attempts, "transient database conflict, retrying");
-                let backoff = TRANSACTION_RETRY_STEP_MS * u64::from(attempts);
-                tokio::time::sleep(Duration::from_millis(backoff)).await;
-                attempts += 1;
-            }
-            result => return result,
-        }
-    }
+    dbha::retry::run(&db.label, db.failover.as_ref(), attempt).await
 }
 
 /// Runs a one-row `INSERT` and returns the id the database generated for it.

@@ -11,7 +11,7 @@ use sqlx::{Any, AnyConnection, Transaction};
 
 use crate::{
     barrier::{self, Entry, Phase},
-    db::{self, Db, Transient},
+    db::{self, Db, DbError},
     http, observe, AppState,
 };
 
@@ -120,9 +120,12 @@ impl http::Coded for Error {
     }
 }
 
-impl Transient for Error {
-    fn is_transient(&self) -> bool {
-        matches!(self, Error::Db(err) if err.is_transient())
+impl DbError for Error {
+    fn db_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Db(err) => Some(err),
+            _ => None,
+        }
     }
 }
 
@@ -164,7 +167,7 @@ pub(crate) async fn open_try(
 
 /// Confirm: `reserved -> CONFIRMED` and capture, once. Refused without a try, after a cancel.
 pub(crate) async fn confirm<R: Resource>(db: &Db, id: &TransactionId) -> Result<Reply, Error> {
-    db::retrying(|| confirm_once::<R>(db, id)).await
+    db::retrying(db, || confirm_once::<R>(db, id)).await
 }
 
 async fn confirm_once<R: Resource>(db: &Db, id: &TransactionId) -> Result<Reply, Error> {
@@ -191,7 +194,7 @@ async fn confirm_once<R: Resource>(db: &Db, id: &TransactionId) -> Result<Reply,
 /// Cancel: `reserved -> cancelled` and release, once. Before any try it only records itself
 /// and blocks the late try; after a confirm it is refused.
 pub(crate) async fn cancel<R: Resource>(db: &Db, id: &TransactionId) -> Result<Reply, Error> {
-    db::retrying(|| cancel_once::<R>(db, id)).await
+    db::retrying(db, || cancel_once::<R>(db, id)).await
 }
 
 async fn cancel_once<R: Resource>(db: &Db, id: &TransactionId) -> Result<Reply, Error> {

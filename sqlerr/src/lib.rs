@@ -1,6 +1,6 @@
 //! What a sqlx error means for the caller, on MySQL/MariaDB and SQLite: a conflict a retry of
 //! the whole transaction cures ([`is_transient`]), a connection that is gone
-//! ([`is_dead_connection`]), a key that is already taken ([`is_unique_violation`]), or data
+//! ([`is_dead_connection`]) or a node that cannot serve it ([`is_node_failure`]), a key that is already taken ([`is_unique_violation`]), or data
 //! the database refused ([`is_refused_data`]); and whether a connection coming back to its
 //! pool may be reused ([`outside_transaction`]).
 //!
@@ -36,6 +36,25 @@ pub fn is_dead_connection(err: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             mysql_number(db.as_ref()).is_some_and(|n| matches!(n, 1053 | 2006 | 2013))
         }
+        _ => false,
+    }
+}
+
+/// True when the node behind the connection cannot serve it, so the whole transaction is
+/// worth running again, perhaps on another node: a dead connection ([`is_dead_connection`]),
+/// a Galera node that is not synced ("WSREP has not yet prepared node for application use",
+/// 1047), a connection killed by a node shutting down (1927), or no connection obtained in
+/// time (a node that refuses connections: the pool retries them until its timeout).
+pub fn is_node_failure(err: &sqlx::Error) -> bool {
+    if is_dead_connection(err) || matches!(err, sqlx::Error::PoolTimedOut) {
+        return true;
+    }
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    match mysql_number(db.as_ref()) {
+        Some(1047) => db.message().contains("WSREP"),
+        Some(1927) => true,
         _ => false,
     }
 }

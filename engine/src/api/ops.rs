@@ -22,12 +22,13 @@ pub(super) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 when the database answers, else 503. The check runs in a task of its
-/// own, so the timeout gives up waiting for it without cutting its transaction short.
+/// `GET /readyz`: 200 when the database answers (and, on a Galera node, is synced), else
+/// 503. The check runs in a task of its own, so the timeout gives up waiting for it without
+/// cutting its transaction short.
 pub(super) async fn readyz(State(state): State<ApiState>) -> Result<Json<Value>, Error> {
     let timeout = Duration::from_millis(READY_TIMEOUT_MS);
     let store = state.store.clone();
-    let check = tokio::spawn(async move { store.now().await });
+    let check = tokio::spawn(async move { store.ready().await });
     match tokio::time::timeout(timeout, check).await {
         Ok(Ok(Ok(_))) => Ok(Json(json!({"status": "ready"}))),
         Ok(Err(join)) => Err(Error::Panicked(join.to_string())),

@@ -175,13 +175,25 @@ pub async fn ensure_database(url: &str) -> Result<(), sqlx::Error> {
         }
         return Ok(());
     }
-    let Some((server, name)) = split_mysql_url(url) else {
-        return Ok(());
-    };
-    let mut conn = sqlx::MySqlConnection::connect(&server).await?;
-    conn.execute(format!("CREATE DATABASE IF NOT EXISTS `{name}`").as_str())
-        .await?;
-    conn.close().await
+    // On a cluster any node will do (the statement replicates): the first that answers.
+    let nodes = dbha::Nodes::parse(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    let mut last = None;
+    for i in 0..nodes.len() {
+        let Some((server, name)) = split_mysql_url(&nodes.url(i)) else {
+            return Ok(());
+        };
+        let created = async {
+            let mut conn = sqlx::MySqlConnection::connect(&server).await?;
+            conn.execute(format!("CREATE DATABASE IF NOT EXISTS `{name}`").as_str())
+                .await?;
+            conn.close().await
+        };
+        match created.await {
+            Ok(()) => return Ok(()),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or(sqlx::Error::PoolClosed))
 }
 
 /// `mysql://u@h:p/db?x` -> (`mysql://u@h:p?x`, `db`); `None` without a database name.

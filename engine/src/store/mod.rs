@@ -94,6 +94,15 @@ impl Error {
         matches!(self, Error::Database(e) if db::is_transient(e))
     }
 
+    /// Why running the whole transaction again may succeed (a conflict, a node failure);
+    /// `None` when it would fail the same way.
+    pub fn retry_reason(&self) -> Option<dbha::retry::Reason> {
+        match self {
+            Error::Database(e) => dbha::retry::reason(e),
+            _ => None,
+        }
+    }
+
     /// True when the failure lies in what one row holds or would hold (a value that does not
     /// parse, a write the database refuses for its data): the other rows of a batch can go
     /// on without it. Not for outages, timeouts or schema errors, which every row shares.
@@ -108,25 +117,25 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Retries of one store operation after transient database errors (deadlock, lock wait,
-/// busy), the first try not counted.
-pub(crate) const TRANSIENT_RETRIES_MAX: u32 = 8;
-/// The wait before retry `n` is `n` times this (5, 10, … 40 ms: 180 ms in all).
-pub(crate) const TRANSIENT_BACKOFF_STEP_MS: u64 = 5;
-
-/// Runs a store operation again while it fails with a transient database error, at most
-/// [`TRANSIENT_RETRIES_MAX`] times.
+/// Runs a store operation (one whole transaction, `store.op(args)`) again while it fails
+/// for a reason a retry may cure — a conflict (deadlock, Galera certification, lock wait,
+/// busy) or a node failure (dead connection, node not synced; on a cluster the node is
+/// checked first and perhaps changed) — at most `dbha::retry::RETRIES_MAX` times, with
+/// exponential backoff and jitter. The transaction's fencing runs again with it.
 macro_rules! retry_transient {
-    ($op:expr) => {{
+    ($store:ident . $($op:tt)+) => {{
         let mut tries = 0u32;
         loop {
-            match $op.await {
-                Err(err) if err.is_transient() && tries < $crate::store::TRANSIENT_RETRIES_MAX => {
-                    tries += 1;
-                    tracing::debug!(error = %err, tries, "transient database error, retrying");
-                    let step = $crate::store::TRANSIENT_BACKOFF_STEP_MS;
-                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(tries) * step)).await;
-                }
+            match $store.$($op)+.await {
+                Err(err) if tries < dbha::retry::RETRIES_MAX => match err.retry_reason() {
+                    Some(why) => {
+                        tries += 1;
+                        tracing::debug!(error = %err, tries, reason = why.label(), "retrying the whole transaction");
+                        let database = $store.pool.database_label();
+                        dbha::retry::pause(&database, why, tries, $store.pool.failover()).await;
+                    }
+                    None => break Err(err),
+                },
                 other => break other,
             }
         }
@@ -174,7 +183,7 @@ impl Store {
     /// Applies the saga database migrations of this backend's dialect.
     pub async fn migrate(&self) -> Result<()> {
         match &self.pool {
-            Pool::MySql(pool) => sqlx::migrate!("../migrations/saga/mysql").run(pool).await?,
+            Pool::MySql(pool, _) => sqlx::migrate!("../migrations/saga/mysql").run(pool).await?,
             Pool::Sqlite(pool) => {
                 sqlx::migrate!("../migrations/saga/sqlite")
                     .run(pool)
@@ -221,6 +230,37 @@ impl Store {
     async fn read(&self, sql: &str, args: Vec<db::Arg>) -> Result<Vec<db::Row>> {
         self.counters.statements.fetch_add(1, Ordering::Relaxed);
         Ok(self.pool.fetch_all(sql, args).await?)
+    }
+
+    /// Whether the database takes work: it answers, and a Galera node is synced
+    /// (`wsrep_ready`, `wsrep_local_state`). The reason when not.
+    pub async fn ready(&self) -> std::result::Result<(), String> {
+        if self.dialect() == Dialect::MySql {
+            let rows = self
+                .pool
+                .fetch_all(dbha::SYNC_STATUS_SQL, vec![])
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = rows
+                .iter()
+                .map(|r| Ok((r.text("Variable_name")?, r.text("Value")?)))
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| e.to_string())?;
+            dbha::sync_state(&status)?;
+        }
+        self.now().await.map(drop).map_err(|e| e.to_string())
+    }
+
+    /// The database node in use (`host:port`) when the store is on a cluster.
+    pub fn node_in_use(&self) -> Option<String> {
+        self.pool.failover().map(|f| f.node().to_owned())
+    }
+
+    /// Moves back to the most preferred synced node of a cluster (after it recovered).
+    pub async fn prefer_first_node(&self) {
+        if let Some(failover) = self.pool.failover() {
+            failover.prefer_first().await;
+        }
     }
 
     /// The database clock, in microseconds since the Unix epoch.

@@ -95,7 +95,7 @@ pub(crate) async fn reserve(db: &Db, request: &TryRequest) -> Result<Reply, Erro
     if request.quantity < 1 {
         return Err(Error::InvalidQuantity);
     }
-    db::retrying(|| reserve_once(db, request)).await
+    db::retrying(db, || reserve_once(db, request)).await
 }
 
 async fn reserve_once(db: &Db, request: &TryRequest) -> Result<Reply, Error> {
@@ -188,7 +188,7 @@ pub(crate) async fn create_products(
     if !products.iter().all(valid) {
         return Err(Error::InvalidProduct);
     }
-    db::retrying(|| create_products_once(db, products)).await
+    db::retrying(db, || create_products_once(db, products)).await
 }
 
 async fn create_products_once(

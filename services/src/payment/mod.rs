@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
 
 use crate::{
-    db::{Backend, Transient},
+    db::{Backend, DbError},
     http, observe,
     tcc::{self, Reply, Totals, TransactionId},
     AppState,
@@ -75,9 +75,12 @@ impl http::Coded for Error {
     }
 }
 
-impl Transient for Error {
-    fn is_transient(&self) -> bool {
-        matches!(self, Error::Tcc(err) if err.is_transient())
+impl DbError for Error {
+    fn db_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Tcc(err) => err.db_error(),
+            _ => None,
+        }
     }
 }
 

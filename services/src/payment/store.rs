@@ -39,7 +39,7 @@ pub(crate) async fn reserve(db: &Db, request: &TryRequest) -> Result<Reply, Erro
     if request.amount <= 0 {
         return Err(Error::InvalidAmount);
     }
-    db::retrying(|| reserve_once(db, request)).await
+    db::retrying(db, || reserve_once(db, request)).await
 }
 
 async fn reserve_once(db: &Db, request: &TryRequest) -> Result<Reply, Error> {
@@ -88,7 +88,7 @@ pub(crate) async fn create_payment_methods(
     if !methods.iter().all(described) {
         return Err(Error::InvalidMethodDescription);
     }
-    db::retrying(|| create_payment_methods_once(db, methods)).await
+    db::retrying(db, || create_payment_methods_once(db, methods)).await
 }
 
 async fn create_payment_methods_once(

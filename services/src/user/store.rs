@@ -64,7 +64,7 @@ pub(crate) async fn reserve(db: &Db, request: &TryRequest) -> Result<Reply, Erro
     if request.amount <= 0 {
         return Err(Error::InvalidAmount);
     }
-    db::retrying(|| reserve_once(db, request)).await
+    db::retrying(db, || reserve_once(db, request)).await
 }
 
 async fn reserve_once(db: &Db, request: &TryRequest) -> Result<Reply, Error> {
@@ -126,7 +126,7 @@ pub(crate) async fn create_users(db: &Db, users: &[NewUser]) -> Result<Vec<Creat
             return Err(Error::InvalidBalance);
         }
     }
-    db::retrying(|| create_users_once(db, users)).await
+    db::retrying(db, || create_users_once(db, users)).await
 }
 
 async fn create_users_once(db: &Db, users: &[NewUser]) -> Result<Vec<CreatedUser>, Error> {

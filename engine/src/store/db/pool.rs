@@ -4,6 +4,7 @@
 
 use super::guarded::Guarded;
 use super::{is_dead_connection, Arg, Dialect, Row};
+use dbha::{Failover, Nodes};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -13,12 +14,16 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// A connection pool on either backend.
+/// A connection pool on either backend. A MySQL URL with several hosts is one database on
+/// the nodes of a cluster: the pool uses one node at a time and its [`Failover`] moves it.
 #[derive(Debug, Clone)]
 pub enum Pool {
-    MySql(MySqlPool),
+    MySql(MySqlPool, Option<Failover>),
     Sqlite(SqlitePool),
 }
+
+/// How often a pool on a cluster checks the node it uses while nothing fails.
+const NODE_CHECK_PERIOD: Duration = Duration::from_secs(1);
 
 /// Statements and commits run through a pool, for benchmarks.
 #[derive(Debug, Default)]
@@ -28,10 +33,17 @@ pub struct Counters {
 }
 
 impl Pool {
-    /// Connects by URL scheme: `mysql://` (also MariaDB) or `sqlite://`.
+    /// Connects by URL scheme: `mysql://` (also MariaDB; several comma-separated hosts for
+    /// the nodes of a cluster, preferred in that order) or `sqlite://`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Pool, sqlx::Error> {
         if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            let options = MySqlConnectOptions::from_str(&url.replacen("mariadb:", "mysql:", 1))?;
+            let nodes = Nodes::parse(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+            let failover = nodes
+                .is_cluster()
+                .then(|| Failover::new(&nodes.database_label(), nodes.clone()));
+            let options = MySqlConnectOptions::from_str(&nodes.url(0))?;
+            let synced = failover.clone();
+            let fresh = failover.clone();
             let pool = MySqlPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -39,8 +51,17 @@ impl Pool {
                 // comes back to the pool, and a connection that died idle fails its first
                 // statement, which the callers retry (`Store` operations are idempotent).
                 .test_before_acquire(false)
-                .after_connect(|conn, _| {
+                .before_acquire(move |_, meta| {
+                    // After a move to another node, connections to the old one are closed.
+                    let fresh = fresh.as_ref().is_none_or(|f| f.made_after_switch(meta.age));
+                    Box::pin(async move { Ok(fresh) })
+                })
+                .after_connect(move |conn, _| {
+                    let synced = synced.clone();
                     Box::pin(async move {
+                        if let Some(failover) = synced {
+                            check_synced(conn, &failover).await?;
+                        }
                         // Record locks only (no gap locks) for claims, and no stale snapshots.
                         conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                             .await?;
@@ -54,7 +75,15 @@ impl Pool {
                 .after_release(|conn, _| Box::pin(sqlerr::outside_transaction(conn)))
                 .connect_with(options)
                 .await?;
-            Ok(Pool::MySql(pool))
+            if let Some(failover) = &failover {
+                let target = pool.clone();
+                failover.attach(move |url| {
+                    target.set_connect_options(MySqlConnectOptions::from_str(url)?);
+                    Ok(())
+                });
+                failover.spawn_watch(NODE_CHECK_PERIOD);
+            }
+            Ok(Pool::MySql(pool, failover))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -74,9 +103,29 @@ impl Pool {
         }
     }
 
+    /// The failover of a pool on a cluster.
+    pub fn failover(&self) -> Option<&Failover> {
+        match self {
+            Pool::MySql(_, failover) => failover.as_ref(),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// The database's name, for metric labels.
+    pub fn database_label(&self) -> String {
+        match self {
+            Pool::MySql(pool, _) => pool
+                .connect_options()
+                .get_database()
+                .unwrap_or("")
+                .to_owned(),
+            Pool::Sqlite(_) => "sqlite".to_owned(),
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self {
-            Pool::MySql(_) => Dialect::MySql,
+            Pool::MySql(..) => Dialect::MySql,
             Pool::Sqlite(_) => Dialect::Sqlite,
         }
     }
@@ -85,7 +134,9 @@ impl Pool {
     /// so two writers never deadlock upgrading a read lock.
     pub async fn begin(&self) -> Result<Tx<'_>, sqlx::Error> {
         let inner = match self {
-            Pool::MySql(pool) => TxInner::MySql(begin_mysql(pool).await?),
+            Pool::MySql(pool, failover) => {
+                TxInner::MySql(begin_mysql(pool, failover.as_ref()).await?)
+            }
             Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
         };
         Ok(Tx {
@@ -97,7 +148,9 @@ impl Pool {
     /// Starts a read-only transaction (on SQLite a deferred one: no write lock).
     pub async fn begin_read(&self) -> Result<Tx<'_>, sqlx::Error> {
         let inner = match self {
-            Pool::MySql(pool) => TxInner::MySql(begin_mysql(pool).await?),
+            Pool::MySql(pool, failover) => {
+                TxInner::MySql(begin_mysql(pool, failover.as_ref()).await?)
+            }
             Pool::Sqlite(pool) => TxInner::Sqlite(pool.begin().await?),
         };
         Ok(Tx {
@@ -111,8 +164,8 @@ impl Pool {
     /// is passed over as in [`Pool::begin`].
     pub async fn fetch_all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, sqlx::Error> {
         match self {
-            Pool::MySql(pool) => {
-                let rows = passing_dead_connections(pool, || async {
+            Pool::MySql(pool, failover) => {
+                let rows = passing_dead_connections(pool, failover.as_ref(), || async {
                     Guarded::acquire(pool)
                         .await?
                         .fetch_all(sql, args.clone())
@@ -132,15 +185,18 @@ impl Pool {
 
     pub async fn close(&self) {
         match self {
-            Pool::MySql(pool) => pool.close().await,
+            Pool::MySql(pool, _) => pool.close().await,
             Pool::Sqlite(pool) => pool.close().await,
         }
     }
 }
 
 /// Begins a transaction on a MySQL pool, passing over connections that died while idle.
-async fn begin_mysql(pool: &MySqlPool) -> Result<Guarded, sqlx::Error> {
-    passing_dead_connections(pool, || async {
+async fn begin_mysql(
+    pool: &MySqlPool,
+    failover: Option<&Failover>,
+) -> Result<Guarded, sqlx::Error> {
+    passing_dead_connections(pool, failover, || async {
         let mut conn = Guarded::acquire(pool).await?;
         conn.begin().await?;
         Ok(conn)
@@ -154,9 +210,11 @@ async fn begin_mysql(pool: &MySqlPool) -> Result<Guarded, sqlx::Error> {
 /// The pool does not ping a connection before handing it out (a round trip per transaction),
 /// so after the server restarted or dropped idle sessions the first use of each old
 /// connection fails. Every dead connection is closed as it fails and the pool opens new ones,
-/// so this ends within the pool's size.
+/// so this ends within the pool's size. On a cluster the node is checked first (it may have
+/// died: then the pool moves to another).
 async fn passing_dead_connections<T, Fut>(
     pool: &MySqlPool,
+    failover: Option<&Failover>,
     mut op: impl FnMut() -> Fut,
 ) -> Result<T, sqlx::Error>
 where
@@ -170,10 +228,30 @@ where
             {
                 tracing::debug!(error = %err, "connection died while idle, taking another");
                 tries += 1;
+                if let Some(failover) = failover {
+                    failover.suspect().await;
+                }
             }
             other => return other,
         }
     }
+}
+
+/// Refuses a new connection to a cluster node that is not synced (the pool then tries
+/// again, by then perhaps on another node: the check is started here).
+async fn check_synced(
+    conn: &mut sqlx::MySqlConnection,
+    failover: &Failover,
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(dbha::SYNC_STATUS_SQL)
+        .fetch_all(&mut *conn)
+        .await?;
+    dbha::sync_state(&rows).map_err(|why| {
+        let node = failover.node().to_owned();
+        let failover = failover.clone();
+        tokio::spawn(async move { failover.suspect().await });
+        sqlx::Error::Configuration(format!("database node {node}: {why}").into())
+    })
 }
 
 enum TxInner<'p> {
