@@ -12,12 +12,14 @@
 use rig::Rig;
 use roles::duration::{self, HumanDuration};
 
+mod galera;
 mod late;
 mod load;
 mod outage;
 mod rig;
 mod storm;
 
+pub use galera::NodeLoss;
 pub use outage::OutageFigures;
 
 /// Flags of `sagaflow chaos`.
@@ -73,6 +75,16 @@ pub struct ChaosArgs {
     /// mariadb-server), killed with SIGKILL and restarted `--db-restarts` times mid-run.
     #[arg(long, conflicts_with = "mysql_url")]
     pub private_mariadb: bool,
+    /// Run on a MariaDB Galera cluster: a MySQL URL listing its nodes
+    /// (`mysql://root@127.0.0.1:3311,127.0.0.1:3312,127.0.0.1:3313`, as scripts/galera.sh
+    /// starts them; databases sagaflow_chaos_* are recreated). The API, the services and half
+    /// the workers prefer the first node, the other workers the second; halfway through, the
+    /// first node is killed (SIGKILL), and started again 3 s later.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["mysql_url", "private_mariadb"])]
+    pub galera: Option<String>,
+    /// With --galera: the script that kills and starts a node (`SCRIPT kill 1`, `SCRIPT start 1`).
+    #[arg(long, default_value = "scripts/galera.sh", requires = "galera")]
+    pub galera_script: String,
     /// Kills and restarts of the private MariaDB during the run.
     #[arg(long, default_value_t = 1, requires = "private_mariadb")]
     pub db_restarts: u32,
@@ -113,6 +125,8 @@ pub enum ConfigError {
         kill_every: HumanDuration,
         duration: HumanDuration,
     },
+    #[error("--galera must list at least two nodes (`mysql://user@host1:port,host2:port`): {0}")]
+    GaleraNodes(String),
     #[error("--rate must be at least 1 (no purchase would be submitted)")]
     NoRate,
     #[error(
@@ -153,6 +167,13 @@ impl ChaosArgs {
         }
         if self.rate == 0 {
             return Err(ConfigError::NoRate);
+        }
+        if let Some(url) = &self.galera {
+            match dbha::Nodes::parse(url) {
+                Ok(nodes) if nodes.is_cluster() && url.starts_with("mysql") => {}
+                Ok(_) => return Err(ConfigError::GaleraNodes("only one node is listed".into())),
+                Err(err) => return Err(ConfigError::GaleraNodes(err.to_string())),
+            }
         }
         if self.lease_ttl.as_millis() < 3 {
             return Err(ConfigError::LeaseTooShort(self.lease_ttl));
@@ -203,6 +224,8 @@ pub struct Figures {
     pub outages: u64,
     /// What the outage did to the workers' breakers.
     pub outage: OutageFigures,
+    /// What the Galera node loss did (with --galera).
+    pub node_loss: NodeLoss,
     /// Workflows that ran out of attempts on refused connections (at most one per failed
     /// probe).
     pub outage_exhaustions: u64,
@@ -285,6 +308,18 @@ mod tests {
             ),
             (&["--error-rate", "0", "--drop-rate", "0"], Err(NoFaults)),
             (&["--duration", "30s", "--outage", "10s"], Ok(())),
+            (&["--galera", "mysql://root@a:1,b:2"], Ok(())),
+            (
+                &["--galera", "mysql://root@a:1"],
+                Err(GaleraNodes("only one node is listed".into())),
+            ),
+            (
+                &["--galera", "mysql://root@a:1,,b:2"],
+                Err(GaleraNodes(
+                    "empty host in the list of `a:1,,b:2` (hosts are separated by single commas)"
+                        .into(),
+                )),
+            ),
             (&["--duration", "30s", "--outage", "0s"], Ok(())),
             (
                 &["--duration", "30s", "--outage", "11s"],

@@ -67,12 +67,15 @@ impl Rig {
         let server = db
             .as_ref()
             .map(PrivateMariaDb::url)
-            .or(args.mysql_url.clone());
+            .or(args.mysql_url.clone())
+            .or(args.galera.clone());
         let (urls, dir) = match &server {
             Some(server) => {
                 let server = server.trim_end_matches('/');
+                // On a cluster, on its first node (the statements replicate).
+                let first = dbha::Nodes::parse(server)?.url(0);
                 for name in ["saga", "user", "payment", "order"] {
-                    recreate_mysql_database(server, &format!("sagaflow_chaos_{name}")).await?;
+                    recreate_mysql_database(&first, &format!("sagaflow_chaos_{name}")).await?;
                 }
                 let db = |n: &str| format!("{server}/sagaflow_chaos_{n}");
                 (
@@ -180,7 +183,8 @@ impl Rig {
 
     pub(super) fn spawn_worker(&self, id: &str) -> anyhow::Result<Worker> {
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let mut command = worker_command(&self.urls.saga, &self.flag, id)?;
+        let saga = super::galera::worker_url(&self.urls.saga, id);
+        let mut command = worker_command(&saga, &self.flag, id)?;
         let heartbeat = HumanDuration::from_millis(self.args.lease_ttl.as_millis() / 3);
         command.arg(format!("--lease-ttl={}", self.args.lease_ttl));
         command.arg(format!("--heartbeat={heartbeat}"));

@@ -44,6 +44,8 @@ impl Rig {
         };
         let restart_at = |n: u32| started + self.args.duration.get() * (n + 1) / (restarts + 1);
         let outage_at = started + self.args.duration.get() * 2 / 3;
+        let node_loss_at = started + self.args.duration.get() / 2;
+        let mut node_loss_done = self.args.galera.is_none();
         let mut outage_done = self.args.outage.is_zero();
         let mut generation = 0;
         while Instant::now() < deadline {
@@ -53,6 +55,11 @@ impl Rig {
                 figures.outage = self.outage(&workers).await?;
                 figures.outages += 1;
                 outage_done = true;
+            }
+            if !node_loss_done && Instant::now() >= node_loss_at {
+                // No worker kills while the node is down and rejoins (a few seconds).
+                figures.node_loss = self.node_loss(&self.args.galera_script).await?;
+                node_loss_done = true;
             }
             if !zombie_done && Instant::now() >= zombie_at {
                 self.zombie(&workers[0]).await?;
@@ -181,12 +188,13 @@ impl Rig {
              fenced writes (zombie) {} duplicates absorbed {} case-variant key pairs {} (merged {}) injected faults {} \
              successes at the last attempt {} database restarts {} late tries refused {} participant outages {} \
              (breakers opened {}, failed probes {}, activities deferred uncalled {}, budgets run out on refused connections {}) \
-             max time to terminal {} ms",
+             galera node kills {} (failovers in the API and services {}, rejoined in {} ms) max time to terminal {} ms",
             f.submitted, f.acknowledged, count(WorkflowStatus::Completed), count(WorkflowStatus::Compensated),
             count(WorkflowStatus::Failed), f.kills, f.lease_reclaims, f.zombie_fenced, f.duplicates_absorbed,
             f.case_pairs_distinct, f.case_pairs_merged, f.injected_faults, f.last_attempt_successes,
             f.db_restarts, f.late_tries_refused, f.outages, f.outage.breakers_opened, f.outage.failed_probes, f.outage.deferred,
-            f.outage_exhaustions, f.max_to_terminal_ms
+            f.outage_exhaustions, f.node_loss.kills, f.node_loss.failovers, f.node_loss.rejoin_ms,
+            f.max_to_terminal_ms
         );
         let report = reconcile(
             &self.urls,
@@ -240,6 +248,12 @@ impl Rig {
                 a.private_mariadb && a.db_restarts > 0,
             ),
             ("late tries refused", f.late_tries_refused, a.late_tries > 0),
+            ("galera node kills", f.node_loss.kills, a.galera.is_some()),
+            (
+                "failovers to another node",
+                f.node_loss.failovers,
+                a.galera.is_some(),
+            ),
             ("participant outages", f.outages, outage),
             (
                 "breakers opened by the outage",
