@@ -36,8 +36,9 @@ COPY tools/Cargo.toml tools/Cargo.toml
 COPY cli/Cargo.toml cli/Cargo.toml
 COPY testkit/Cargo.toml testkit/Cargo.toml
 COPY sqlerr/Cargo.toml sqlerr/Cargo.toml
+COPY dbha/Cargo.toml dbha/Cargo.toml
 COPY httpguard/Cargo.toml httpguard/Cargo.toml
-RUN for c in kernel engine worker services roles tools cli testkit sqlerr httpguard; do \
+RUN for c in kernel engine worker services roles tools cli testkit sqlerr dbha httpguard; do \
       mkdir -p $c/src && : > $c/src/lib.rs; \
     done \
  && echo 'fn main() {}' > cli/src/main.rs \
@@ -56,6 +57,7 @@ COPY tools tools
 COPY cli cli
 COPY testkit testkit
 COPY sqlerr sqlerr
+COPY dbha dbha
 COPY httpguard httpguard
 COPY migrations migrations
 COPY workflows workflows

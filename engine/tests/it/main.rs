@@ -9,6 +9,7 @@ mod cancelled;
 mod claims;
 mod compensation;
 mod connections;
+mod galera;
 mod leases;
 mod locks;
 mod migration;
