@@ -112,6 +112,7 @@ echo "API=http://127.0.0.1:$API SERVICES=$SERVICES LOGS=$LOGS" >"$LOGS/env"
 if [ -n "${KILL_AT:-}" ] && [ "$PLACEMENT" != standalone ]; then
   (
     sleep "$KILL_AT"
+    date +%s.%N >"$LOGS/killed_at"
     bash scripts/galera.sh kill 1
     sleep "${DOWN_S:-5}"
     bash scripts/galera.sh start 1
@@ -129,6 +130,21 @@ if [ -n "${KILLER:-}" ]; then
     exit 1
   }
   echo "galera-bench: node 1 was killed ${KILL_AT} s into the load and rejoined: $(tail -1 "$LOGS/node-kill.log")"
+  # The sagas submitted from 1 s before the kill to 10 s after it: their latency.
+  python3 - "$LOGS/killed_at" "$LOGS/load/workflows.csv" <<'PY'
+import csv, datetime, sys
+killed = float(open(sys.argv[1]).read())
+lat = []
+for row in csv.DictReader(open(sys.argv[2])):
+    t = datetime.datetime.fromisoformat(row["submitted_at"]).timestamp()
+    if killed - 1 <= t <= killed + 10 and row["latency_ms"]:
+        lat.append(float(row["latency_ms"]))
+lat.sort()
+if not lat:
+    sys.exit("galera-bench: no saga was submitted around the kill")
+pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+print(f"galera-bench: failover window (-1 s..+10 s of the kill): {len(lat)} sagas, p50 {pick(0.5):.0f} ms, p99 {pick(0.99):.0f} ms, max {lat[-1]:.0f} ms")
+PY
   for f in server user payment order; do
     echo "galera-bench: $f failovers: $(grep -c 'failed over' "$LOGS/$f.log" || true)"
   done

@@ -21,16 +21,17 @@ pub const SYNC_STATUS_SQL: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN \
      ('wsrep_ready', 'wsrep_local_state', 'wsrep_local_state_comment')";
 
 /// Whether a node whose `SYNC_STATUS_SQL` gave `rows` (name, value) takes reads and writes:
-/// a server without Galera gives no rows and is usable; a Galera node must be ready and in
-/// state 4 (Synced). A joiner, a donor blocked by a state transfer and a node cut off from
-/// the primary component are not.
+/// a server without a Galera provider is usable (it has no `wsrep_local_state`; MariaDB
+/// still shows `wsrep_ready` OFF there, MySQL shows nothing); a Galera node must be ready
+/// and in state 4 (Synced). A joiner, a donor blocked by a state transfer and a node cut
+/// off from the primary component are not.
 pub fn sync_state(rows: &[(String, String)]) -> Result<(), String> {
     let value = |name: &str| {
         rows.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    if rows.is_empty() {
+    if value("wsrep_local_state").is_none() {
         return Ok(());
     }
     if value("wsrep_ready") != Some("ON") {
@@ -266,7 +267,9 @@ mod tests {
 
     #[test]
     fn only_a_synced_ready_node_or_a_plain_server_is_usable() {
-        assert_eq!(sync_state(&[]), Ok(()));
+        assert_eq!(sync_state(&[]), Ok(()), "MySQL without Galera");
+        let plain_mariadb = [("wsrep_ready".to_owned(), "OFF".to_owned())];
+        assert_eq!(sync_state(&plain_mariadb), Ok(()), "MariaDB without a provider");
         assert_eq!(sync_state(&rows("ON", "4", "Synced")), Ok(()));
         let donor = sync_state(&rows("ON", "2", "Donor/Desynced")).unwrap_err();
         assert!(donor.contains("Donor/Desynced"), "{donor}");

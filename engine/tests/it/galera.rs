@@ -140,15 +140,13 @@ async fn a_certification_conflict_fails_the_commit_with_1213_and_is_retried_as_a
     let mut two = MySqlConnection::connect(&db.node_url(1)).await.unwrap();
     run(&mut one, "CREATE TABLE t (id INT PRIMARY KEY, v INT)").await;
     run(&mut one, "INSERT INTO t VALUES (1, 0)").await;
-    // The table reached node 2 (a replicated write set is applied there before the next
-    // statement of the same client on node 2 sees it: wait for it, bounded).
-    until("the row reached node 2", || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM t")
-            .fetch_one(&mut two)
-            .await
-            .is_ok_and(|n| n == 1)
-    })
-    .await;
+    // Node 2 applies node 1's write sets asynchronously; a causal read waits for them.
+    run(&mut two, "SET SESSION wsrep_sync_wait = 1").await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+        .fetch_one(&mut two)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "the row reached node 2");
     run(&mut one, "BEGIN").await;
     run(&mut one, "UPDATE t SET v = 1 WHERE id = 1").await;
     // Node 2 commits a write to the same row first: node 1's transaction loses.
@@ -168,6 +166,8 @@ async fn a_certification_conflict_fails_the_commit_with_1213_and_is_retried_as_a
         Some(dbha::retry::Reason::Conflict),
         "{err}"
     );
+    // The winner's write set is applied on node 1 asynchronously: read causally.
+    run(&mut one, "SET SESSION wsrep_sync_wait = 1").await;
     let v: i32 = sqlx::query_scalar("SELECT v FROM t WHERE id = 1")
         .fetch_one(&mut one)
         .await

@@ -23,7 +23,8 @@ pub struct NodeLoss {
 }
 
 /// The saga database URL of worker `id` (`w3`, `w3-7`): even workers prefer the cluster's
-/// first node (the one killed), odd ones the second.
+/// first node (the one killed, with the API and the services), odd ones the other nodes in
+/// turn (`w1` the second, `w3` the third, …).
 pub(super) fn worker_url(saga: &str, id: &str) -> String {
     let index: usize = id
         .trim_start_matches('w')
@@ -32,7 +33,10 @@ pub(super) fn worker_url(saga: &str, id: &str) -> String {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     match dbha::Nodes::parse(saga) {
-        Ok(nodes) if nodes.is_cluster() && index % 2 == 1 => nodes.starting_at(1).to_url(),
+        Ok(nodes) if nodes.is_cluster() && index % 2 == 1 => {
+            let others = nodes.len() - 1;
+            nodes.starting_at(1 + (index / 2) % others).to_url()
+        }
         _ => saga.to_owned(),
     }
 }

@@ -77,9 +77,9 @@ pub struct ChaosArgs {
     pub private_mariadb: bool,
     /// Run on a MariaDB Galera cluster: a MySQL URL listing its nodes
     /// (`mysql://root@127.0.0.1:3311,127.0.0.1:3312,127.0.0.1:3313`, as scripts/galera.sh
-    /// starts them; databases sagaflow_chaos_* are recreated). The API, the services and half
-    /// the workers prefer the first node, the other workers the second; halfway through, the
-    /// first node is killed (SIGKILL), and started again 3 s later.
+    /// starts them; databases sagaflow_chaos_* are recreated). The API, the services and the
+    /// even-numbered workers prefer the first node, the odd ones the other nodes in turn;
+    /// halfway through, the first node is killed (SIGKILL), and started again 3 s later.
     #[arg(long, value_name = "URL", conflicts_with_all = ["mysql_url", "private_mariadb"])]
     pub galera: Option<String>,
     /// With --galera: the script that kills and starts a node (`SCRIPT kill 1`, `SCRIPT start 1`).
