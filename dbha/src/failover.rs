@@ -269,7 +269,11 @@ mod tests {
     fn only_a_synced_ready_node_or_a_plain_server_is_usable() {
         assert_eq!(sync_state(&[]), Ok(()), "MySQL without Galera");
         let plain_mariadb = [("wsrep_ready".to_owned(), "OFF".to_owned())];
-        assert_eq!(sync_state(&plain_mariadb), Ok(()), "MariaDB without a provider");
+        assert_eq!(
+            sync_state(&plain_mariadb),
+            Ok(()),
+            "MariaDB without a provider"
+        );
         assert_eq!(sync_state(&rows("ON", "4", "Synced")), Ok(()));
         let donor = sync_state(&rows("ON", "2", "Donor/Desynced")).unwrap_err();
         assert!(donor.contains("Donor/Desynced"), "{donor}");

@@ -62,13 +62,19 @@ pub fn backoff(retry: u32, jitter: f64) -> Duration {
 /// Counts a retry of `database`'s transaction for `reason`, lets the failover check the
 /// node after a node failure, and waits the backoff of retry `retry`.
 pub async fn pause(database: &str, reason: Reason, retry: u32, failover: Option<&Failover>) {
-    metrics::counter!("sagaflow_db_retries_total",
-        "database" => database.to_owned(), "reason" => reason.label())
-    .increment(1);
+    count(database, reason);
     if let (Reason::Node, Some(failover)) = (reason, failover) {
         failover.suspect().await;
     }
     tokio::time::sleep(backoff(retry, rand::random::<f64>())).await;
+}
+
+/// Counts one retry of `database`'s transaction for `reason`
+/// (`sagaflow_db_retries_total{database, reason}`).
+pub fn count(database: &str, reason: Reason) {
+    metrics::counter!("sagaflow_db_retries_total",
+        "database" => database.to_owned(), "reason" => reason.label())
+    .increment(1);
 }
 
 /// A failure that may carry a database error.

@@ -53,6 +53,18 @@ pub fn describe() {
         "Completions dropped because their lease was no longer current"
     );
     describe_counter!(
+        "sagaflow_db_retries_total",
+        "Whole database transactions run again, by database and reason (conflict, node)"
+    );
+    describe_gauge!(
+        "sagaflow_db_node_in_use",
+        "1 for the cluster node a multi-host database URL uses now, 0 for its other nodes"
+    );
+    describe_counter!(
+        "sagaflow_db_failovers_total",
+        "Moves of a multi-host database to another node, by database"
+    );
+    describe_counter!(
         "sagaflow_activities_isolated_total",
         "Activities parked because the store could not process them (a corrupt row, a refused write), by operation"
     );

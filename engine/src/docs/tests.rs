@@ -162,6 +162,10 @@ fn record_every_engine_metric() {
     m::bulkhead_rejected("payment");
     m::http_shed();
     m::http_rate_limited();
+    // The database's metrics come from `dbha` (shared with the services).
+    dbha::retry::count("saga", dbha::retry::Reason::Conflict);
+    let nodes = dbha::Nodes::parse("mysql://u@a:1,b:2/saga").expect("two nodes");
+    drop(dbha::Failover::new("saga", nodes));
 }
 
 /// The engine's side of `docs/metrics.md` (`sagaflow_*` and `http_*`; the services test the

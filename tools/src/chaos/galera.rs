@@ -91,15 +91,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn odd_workers_prefer_the_second_node_and_single_hosts_stay() {
+    fn odd_workers_prefer_the_other_nodes_in_turn_and_single_hosts_stay() {
         let saga = "mysql://root@n1:1,n2:2,n3:3/saga";
         assert_eq!(worker_url(saga, "w0"), saga);
         assert_eq!(worker_url(saga, "w2-9"), saga);
         assert_eq!(worker_url(saga, "w1"), "mysql://root@n2:2,n3:3,n1:1/saga");
         assert_eq!(
             worker_url(saga, "w3-12"),
-            "mysql://root@n2:2,n3:3,n1:1/saga"
+            "mysql://root@n3:3,n1:1,n2:2/saga"
         );
+        assert_eq!(worker_url(saga, "w5"), "mysql://root@n2:2,n3:3,n1:1/saga");
         assert_eq!(
             worker_url("mysql://root@h/saga", "w1"),
             "mysql://root@h/saga"
