@@ -30,7 +30,12 @@ pub struct WorkerArgs {
     /// replicas sharing one network namespace (compose with host networking) each get their own.
     #[arg(long, env = "SAGAFLOW_METRICS_LISTEN", value_parser = MetricsListen::parse)]
     pub metrics_listen: Option<MetricsListen>,
-    /// Lease owner name (default: host name and process id).
+    /// Write the metrics address actually bound (HOST:PORT) to this file once it listens, for a
+    /// health check or scraper of a worker whose --metrics-listen is a range.
+    #[arg(long, env = "SAGAFLOW_METRICS_ADDR_FILE", requires = "metrics_listen")]
+    pub metrics_addr_file: Option<PathBuf>,
+    /// Lease owner name (default: host name, process id and a random suffix, so that
+    /// containers sharing a host name and all being process 1 still differ).
     #[arg(long, env = "SAGAFLOW_WORKER_ID")]
     pub worker_id: Option<String>,
     #[command(flatten)]
@@ -61,7 +66,12 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
             .bind()
             .await
             .with_context(|| format!("--metrics-listen {listen}"))?;
+        let bound = listener.local_addr()?;
         crate::telemetry::serve_metrics_on(listener)?;
+        if let Some(path) = &args.metrics_addr_file {
+            write_addr_file(path, bound)
+                .with_context(|| format!("--metrics-addr-file {}", path.display()))?;
+        }
     }
     let connections = (args.tuning.concurrency * 2 + 2) as u32;
     let store = Store::connect(&args.database_url, connections)
@@ -175,17 +185,95 @@ impl std::fmt::Display for MetricsListen {
     }
 }
 
+/// Writes `addr` to `path` whole (a temporary file renamed over it): a reader never sees half.
+fn write_addr_file(path: &std::path::Path, addr: SocketAddr) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{addr}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
 fn default_worker_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "worker".into());
-    format!("{host}-{}", std::process::id())
+    // Containers on the host's network share its host name and each runs as process 1: the
+    // suffix (RandomState is seeded randomly per process) keeps their lease owners apart.
+    let suffix = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32;
+    format!("{host}-{}-{suffix:08x}", std::process::id())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::MetricsListen;
+    use super::{default_worker_id, write_addr_file, MetricsListen};
     use std::net::SocketAddr;
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        worker: super::WorkerArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<Cli, clap::Error> {
+        use clap::Parser;
+        let base = [
+            "worker",
+            "--database-url",
+            "sqlite://x.db",
+            "--services",
+            "user=http://a",
+        ];
+        Cli::try_parse_from(base.iter().chain(extra))
+    }
+
+    #[test]
+    fn the_metrics_flags_parse_and_refuse_on_the_command_line() {
+        let cli = parse(&[
+            "--metrics-listen",
+            "127.0.0.1:9201-9210",
+            "--metrics-addr-file",
+            "/tmp/m",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.worker.metrics_listen.unwrap().to_string(),
+            "127.0.0.1:9201-9210"
+        );
+        let err = parse(&["--metrics-listen", "127.0.0.1:9210-9201"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the range 9210-9201 is empty"), "{err}");
+        // An address file without an address to write is a mistake, not a no-op.
+        let err = parse(&["--metrics-addr-file", "/tmp/m"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--metrics-listen"), "{err}");
+    }
+
+    #[test]
+    fn default_worker_ids_differ_within_one_host_and_process() {
+        let (a, b) = (default_worker_id(), default_worker_id());
+        assert_ne!(a, b);
+        assert!(a.contains(&format!("-{}-", std::process::id())), "{a}");
+    }
+
+    #[test]
+    fn the_bound_metrics_address_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.addr");
+        write_addr_file(&path, "127.0.0.1:9203".parse().unwrap()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "127.0.0.1:9203\n");
+        write_addr_file(&path, "127.0.0.1:9201".parse().unwrap()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "127.0.0.1:9201\n");
+        assert!(!path.with_extension("tmp").exists());
+        let err = write_addr_file(
+            &dir.path().join("no/such/dir"),
+            "127.0.0.1:1".parse().unwrap(),
+        );
+        assert!(err.is_err());
+    }
 
     fn addrs(text: &str) -> Vec<SocketAddr> {
         MetricsListen::parse(text).unwrap().addresses().collect()
