@@ -77,12 +77,14 @@ ENV SAGAFLOW_LOG_FORMAT=json \
     SAGAFLOW_DATA_DIR=/var/lib/sagaflow/data \
     RUST_LOG=info
 # Health: `sagaflow probe` (no curl in the image) on SAGAFLOW_HEALTH_URL when set, else on
-# the role's own address: /healthz at SAGAFLOW_LISTEN (server, service), /metrics at
+# the role's own address: /healthz at SAGAFLOW_LISTEN (server, service), /metrics at the
+# address the worker wrote to SAGAFLOW_METRICS_ADDR_FILE (a --metrics-listen range), else at
 # SAGAFLOW_METRICS_LISTEN (worker). A container serving neither (migrate, demo, load, a worker
 # without metrics) has nothing to probe and counts as healthy. Compose files set their own.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=20 CMD \
   if [ -n "$SAGAFLOW_HEALTH_URL" ]; then exec sagaflow probe "$SAGAFLOW_HEALTH_URL"; \
   elif [ -n "$SAGAFLOW_LISTEN" ]; then exec sagaflow probe "http://127.0.0.1:${SAGAFLOW_LISTEN##*:}/healthz"; \
+  elif [ -n "$SAGAFLOW_METRICS_ADDR_FILE" ]; then exec sagaflow probe "http://$(cat "$SAGAFLOW_METRICS_ADDR_FILE")/metrics"; \
   elif [ -n "$SAGAFLOW_METRICS_LISTEN" ]; then exec sagaflow probe "http://127.0.0.1:${SAGAFLOW_METRICS_LISTEN##*:}/metrics"; \
   fi
 ENTRYPOINT ["sagaflow"]

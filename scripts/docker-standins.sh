@@ -160,7 +160,9 @@ vendor() {
   fi
   say "cargo vendor into $dir"
   # From the local registry cache when it has every crate, else from crates.io.
-  cargo vendor --locked --offline "$dir" >/dev/null 2>&1 || cargo vendor --locked "$dir" >/dev/null
+  cargo vendor --locked --offline "$dir" >/dev/null 2>&1 \
+    || cargo vendor --locked "$dir" >"$WORK/vendor.log" 2>&1 \
+    || { tail -n 20 "$WORK/vendor.log" >&2; say "cargo vendor failed (log: $WORK/vendor.log)"; exit 1; }
   cat >docker/offline/config.toml <<'EOF'
 # Written by scripts/docker-standins.sh (git-ignored). The Dockerfile's build stage copies it to
 # /src/.cargo/config.toml: crates come from the vendored directory, no network.

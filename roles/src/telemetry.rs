@@ -113,12 +113,16 @@ pub fn spawn_backlog_sampler(
 /// Serves the recorder's text at `GET /metrics` on `listen` (for roles without an HTTP API),
 /// with `httpguard`'s default timeouts and caps like every server of the system.
 pub async fn serve_metrics(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    serve_metrics_on(tokio::net::TcpListener::bind(listen).await?)
+}
+
+/// [`serve_metrics`] on a listener already bound (a worker's `--metrics-listen` range).
+pub fn serve_metrics_on(listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let handle = metrics();
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || async move { handle.render() }),
     );
-    let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "metrics listening");
     let limits = httpguard::Limits::default();
     tokio::spawn(httpguard::serve(

@@ -1,7 +1,8 @@
 //! docker-compose.yml against the binary it runs: every sagaflow container's command names a
 //! real subcommand, and every flag and `SAGAFLOW_*` variable it sets is one that subcommand
 //! reads (`sagaflow <role> --help`). No drift between the topology and the code. The same for
-//! the TLS + JWT override, docker-compose.secure.yml.
+//! the TLS + JWT override, docker-compose.secure.yml, and for docker-compose.local.yml (host
+//! networking, stand-in images, 127.0.0.1 ports of its own; scripts/compose-check.sh runs it).
 
 use serde_yaml_ng::Value;
 use std::process::Command;
@@ -128,11 +129,48 @@ fn workers_can_be_scaled() {
 }
 
 /// The scenario's databases (docs/scenario.md): user 3306, payment 3307, order 3308, saga 3309, each
-/// with its own user (no root in any connection URL).
+/// with its own user (no root in any connection URL). The host ports are in
+/// docker-compose.override.yml (read by `docker compose up` by itself), none in
+/// docker-compose.yml: the local override's host networking cannot have any.
 #[test]
 fn each_service_has_its_own_database_and_user() {
     let doc = compose();
     let services = &doc["services"];
+    for (name, service) in services.as_mapping().unwrap() {
+        assert!(
+            service.get("ports").is_none(),
+            "{name:?}: host ports belong in docker-compose.override.yml"
+        );
+    }
+    let ports = compose_file("docker-compose.override.yml");
+    let published: Vec<&str> = ports["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(Value::as_str)
+        .collect();
+    for name in &published {
+        assert!(
+            services.get(name).is_some(),
+            "override names unknown {name}"
+        );
+    }
+    for name in [
+        "user",
+        "payment",
+        "order",
+        "server",
+        "prometheus",
+        "grafana",
+        "redis",
+    ] {
+        assert!(published.contains(&name), "{name} publishes its port");
+    }
+    assert!(
+        !published.contains(&"worker"),
+        "workers scale: no host port"
+    );
+    let services = &ports["services"];
     for (db, port) in [
         ("user-db", "3306:3306"),
         ("payment-db", "3307:3306"),
@@ -230,4 +268,171 @@ fn the_secure_override_uses_real_variables_and_probe_flags() {
     }
     checked.sort();
     assert_eq!(checked, ["order", "payment", "server", "user", "worker"]);
+}
+
+/// Every `host:port` a value names (URLs, listen addresses, `--port=` flags): the ports the
+/// local topology binds or dials.
+fn ports_named(text: &str) -> Vec<(String, u16)> {
+    let mut found = Vec::new();
+    for part in text.split([',', ' ', '=', '/', '@']) {
+        if let Some((host, port)) = part.rsplit_once(':') {
+            let port = port.split('-').next().unwrap_or_default();
+            if let Ok(port) = port.parse::<u16>() {
+                found.push((host.to_owned(), port));
+            }
+        }
+    }
+    found
+}
+
+/// docker-compose.local.yml: every service of docker-compose.yml but Grafana, on the host's
+/// network, with stand-in images for the third-party ones (never the registry's names), every
+/// address 127.0.0.1, on ports clear of the machine's MariaDB (3306) and Redis (6379) and of
+/// the ephemeral range the tests' free ports come from; its variables are ones the roles read,
+/// and prometheus.local.yml scrapes exactly its addresses.
+#[test]
+fn the_local_override_runs_everything_but_grafana_on_the_host_network() {
+    let base = compose();
+    let local = compose_file("docker-compose.local.yml");
+    let services = local["services"].as_mapping().unwrap();
+    let mut bound: Vec<(String, u16)> = Vec::new();
+    for (name, service) in base["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let over = services
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is not in docker-compose.local.yml"));
+        if name == "grafana" {
+            assert_eq!(
+                strings(&over["profiles"]),
+                ["grafana"],
+                "grafana is never started"
+            );
+            continue;
+        }
+        assert_eq!(over["network_mode"].as_str(), Some("host"), "{name}");
+        assert!(
+            over.get("ports").is_none(),
+            "{name}: host networking publishes nothing"
+        );
+        let base_image = service["image"].as_str().unwrap();
+        if !base_image.starts_with("sagaflow") {
+            let image = over["image"].as_str().unwrap_or_default();
+            assert!(
+                image.starts_with("sagaflow-standin/"),
+                "{name}: the local stand-in, not {base_image} under its own name: {image:?}"
+            );
+        }
+        let mut text: Vec<String> = strings(&over["command"]);
+        text.extend(strings(&over["healthcheck"]["test"]));
+        if let Some(env) = over["environment"].as_mapping() {
+            let role = strings(&service["command"]);
+            let help_text = help(&[role[0].as_str()]);
+            for (key, value) in env {
+                let key = key.as_str().unwrap();
+                let reader = if name == "server" && key == "SAGAFLOW_SERVICES" {
+                    help(&["demo"])
+                } else {
+                    help_text.clone()
+                };
+                assert!(
+                    reader.contains(&format!("[env: {key}=")),
+                    "{name}: reads no {key}"
+                );
+                text.push(value.as_str().unwrap().to_owned());
+            }
+        }
+        for t in &text {
+            for (host, port) in ports_named(t) {
+                assert_eq!(host, "127.0.0.1", "{name}: {t}");
+                assert!(
+                    port != 3306 && port != 6379 && port < 32768,
+                    "{name}: port {port} collides with the machine's services or free ports"
+                );
+                bound.push((name.to_owned(), port));
+            }
+        }
+    }
+    // One listener per port: the port each service listens on is named by no other one's
+    // listen setting (dialling it, as the URLs do, is fine).
+    let listens = |name: &str| -> Vec<u16> {
+        let env = &local["services"][name]["environment"];
+        let command = strings(&local["services"][name]["command"]);
+        let mut ports: Vec<u16> = command
+            .iter()
+            .filter_map(|f| {
+                f.strip_prefix("--port=")
+                    .or(f.strip_prefix("--web.listen-address=127.0.0.1:"))
+            })
+            .map(|p| p.parse().unwrap())
+            .collect();
+        if let Some(pos) = command.iter().position(|a| a == "--port") {
+            ports.push(command[pos + 1].parse().unwrap());
+        }
+        for key in ["SAGAFLOW_LISTEN", "SAGAFLOW_METRICS_LISTEN"] {
+            if let Some(v) = env[key].as_str() {
+                let (_, range) = v.rsplit_once(':').unwrap();
+                let (a, b) = range.split_once('-').unwrap_or((range, range));
+                ports.extend(a.parse::<u16>().unwrap()..=b.parse::<u16>().unwrap());
+            }
+        }
+        ports
+    };
+    let mut all: Vec<u16> = Vec::new();
+    for name in services.keys().filter_map(Value::as_str) {
+        for port in listens(name) {
+            assert!(
+                !all.contains(&port),
+                "{name}: port {port} is already another's"
+            );
+            assert!(
+                port != 3306 && port != 6379 && port < 32768,
+                "{name}: {port}"
+            );
+            all.push(port);
+        }
+    }
+    assert_eq!(
+        all.len(),
+        4 + 1 + 3 + 1 + 10 + 1,
+        "4 databases, Redis, 3 services, server, 10 worker ports, Prometheus: {all:?}"
+    );
+    assert!(!bound.is_empty());
+    // The worker's health check probes its own port (written to its address file).
+    let worker = &local["services"]["worker"];
+    let test = strings(&worker["healthcheck"]["test"]).join(" ");
+    let file = worker["environment"]["SAGAFLOW_METRICS_ADDR_FILE"]
+        .as_str()
+        .unwrap();
+    assert!(test.contains(&format!("cat {file}")), "{test}");
+
+    // prometheus.local.yml: every target is one of the override's listeners, all 127.0.0.1.
+    let path = format!("{}/../prometheus.local.yml", env!("CARGO_MANIFEST_DIR"));
+    let prom: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut targets = Vec::new();
+    for job in prom["scrape_configs"].as_sequence().unwrap() {
+        for sc in job["static_configs"].as_sequence().unwrap() {
+            targets.extend(strings(&sc["targets"]));
+        }
+        assert!(
+            job.get("dns_sd_configs").is_none(),
+            "no DNS on the host network"
+        );
+    }
+    let mut expected: Vec<String> = ["server", "user", "payment", "order", "prometheus"]
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", listens(n)[0]))
+        .collect();
+    expected.extend(
+        listens("worker")[..3]
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}")),
+    );
+    targets.sort();
+    expected.sort();
+    assert_eq!(targets, expected);
+    let mount = strings(&local["services"]["prometheus"]["volumes"]);
+    assert_eq!(
+        mount,
+        ["./prometheus.local.yml:/etc/prometheus/prometheus.yml:ro"]
+    );
 }
