@@ -72,10 +72,13 @@ wsrep_cluster_name=sagaflow
 wsrep_cluster_address=gcomm://${cluster%,}
 wsrep_node_name=node$n
 wsrep_node_address=127.0.0.1:$(gcomm_port "$n")
-# Failure detection: a node that stops answering is suspected after 2 s and evicted after
-# 4 s (defaults 5 s and 15 s). Until the survivors agree on a new view, their commits wait,
-# so these bound the write stall of a node loss; keep them above the network's worst pause.
-wsrep_provider_options=gmcast.listen_addr=tcp://127.0.0.1:$(gcomm_port "$n");ist.recv_addr=127.0.0.1:$(($(gcomm_port "$n") + 1));gcache.size=256M;evs.keepalive_period=PT0.5S;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.install_timeout=PT2S
+# Failure detection: a node that stops answering is suspected after 3 s and evicted after
+# 8 s (defaults 5 s and 15 s). Until the survivors agree on a new view, their commits wait,
+# so the suspicion bounds the write stall of a node loss. Keep them above the worst pause of
+# the network and of a loaded node: with suspect 2 s and install 2 s, a node rejoining under
+# load here missed an install message, was declared inactive, and the two others fell to
+# non-primary for 2 s (every write refused).
+wsrep_provider_options=gmcast.listen_addr=tcp://127.0.0.1:$(gcomm_port "$n");ist.recv_addr=127.0.0.1:$(($(gcomm_port "$n") + 1));gcache.size=256M;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT8S;evs.inactive_check_period=PT0.5S
 wsrep_sst_method=rsync
 wsrep_sst_receive_address=127.0.0.1:$(sst_port "$n")
 wsrep_slave_threads=2

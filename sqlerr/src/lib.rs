@@ -43,10 +43,11 @@ pub fn is_dead_connection(err: &sqlx::Error) -> bool {
 /// True when the node behind the connection cannot serve it, so the whole transaction is
 /// worth running again, perhaps on another node: a dead connection ([`is_dead_connection`]),
 /// a Galera node that is not synced ("WSREP has not yet prepared node for application use",
-/// 1047), a connection killed by a node shutting down (1927), or no connection obtained in
-/// time (a node that refuses connections: the pool retries them until its timeout).
+/// 1047) or not in the primary component at commit (1180), or a connection killed by a node shutting down (1927). Not a pool timeout: the
+/// pool already retried its connects for the whole timeout (on a cluster, to whichever node
+/// the failover chose meanwhile), and an exhausted pool is overload, not a node failure.
 pub fn is_node_failure(err: &sqlx::Error) -> bool {
-    if is_dead_connection(err) || matches!(err, sqlx::Error::PoolTimedOut) {
+    if is_dead_connection(err) {
         return true;
     }
     let sqlx::Error::Database(db) = err else {
@@ -54,6 +55,9 @@ pub fn is_node_failure(err: &sqlx::Error) -> bool {
     };
     match mysql_number(db.as_ref()) {
         Some(1047) => db.message().contains("WSREP"),
+        // "Got error … during COMMIT … Not connected to Primary Component": nothing was
+        // replicated, so nothing committed.
+        Some(1180) => db.message().contains("Primary Component"),
         Some(1927) => true,
         _ => false,
     }
