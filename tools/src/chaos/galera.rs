@@ -22,25 +22,6 @@ pub struct NodeLoss {
     pub rejoin_ms: u64,
 }
 
-/// The saga database URL of worker `id` (`w3`, `w3-7`): even workers prefer the cluster's
-/// first node (the one killed, with the API and the services), odd ones the other nodes in
-/// turn (`w1` the second, `w3` the third, …).
-pub(super) fn worker_url(saga: &str, id: &str) -> String {
-    let index: usize = id
-        .trim_start_matches('w')
-        .split('-')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    match dbha::Nodes::parse(saga) {
-        Ok(nodes) if nodes.is_cluster() && index % 2 == 1 => {
-            let others = nodes.len() - 1;
-            nodes.starting_at(1 + (index / 2) % others).to_url()
-        }
-        _ => saga.to_owned(),
-    }
-}
-
 impl Rig {
     /// Kills node 1 of the cluster (`SCRIPT kill 1`), waits [`DOWN`], starts it again
     /// (`SCRIPT start 1`, which returns once it is synced).
@@ -84,26 +65,4 @@ fn failovers() -> u64 {
         &roles::telemetry::metrics().render(),
         "sagaflow_db_failovers_total",
     ) as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn odd_workers_prefer_the_other_nodes_in_turn_and_single_hosts_stay() {
-        let saga = "mysql://root@n1:1,n2:2,n3:3/saga";
-        assert_eq!(worker_url(saga, "w0"), saga);
-        assert_eq!(worker_url(saga, "w2-9"), saga);
-        assert_eq!(worker_url(saga, "w1"), "mysql://root@n2:2,n3:3,n1:1/saga");
-        assert_eq!(
-            worker_url(saga, "w3-12"),
-            "mysql://root@n3:3,n1:1,n2:2/saga"
-        );
-        assert_eq!(worker_url(saga, "w5"), "mysql://root@n2:2,n3:3,n1:1/saga");
-        assert_eq!(
-            worker_url("mysql://root@h/saga", "w1"),
-            "mysql://root@h/saga"
-        );
-    }
 }

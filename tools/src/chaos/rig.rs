@@ -183,7 +183,7 @@ impl Rig {
 
     pub(super) fn spawn_worker(&self, id: &str) -> anyhow::Result<Worker> {
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let saga = super::galera::worker_url(&self.urls.saga, id);
+        let saga = worker_url(&self.urls.saga, id);
         let mut command = worker_command(&saga, &self.flag, id)?;
         let heartbeat = HumanDuration::from_millis(self.args.lease_ttl.as_millis() / 3);
         command.arg(format!("--lease-ttl={}", self.args.lease_ttl));
@@ -237,8 +237,49 @@ impl Rig {
     }
 }
 
+/// The saga database URL of worker `id` (`w3`, `w3-7`): even workers prefer the cluster's
+/// first node (the one killed, with the API and the services), odd ones the other nodes in
+/// turn (`w1` the second, `w3` the third, …).
+fn worker_url(saga: &str, id: &str) -> String {
+    let index: usize = id
+        .trim_start_matches('w')
+        .split('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    match dbha::Nodes::parse(saga) {
+        Ok(nodes) if nodes.is_cluster() && index % 2 == 1 => {
+            let others = nodes.len() - 1;
+            nodes.starting_at(1 + (index / 2) % others).to_url()
+        }
+        _ => saga.to_owned(),
+    }
+}
+
 pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_workers_prefer_the_other_nodes_in_turn_and_single_hosts_stay() {
+        let saga = "mysql://root@n1:1,n2:2,n3:3/saga";
+        assert_eq!(worker_url(saga, "w0"), saga);
+        assert_eq!(worker_url(saga, "w2-9"), saga);
+        assert_eq!(worker_url(saga, "w1"), "mysql://root@n2:2,n3:3,n1:1/saga");
+        assert_eq!(
+            worker_url(saga, "w3-12"),
+            "mysql://root@n3:3,n1:1,n2:2/saga"
+        );
+        assert_eq!(worker_url(saga, "w5"), "mysql://root@n2:2,n3:3,n1:1/saga");
+        assert_eq!(
+            worker_url("mysql://root@h/saga", "w1"),
+            "mysql://root@h/saga"
+        );
+    }
 }
