@@ -12,11 +12,11 @@
 use super::claim::{key_args, Claimed};
 use super::db::{args, case_update, padded_list, tuples, Arg, Column, Dialect, Tx};
 use super::plan::{plan, AttemptRow, Handoff, Locked, Plan};
-use super::{parse_id, parse_name, retry_transient, Error, Result, Store};
+use super::{parse_id, parse_name, Error, Result, Store};
 use crate::definition::{Definition, Registry, Request};
 use kernel::model::{ActivityKey, Micros, Outcome, WorkflowId, WorkflowStatus};
 use kernel::scheduler::{Decision, Event};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What a runner reports for one claimed activity.
@@ -88,13 +88,49 @@ impl Store {
             Some(ttl_ms) => Handoff::Lease { ttl_ms },
             None => Handoff::Ready,
         };
-        match retry_transient!(self.complete_once(registry, worker, handoff, completions)) {
+        match self
+            .complete_retrying(registry, worker, handoff, completions, false)
+            .await
+        {
             Err(err) if err.is_row_specific() => {
                 tracing::warn!(error = %err, completions = completions.len(), "batch completion failed on a row; completing row by row");
                 self.complete_row_by_row(registry, worker, handoff, completions)
                     .await
             }
             other => other,
+        }
+    }
+
+    /// [`Store::complete_once`] again while it fails for a reason a retry may cure (as
+    /// `retry_transient!`). After a node failure the failed `COMMIT` may have gone through
+    /// unanswered, so the reruns check which activities are recorded already (as every run
+    /// does with `verify`).
+    async fn complete_retrying(
+        &self,
+        registry: &Registry,
+        worker: &str,
+        handoff: Handoff,
+        completions: &[Completion],
+        mut verify: bool,
+    ) -> Result<Completed> {
+        let mut tries = 0u32;
+        loop {
+            let done = self
+                .complete_once(registry, worker, handoff, completions, verify)
+                .await;
+            match done {
+                Err(err) if tries < dbha::retry::RETRIES_MAX => match err.retry_reason() {
+                    Some(why) => {
+                        tries += 1;
+                        verify |= why == dbha::retry::Reason::Node;
+                        tracing::debug!(error = %err, tries, reason = why.label(), "retrying the completion");
+                        let database = self.pool.database_label();
+                        dbha::retry::pause(&database, why, tries, self.pool.failover()).await;
+                    }
+                    None => return Err(err),
+                },
+                other => return other,
+            }
         }
     }
 
@@ -110,7 +146,12 @@ impl Store {
         let mut all = Completed::default();
         for c in completions {
             let one = std::slice::from_ref(c);
-            match retry_transient!(self.complete_once(registry, worker, handoff, one)) {
+            // Checking for an activity recorded already: a duplicate journal row (the batch's
+            // refusal may be one) means an earlier run applied it, not that it cannot be.
+            match self
+                .complete_retrying(registry, worker, handoff, one, true)
+                .await
+            {
                 Ok(done) => all.absorb(done),
                 Err(err) if err.is_row_specific() => {
                     let key = c.claimed.key;
@@ -136,10 +177,11 @@ impl Store {
         worker: &str,
         handoff: Handoff,
         completions: &[Completion],
+        verify: bool,
     ) -> Result<Completed> {
         let mut tx = self.begin().await?;
         let result = self
-            .complete_in(&mut tx, registry, worker, handoff, completions)
+            .complete_in(&mut tx, registry, worker, handoff, completions, verify)
             .await;
         if result.is_ok() {
             // Crash window: everything written, nothing committed (the transaction rolls
@@ -156,19 +198,34 @@ impl Store {
         worker: &str,
         handoff: Handoff,
         completions: &[Completion],
+        verify: bool,
     ) -> Result<Completed> {
         let ids: Vec<WorkflowId> = completions
             .iter()
             .map(|c| c.claimed.key.workflow_id)
             .collect();
         let (locked, now) = lock_batch(tx, self.dialect(), &ids).await?;
+        let recorded = match verify {
+            true => recorded_activities(tx, completions).await?,
+            false => HashSet::new(),
+        };
         let mut plans = Vec::with_capacity(completions.len());
         let mut fenced = Vec::new();
+        let mut handed_over = Vec::new();
         for c in completions {
             let key = c.claimed.key;
             let held = locked
                 .get(&key.workflow_id)
                 .filter(|l| l.holds(c.claimed.epoch, worker));
+            if held.is_some() && recorded.contains(&key) {
+                // Applied by the run whose answer was lost; if that run handed the next
+                // activity to this worker (which never heard of it), give that lease back so
+                // it is claimed now rather than after it expires.
+                tracing::warn!(activity = %key, epoch = c.claimed.epoch, "completion recorded already (its commit's answer was lost)");
+                handed_over.push((key.workflow_id, c.claimed.epoch));
+                fenced.push(key);
+                continue;
+            }
             let Some(wf) = held else {
                 tracing::warn!(activity = %key, epoch = c.claimed.epoch, "fenced: lease no longer current");
                 fenced.push(key);
@@ -195,9 +252,45 @@ impl Store {
             plans.push(p);
         }
         let mut done = write_plans(tx, plans, now).await?;
+        for (id, epoch) in handed_over {
+            let sql = "UPDATE workflows SET run_at = ?, lease_owner = NULL \
+                       WHERE id = ? AND epoch = ? AND lease_owner = ?";
+            tx.execute(sql, args![now, id.to_string(), epoch, worker])
+                .await?;
+        }
         done.fenced = fenced;
         Ok(done)
     }
+}
+
+/// Which of the completions' activities the journal holds already (finished: an
+/// activity's row is written when it finishes).
+async fn recorded_activities(
+    tx: &mut Tx<'_>,
+    completions: &[Completion],
+) -> Result<HashSet<ActivityKey>> {
+    let keys: Vec<ActivityKey> = completions.iter().map(|c| c.claimed.key).collect();
+    let sql = format!(
+        "SELECT workflow_id, step, kind FROM activities WHERE (workflow_id, step, kind) IN ({})",
+        tuples(keys.len(), 3)
+    );
+    let rows = tx
+        .fetch_all(&sql, keys.iter().flat_map(key_args).collect())
+        .await?;
+    let found: HashSet<(String, i64, String)> = rows
+        .iter()
+        .map(|r| Ok((r.text("workflow_id")?, r.int("step")?, r.text("kind")?)))
+        .collect::<Result<_>>()?;
+    Ok(keys
+        .into_iter()
+        .filter(|k| {
+            found.contains(&(
+                k.workflow_id.to_string(),
+                i64::from(k.step),
+                k.kind.as_str().to_owned(),
+            ))
+        })
+        .collect())
 }
 
 pub(super) fn definition_of<'r>(

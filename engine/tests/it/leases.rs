@@ -11,8 +11,63 @@ testkit::backend_tests!(
     lost_leases_count_as_attempts_and_exhaust_the_budget,
     renew_extends_only_a_current_lease,
     release_after_defers_without_an_attempt_and_is_fenced,
-    a_batch_with_one_stale_completion_applies_the_rest
+    a_batch_with_one_stale_completion_applies_the_rest,
+    a_completion_written_twice_applies_once_and_gives_back_the_lease_it_handed_over
 );
+
+/// A completion's `COMMIT` went through but its answer was lost (the node died), so the
+/// store runs it again (on another node of a cluster): the rerun finds the workflow moved on
+/// under the same lease, writes nothing twice and does not park the workflow, and gives back
+/// the lease of the next activity, which this worker never heard of, so it is claimed now.
+async fn a_completion_written_twice_applies_once_and_gives_back_the_lease_it_handed_over(
+    db: TestDb,
+) {
+    let (store, registry) = (store(&db).await, registry());
+    let id = store
+        .submit(&registry, &purchase("purchase", 1, 1))
+        .await
+        .unwrap()
+        .id;
+    let a = store
+        .claim(&registry, "A", 1, 30_000)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let done = Completion {
+        claimed: a,
+        outcome: Outcome::Success(json!({"amount": 100})),
+        request: None,
+        executed: true,
+        jitter: 0.0,
+    };
+    let first = store
+        .complete(&registry, "A", Some(30_000), std::slice::from_ref(&done))
+        .await
+        .unwrap();
+    assert_eq!(first.next.len(), 1, "the next step is handed to A");
+    let again = store
+        .complete(&registry, "A", Some(30_000), &[done])
+        .await
+        .expect("a rerun is not an error");
+    assert_eq!(again.fenced.len(), 1);
+    assert!(again.next.is_empty() && again.finished.is_empty());
+    let wf = store.get(id).await.unwrap().unwrap();
+    assert_eq!(wf.status, WorkflowStatus::Running, "not parked");
+    assert_eq!(wf.current_step, 1);
+    assert_eq!(
+        wf.activities.len(),
+        2,
+        "step 0 recorded once, step 1 started"
+    );
+    let next = store
+        .claim(&registry, "B", 1, 30_000)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the handed-over lease was given back: claimable at once");
+    assert_eq!(next.key.step, 1);
+}
 
 /// In one batch, the completion whose lease was reclaimed is dropped; the others apply.
 async fn a_batch_with_one_stale_completion_applies_the_rest(db: TestDb) {
