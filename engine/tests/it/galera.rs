@@ -59,6 +59,19 @@ impl ClusterDb {
             &format!("CREATE DATABASE `{name}`"),
         )
         .await;
+        // The other nodes apply it asynchronously; a causal read on each waits for it.
+        for i in 1..nodes.len() {
+            let mut conn = connect(nodes, i).await;
+            run(&mut conn, "SET SESSION wsrep_sync_wait = 1").await;
+            let found: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            )
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await
+            .expect("read the schemata");
+            assert_eq!(found, 1, "node {} has the database", i + 1);
+        }
         ClusterDb {
             nodes: nodes.clone(),
             name,
