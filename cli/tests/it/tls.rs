@@ -327,11 +327,16 @@ async fn plain_http_a_wrong_ca_and_a_worker_without_a_client_certificate_are_ref
     assert_ne!(wf["status"], "completed", "{wf}");
     assert_eq!(attempt["worker"], "no-cert", "{attempt}");
     // TLS 1.3: the client's handshake ends before the server checks its (missing)
-    // certificate, so the refusal arrives as an alert on the request: a retryable
-    // interruption whose message says why.
+    // certificate, so the refusal arrives on the request: a retryable interruption. Its
+    // message says why when the client reads the server's alert before the close; when the
+    // close wins (a loaded machine), hyper reports the connection gone before the request
+    // was written ("connection was not ready") and the alert is never read.
     assert_eq!(attempt["error"]["code"], "INTERRUPTED", "{attempt}");
     let message = attempt["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("CertificateRequired"), "{attempt}");
+    assert!(
+        message.contains("CertificateRequired") || message.contains("connection was not ready"),
+        "{attempt}"
+    );
     assert_eq!(system.requests_received().await, 0, "no call got through");
 
     let _good = system.worker(&dbs, "with-cert", true);
