@@ -4,8 +4,8 @@
 //! nobody holds (its next action waits) is decided by the scheduler exactly like any other
 //! event; one that a worker holds is decided by that worker when its attempt ends.
 
+use super::apply::{lock_batch, write_plans};
 use super::claim::Claimed;
-use super::complete::{lock_batch, write_plans};
 use super::cursor::{self, Cursor};
 use super::db::{args, Tx};
 use super::plan::{plan, Handoff};

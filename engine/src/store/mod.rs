@@ -5,6 +5,7 @@
 //! and fences every write of a leased activity on its epoch, checking row counts. Every
 //! operation is one short transaction; none stays open across a network call.
 
+mod apply;
 mod audit;
 mod claim;
 mod complete;
