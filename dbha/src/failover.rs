@@ -131,6 +131,23 @@ impl Failover {
         age <= since
     }
 
+    /// For a pool's `before_acquire`: whether a connection `age` old may be handed out
+    /// (always without a failover; with one, when it was made after the last move).
+    pub fn admits(failover: Option<&Failover>, age: Duration) -> bool {
+        failover.is_none_or(|f| f.made_after_switch(age))
+    }
+
+    /// For a pool's `after_connect`: refuses a new connection whose node's
+    /// [`SYNC_STATUS_SQL`] gave `rows` that say it is not synced, and starts a check of the
+    /// node (the pool then connects again, by then perhaps to another node).
+    pub fn refuse_unsynced(&self, rows: &[(String, String)]) -> Result<(), sqlx::Error> {
+        sync_state(rows).map_err(|why| {
+            let failover = self.clone();
+            tokio::spawn(async move { failover.suspect().await });
+            sqlx::Error::Configuration(format!("database node {}: {why}", self.node()).into())
+        })
+    }
+
     /// Checks the node in use and moves to the next synced one if it is unusable. Calls
     /// that overlap share one check; one that began before a move returns at once.
     pub async fn suspect(&self) {

@@ -100,14 +100,31 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    run_after(database, failover, |_| attempt()).await
+}
+
+/// [`run`], telling each run whether an earlier one failed with a node failure: its
+/// `COMMIT` may have gone through unanswered, so the run may find its own work done.
+pub async fn run_after<T, E, F, Fut>(
+    database: &str,
+    failover: Option<&Failover>,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    E: DbError + std::fmt::Display,
+    F: FnMut(bool) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
     let mut retries = 0;
+    let mut after_node_failure = false;
     loop {
-        match attempt().await {
+        match attempt(after_node_failure).await {
             Err(err) if retries < RETRIES_MAX => {
                 let Some(why) = err.db_error().and_then(reason) else {
                     return Err(err);
                 };
                 retries += 1;
+                after_node_failure |= why == Reason::Node;
                 tracing::debug!(database, error = %err, retries, reason = why.label(), "retrying the whole transaction");
                 pause(database, why, retries, failover).await;
             }

@@ -108,7 +108,7 @@ impl Db {
             .test_before_acquire(false)
             // After a move to another node, connections to the old one are closed.
             .before_acquire(move |_, meta| {
-                let fresh = fresh.as_ref().is_none_or(|f| f.made_after_switch(meta.age));
+                let fresh = Failover::admits(fresh.as_ref(), meta.age);
                 Box::pin(async move { Ok(fresh) })
             })
             .after_connect(move |conn, _meta| {
@@ -243,8 +243,7 @@ async fn first_answering(nodes: &Nodes) -> sqlx::Result<String> {
 }
 
 /// A new connection's session settings; on a cluster, a node that is not synced is
-/// refused (the pool tries again, by then perhaps on another node: the check is started
-/// here).
+/// refused ([`Failover::refuse_unsynced`]).
 async fn set_session(
     conn: &mut AnyConnection,
     sql: String,
@@ -254,13 +253,7 @@ async fn set_session(
         let rows: Vec<(String, String)> = sqlx::query_as(dbha::SYNC_STATUS_SQL)
             .fetch_all(&mut *conn)
             .await?;
-        if let Err(why) = dbha::sync_state(&rows) {
-            let node = failover.node().to_owned();
-            tokio::spawn(async move { failover.suspect().await });
-            return Err(sqlx::Error::Configuration(
-                format!("database node {node}: {why}").into(),
-            ));
-        }
+        failover.refuse_unsynced(&rows)?;
     }
     // Without arguments SQLite runs every statement of the string.
     conn.execute(sql.as_str()).await?;

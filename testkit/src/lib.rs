@@ -142,26 +142,32 @@ impl Drop for TestDb {
         if !self.is_mysql() || self.name.is_empty() {
             return;
         }
-        let (server, name) = (mysql_server_url(), self.name.clone());
-        // Drop runs inside the test's runtime; a thread with its own runtime can block on it.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let mut conn = MySqlConnection::connect(&server).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await
-            })
-            .map_err(std::io::Error::other)
-        })
-        .join();
-        if let Ok(Err(err)) = dropped {
+        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
+        if let Err(err) = execute_blocking(&mysql_server_url(), &sql) {
             eprintln!("could not drop test database {}: {err}", self.name);
         }
     }
+}
+
+/// Runs one statement on a MySQL connection of its own and waits for it, from anywhere —
+/// a `Drop` inside the test's runtime included: it runs on a thread with a runtime of its
+/// own, which can block where the test's runtime cannot.
+pub fn execute_blocking(url: &str, sql: &str) -> Result<(), String> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let mut conn = MySqlConnection::connect(&url).await?;
+            sqlx::query(&sql).execute(&mut conn).await?;
+            conn.close().await
+        })
+        .map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "the statement's thread panicked".to_owned())?
 }
 
 /// Turns scenario functions `async fn name(db: TestDb)` into one `#[tokio::test]` per backend:

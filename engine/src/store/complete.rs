@@ -99,37 +99,21 @@ impl Store {
         }
     }
 
-    /// [`Store::complete_once`] again while it fails for a reason a retry may cure (as
-    /// `retry_transient!`). After a node failure the failed `COMMIT` may have gone through
-    /// unanswered, so the reruns check which activities are recorded already (as every run
-    /// does with `verify`).
+    /// [`Store::complete_once`] through the retry loop. After a node failure the failed
+    /// `COMMIT` may have gone through unanswered, so the reruns check which activities are
+    /// recorded already (as every run does with `verify`).
     async fn complete_retrying(
         &self,
         registry: &Registry,
         worker: &str,
         handoff: Handoff,
         completions: &[Completion],
-        mut verify: bool,
+        verify: bool,
     ) -> Result<Completed> {
-        let mut tries = 0u32;
-        loop {
-            let done = self
-                .complete_once(registry, worker, handoff, completions, verify)
-                .await;
-            match done {
-                Err(err) if tries < dbha::retry::RETRIES_MAX => match err.retry_reason() {
-                    Some(why) => {
-                        tries += 1;
-                        verify |= why == dbha::retry::Reason::Node;
-                        tracing::debug!(error = %err, tries, reason = why.label(), "retrying the completion");
-                        let database = self.pool.database_label();
-                        dbha::retry::pause(&database, why, tries, self.pool.failover()).await;
-                    }
-                    None => return Err(err),
-                },
-                other => return other,
-            }
-        }
+        dbha::retry::run_after(&self.database, self.pool.failover(), |rerun| {
+            self.complete_once(registry, worker, handoff, completions, verify || rerun)
+        })
+        .await
     }
 
     /// Completes each completion in a transaction of its own, so one that cannot be written

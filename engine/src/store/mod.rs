@@ -95,15 +95,6 @@ impl Error {
         matches!(self, Error::Database(e) if db::is_transient(e))
     }
 
-    /// Why running the whole transaction again may succeed (a conflict, a node failure);
-    /// `None` when it would fail the same way.
-    pub fn retry_reason(&self) -> Option<dbha::retry::Reason> {
-        match self {
-            Error::Database(e) => dbha::retry::reason(e),
-            _ => None,
-        }
-    }
-
     /// True when the failure lies in what one row holds or would hold (a value that does not
     /// parse, a write the database refuses for its data): the other rows of a batch can go
     /// on without it. Not for outages, timeouts or schema errors, which every row shares.
@@ -118,29 +109,22 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Runs a store operation (one whole transaction, `store.op(args)`) again while it fails
-/// for a reason a retry may cure — a conflict (deadlock, Galera certification, lock wait,
-/// busy) or a node failure (dead connection, node not synced; on a cluster the node is
-/// checked first and perhaps changed) — at most `dbha::retry::RETRIES_MAX` times, with
-/// exponential backoff and jitter. The transaction's fencing runs again with it.
-macro_rules! retry_transient {
-    ($store:ident . $($op:tt)+) => {{
-        let mut tries = 0u32;
-        loop {
-            match $store.$($op)+.await {
-                Err(err) if tries < dbha::retry::RETRIES_MAX => match err.retry_reason() {
-                    Some(why) => {
-                        tries += 1;
-                        tracing::debug!(error = %err, tries, reason = why.label(), "retrying the whole transaction");
-                        let database = $store.pool.database_label();
-                        dbha::retry::pause(&database, why, tries, $store.pool.failover()).await;
-                    }
-                    None => break Err(err),
-                },
-                other => break other,
-            }
+/// The database error in a store error, for the retry loop's classification.
+impl dbha::retry::DbError for Error {
+    fn db_error(&self) -> Option<&sqlx::Error> {
+        match self {
+            Error::Database(e) => Some(e),
+            _ => None,
         }
-    }};
+    }
+}
+
+/// `retry_transient!(self.op(args))`: [`Store::retrying`] around one store operation (one
+/// whole transaction), awaited.
+macro_rules! retry_transient {
+    ($store:ident . $($op:tt)+) => {
+        $store.retrying(|| $store.$($op)+).await
+    };
 }
 pub(crate) use retry_transient;
 
@@ -155,6 +139,8 @@ pub struct Usage {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    /// The database's name, for the retries' metric label.
+    database: Arc<str>,
     counters: Arc<Counters>,
     limits: Limits,
     /// The group-commit task's queue (`None` in the task's own handle).
@@ -166,6 +152,7 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
         let pool = Pool::connect(url, max_connections).await?;
         let direct = Store {
+            database: pool.database_label().into(),
             pool,
             counters: Arc::default(),
             limits: Limits::default(),
@@ -231,6 +218,19 @@ impl Store {
     async fn read(&self, sql: &str, args: Vec<db::Arg>) -> Result<Vec<db::Row>> {
         self.counters.statements.fetch_add(1, Ordering::Relaxed);
         Ok(self.pool.fetch_all(sql, args).await?)
+    }
+
+    /// Runs `attempt` (one whole transaction) again while it fails for a reason a retry
+    /// may cure — a conflict (deadlock, Galera certification, lock wait, busy) or a node
+    /// failure (dead connection, node not synced; on a cluster the node is checked first and
+    /// perhaps changed) — with backoff and jitter: `dbha::retry::run`, as in the services.
+    /// The transaction's fencing runs again with it.
+    async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        dbha::retry::run(&self.database, self.pool.failover(), attempt).await
     }
 
     /// Whether the database takes work: it answers, and a Galera node is synced

@@ -91,44 +91,21 @@ impl ClusterDb {
 
 impl Drop for ClusterDb {
     fn drop(&mut self) {
-        let (url, name) = (self.nodes.url(0), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let mut conn = MySqlConnection::connect(&url).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await
-            })
-            .map_err(std::io::Error::other)
-        })
-        .join();
+        let sql = format!("DROP DATABASE IF EXISTS `{}`", self.name);
+        if let Err(err) = testkit::execute_blocking(&self.nodes.url(0), &sql) {
+            eprintln!("could not drop {}: {err}", self.name);
+        }
     }
 }
 
-/// Sets `wsrep_desync` back to OFF on node `i` however the test ends.
+/// Sets `wsrep_desync` back to OFF on the node of this URL however the test ends.
 struct Resync(String);
 
 impl Drop for Resync {
     fn drop(&mut self) {
-        let url = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let mut conn = MySqlConnection::connect(&url).await?;
-                sqlx::query("SET GLOBAL wsrep_desync = OFF")
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await
-            })
-            .map_err(std::io::Error::other)
-        })
-        .join();
+        if let Err(err) = testkit::execute_blocking(&self.0, "SET GLOBAL wsrep_desync = OFF") {
+            eprintln!("could not resync {}: {err}", self.0);
+        }
     }
 }
 

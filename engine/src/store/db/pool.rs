@@ -53,7 +53,7 @@ impl Pool {
                 .test_before_acquire(false)
                 .before_acquire(move |_, meta| {
                     // After a move to another node, connections to the old one are closed.
-                    let fresh = fresh.as_ref().is_none_or(|f| f.made_after_switch(meta.age));
+                    let fresh = Failover::admits(fresh.as_ref(), meta.age);
                     Box::pin(async move { Ok(fresh) })
                 })
                 .after_connect(move |conn, _| {
@@ -237,8 +237,8 @@ where
     }
 }
 
-/// Refuses a new connection to a cluster node that is not synced (the pool then tries
-/// again, by then perhaps on another node: the check is started here).
+/// Refuses a new connection to a cluster node that is not synced
+/// ([`Failover::refuse_unsynced`]).
 async fn check_synced(
     conn: &mut sqlx::MySqlConnection,
     failover: &Failover,
@@ -246,12 +246,7 @@ async fn check_synced(
     let rows: Vec<(String, String)> = sqlx::query_as(dbha::SYNC_STATUS_SQL)
         .fetch_all(&mut *conn)
         .await?;
-    dbha::sync_state(&rows).map_err(|why| {
-        let node = failover.node().to_owned();
-        let failover = failover.clone();
-        tokio::spawn(async move { failover.suspect().await });
-        sqlx::Error::Configuration(format!("database node {node}: {why}").into())
-    })
+    failover.refuse_unsynced(&rows)
 }
 
 enum TxInner<'p> {
